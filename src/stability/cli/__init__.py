@@ -1,0 +1,49 @@
+"""The `stability` command: a thin click layer over the library.
+
+Each command group lives in its own module; this one wires them together and turns
+every StabilityError into one line on stderr and its exit code, never a traceback.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from stability import __version__
+from stability.exceptions import StabilityError
+
+
+class _Group(click.Group):
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except StabilityError as exc:
+            click.echo(f"stability: error: {exc}", err=True)
+            ctx.exit(exc.exit_code)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="stability")
+def main() -> None:
+    """Find the flaky tests in container-backed integration suites.
+
+    Repeat test files on fresh PostgreSQL and Redis containers (`run`), keep every
+    outcome in DuckDB, then report flake rates against a target (`report`, `check`).
+    """
+
+
+def _register() -> None:
+    from stability.cli import containers, images
+
+    main.add_command(images.images)
+    main.add_command(containers.containers)
+    for optional in ("run", "report"):  # added by later modules
+        try:
+            module = __import__(f"stability.cli.{optional}", fromlist=["register"])
+        except ModuleNotFoundError:
+            continue
+        module.register(main)
+
+
+_register()

@@ -1,0 +1,30 @@
+"""`stability containers ...`: the containers this tool started."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+
+@click.group()
+def containers() -> None:
+    """List or remove containers started by pytest-stability."""
+
+
+@containers.command("prune")
+@click.option("--all", "everything", is_flag=True,
+              help="Also remove containers whose owning process is still alive.")
+@click.option("--session", default=None, help="Only containers of this stability session.")
+@click.option("--json", "as_json", is_flag=True, help="Print the removed containers as JSON.")
+def prune(everything: bool, session: str | None, as_json: bool) -> None:
+    """Remove leftover containers (by default those whose pytest process is gone)."""
+    from stability.cleanup import prune_containers
+
+    removed = prune_containers(only_orphans=not everything, session=session)
+    if as_json:
+        click.echo(json.dumps([c.__dict__ for c in removed], indent=2))
+        return
+    for c in removed:
+        click.echo(f"removed {c.short_id} {c.service} ({c.image}) session={c.session or '-'}")
+    click.echo(f"{len(removed)} container(s) removed")

@@ -1,0 +1,178 @@
+"""Starting PostgreSQL and Redis with testcontainers (the only module that imports it).
+
+Readiness is our own fine-grained poll (every 50 ms, from the host, through the mapped
+port) rather than testcontainers' one-second wait loops, so a measured start-up time is
+not rounded up to whole seconds.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from stability.config import Settings
+from stability.docker_engine import docker_client
+from stability.exceptions import ImageUnavailable, ServiceStartError, StartupTimeout
+from stability.labels import container_labels
+
+# Ryuk needs a pulled image; we label our containers and reap them ourselves.
+os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "true")
+
+POLL_INTERVAL_S = 0.05
+_LOG_TAIL_LINES = 8
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    name: str
+    image: str
+    port: int
+    timeout: float
+    env: dict[str, str]
+    probe: Callable[[str, int], None]  # raises until the service answers
+    url: Callable[[str, int], str]
+
+
+@dataclass
+class RunningService:
+    spec: ServiceSpec
+    container: Any  # testcontainers DockerContainer
+    host: str
+    port: int
+    ready_s: float
+    url: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.url = self.spec.url(self.host, self.port)
+
+    def stop(self) -> None:
+        try:
+            self.container.stop()
+        except Exception:  # already removed (pruned, or the engine went away)
+            pass
+
+
+def postgres_spec(settings: Settings) -> ServiceSpec:
+    user, password, db = settings.postgres_user, settings.postgres_password, settings.postgres_db
+
+    def url(host: str, port: int) -> str:
+        return f"postgresql://{user}:{password}@{host}:{port}/{db}"
+
+    def probe(host: str, port: int) -> None:
+        import psycopg
+
+        with psycopg.connect(url(host, port), connect_timeout=2) as conn:
+            conn.execute("SELECT 1")
+
+    return ServiceSpec(
+        name="postgres", image=settings.postgres_image, port=5432,
+        timeout=settings.postgres_timeout,
+        env={"POSTGRES_USER": user, "POSTGRES_PASSWORD": password, "POSTGRES_DB": db},
+        probe=probe, url=url,
+    )
+
+
+def redis_spec(settings: Settings) -> ServiceSpec:
+    def probe(host: str, port: int) -> None:
+        import redis
+
+        client = redis.Redis(host=host, port=port, socket_connect_timeout=1, socket_timeout=1)
+        try:
+            client.ping()
+        finally:
+            client.close()
+
+    return ServiceSpec(
+        name="redis", image=settings.redis_image, port=6379, timeout=settings.redis_timeout,
+        env={}, probe=probe, url=lambda host, port: f"redis://{host}:{port}/0",
+    )
+
+
+def start_service(spec: ServiceSpec) -> RunningService:
+    """Start one container and wait until it answers; the clock runs from asking to ready."""
+    from testcontainers.core.container import DockerContainer
+
+    started = time.perf_counter()
+    client = docker_client()
+    _ensure_image(client, spec)
+    container = DockerContainer(spec.image, env=dict(spec.env), labels=container_labels(spec.name))
+    container.with_exposed_ports(spec.port)
+    try:
+        container.start()
+        host = container.get_container_host_ip()
+        port = int(container.get_exposed_port(spec.port))
+    except Exception as exc:
+        logs = _log_tail(container)
+        container.stop()
+        raise ServiceStartError(
+            f"{spec.name} container ({spec.image}) failed to start: {_first_line(exc)}{logs}"
+        ) from None
+    try:
+        _wait_ready(spec, container, host, port, started)
+    except BaseException:
+        container.stop()
+        raise
+    return RunningService(spec, container, host, port, time.perf_counter() - started)
+
+
+def _ensure_image(client: Any, spec: ServiceSpec) -> None:
+    import docker.errors
+
+    try:
+        client.images.get(spec.image)
+        return
+    except docker.errors.ImageNotFound:
+        pass
+    try:
+        client.images.pull(spec.image)
+    except Exception as exc:
+        env = f"STABILITY_{spec.name.upper()}_IMAGE"
+        raise ImageUnavailable(
+            f"{spec.name} image {spec.image!r} is not present and cannot be pulled "
+            f"({_first_line(exc)}); build local images with `stability images build` "
+            f"and set {env} (or [tool.stability] {spec.name}_image) to the built tag"
+        ) from None
+
+
+def _wait_ready(spec: ServiceSpec, container: Any, host: str, port: int, started: float) -> None:
+    deadline = started + spec.timeout
+    next_status_check = 0.0
+    while True:
+        try:
+            spec.probe(host, port)
+            return
+        except Exception:
+            pass
+        now = time.perf_counter()
+        if now >= deadline:
+            raise StartupTimeout(
+                f"{spec.name} ({spec.image}) was not ready after {now - started:.1f} s "
+                f"(timeout {spec.timeout:g} s){_log_tail(container)}"
+            )
+        if now >= next_status_check:  # a crashed container will never answer: fail fast
+            wrapped = container.get_wrapped_container()
+            wrapped.reload()
+            if wrapped.status in {"exited", "dead"}:
+                raise ServiceStartError(
+                    f"{spec.name} container ({spec.image}) exited while starting"
+                    f"{_log_tail(container)}"
+                )
+            next_status_check = now + 0.5
+        time.sleep(POLL_INTERVAL_S)
+
+
+def _log_tail(container: Any) -> str:
+    try:
+        raw = container.get_wrapped_container().logs(tail=_LOG_TAIL_LINES)
+    except Exception:
+        return ""
+    lines = [ln.strip() for ln in raw.decode("utf-8", "replace").splitlines() if ln.strip()]
+    return "; last log lines: " + " | ".join(lines) if lines else "; the container logged nothing"
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0][:300] if text else type(exc).__name__

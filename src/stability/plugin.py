@@ -1,0 +1,163 @@
+"""The pytest plugin (entry point `pytest11`): PostgreSQL and Redis fixtures.
+
+Loaded in every pytest session of every user, so it imports nothing heavy at module
+level: testcontainers, psycopg and redis are imported when a test first asks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from stability.exceptions import MigrationError, StabilityError
+from stability.results_file import results_dir
+
+if TYPE_CHECKING:
+    import psycopg
+    import redis
+
+    from stability.services import ServiceManager
+
+# Fixtures that mean a test needs a service (their closure is what pytest reports).
+_SERVICE_FIXTURES = {
+    "postgres": {"postgres_service", "postgres_container", "postgres_url", "pg_transaction"},
+    "redis": {"redis_service", "redis_container", "redis_url", "redis_client"},
+}
+_manager_key = pytest.StashKey["ServiceManager"]()
+_needed_key = pytest.StashKey[set[str]]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.stash[_needed_key] = set()
+    if results_dir() is not None:  # `stability run` asked for the recorder
+        from stability import recorder
+
+        recorder.register(config)
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    from stability.config import load_settings
+
+    try:
+        s = load_settings(Path(config.rootpath))
+    except StabilityError as exc:
+        return f"stability: configuration error: {exc}"
+    return (
+        f"stability: postgres={s.postgres_image} (timeout {s.postgres_timeout:g}s), "
+        f"redis={s.redis_image} (timeout {s.redis_timeout:g}s)"
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    needed = config.stash[_needed_key]
+    for item in items:
+        names = set(getattr(item, "fixturenames", ()))
+        needed.update(service for service, fixtures in _SERVICE_FIXTURES.items() if names & fixtures)
+
+
+@pytest.fixture(scope="session")
+def stability_services(pytestconfig: pytest.Config) -> Iterator[ServiceManager]:
+    """Starts the services this session needs, in parallel, on first use; stops them at the end."""
+    from stability.config import load_settings
+    from stability.services import ServiceManager
+
+    try:
+        settings = load_settings(Path(pytestconfig.rootpath))
+    except StabilityError as exc:
+        pytest.exit(f"stability: {exc}", returncode=pytest.ExitCode.USAGE_ERROR)
+    manager = ServiceManager(settings, pytestconfig.stash[_needed_key])
+    pytestconfig.stash[_manager_key] = manager
+    yield manager
+    manager.close()
+
+
+def _service(manager: ServiceManager, name: str) -> Any:
+    try:
+        return manager.get(name)
+    except MigrationError as exc:
+        pytest.exit(f"stability: {exc}", returncode=pytest.ExitCode.INTERRUPTED)
+    except StabilityError as exc:
+        pytest.fail(f"stability: {exc}", pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def postgres_service(stability_services: ServiceManager) -> Any:
+    """The running PostgreSQL: `.url`, `.host`, `.port`, `.ready_s`, `.container`."""
+    return _service(stability_services, "postgres")
+
+
+@pytest.fixture(scope="session")
+def redis_service(stability_services: ServiceManager) -> Any:
+    """The running Redis: `.url`, `.host`, `.port`, `.ready_s`, `.container`."""
+    return _service(stability_services, "redis")
+
+
+@pytest.fixture(scope="session")
+def postgres_container(postgres_service: Any) -> Any:
+    """The started testcontainers container of PostgreSQL."""
+    return postgres_service.container
+
+
+@pytest.fixture(scope="session")
+def redis_container(redis_service: Any) -> Any:
+    """The started testcontainers container of Redis."""
+    return redis_service.container
+
+
+@pytest.fixture(scope="session")
+def postgres_url(postgres_service: Any) -> str:
+    """`postgresql://user:password@host:port/db`, for psycopg 3, SQLAlchemy and others."""
+    return str(postgres_service.url)
+
+
+@pytest.fixture(scope="session")
+def redis_url(redis_service: Any) -> str:
+    """`redis://host:port/0`, for redis-py and others."""
+    return str(redis_service.url)
+
+
+@pytest.fixture(scope="session")
+def _pg_session_connection(postgres_url: str) -> Iterator[list[psycopg.Connection[Any]]]:
+    # One connection reused across tests (a list, so a broken one can be replaced).
+    import psycopg
+
+    holder = [psycopg.connect(postgres_url)]
+    yield holder
+    holder[0].close()
+
+
+@pytest.fixture
+def pg_transaction(
+    _pg_session_connection: list[psycopg.Connection[Any]], postgres_url: str
+) -> Iterator[psycopg.Connection[Any]]:
+    """A psycopg 3 connection inside a transaction that is always rolled back.
+
+    Whatever the test writes is gone before the next test, whether it passed, failed
+    or errored. Calling `commit()` inside it raises: the rollback is the point.
+    """
+    import psycopg
+
+    conn = _pg_session_connection[0]
+    if conn.closed or conn.broken:
+        conn = _pg_session_connection[0] = psycopg.connect(postgres_url)
+    conn.rollback()  # leave any aborted state from elsewhere behind
+    try:
+        with conn.transaction(force_rollback=True):
+            yield conn
+    except psycopg.Error:
+        # the test closed or broke the connection: its rollback happened server-side
+        _pg_session_connection[0] = psycopg.connect(postgres_url)
+
+
+@pytest.fixture
+def redis_client(redis_url: str) -> Iterator[redis.Redis]:
+    """A redis-py client (str responses) on a database emptied before the test."""
+    import redis
+
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    client.flushdb()
+    yield client
+    client.close()

@@ -1,0 +1,44 @@
+"""The small results files a repetition leaves for the runner to ingest.
+
+`stability run` sets STABILITY_RESULTS_DIR for each repetition. Every process in it
+(the pytest controller, xdist workers) appends JSON lines to its own file there, one
+flushed line per event, so a killed process loses at most the line it was writing.
+Only the runner reads these files and writes the database.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+RESULTS_DIR_ENV = "STABILITY_RESULTS_DIR"
+
+
+def results_dir() -> Path | None:
+    value = os.environ.get(RESULTS_DIR_ENV)
+    return Path(value) if value else None
+
+
+def append_record(kind: str, payload: dict[str, Any]) -> None:
+    """Append one event to this process's results file; a no-op outside the runner."""
+    folder = results_dir()
+    if folder is None:
+        return
+    line = json.dumps({"kind": kind, **payload}, default=str)
+    with open(folder / f"records-{os.getpid()}.jsonl", "a", encoding="utf-8") as fh:
+        fh.write(line + "\n")
+        fh.flush()
+
+
+def read_records(folder: Path) -> list[dict[str, Any]]:
+    """All events of a repetition; a torn last line (killed writer) is skipped."""
+    records: list[dict[str, Any]] = []
+    for path in sorted(folder.glob("records-*.jsonl")):
+        for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+            try:
+                records.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue
+    return records

@@ -1,0 +1,126 @@
+"""The services of one pytest session: started lazily, in parallel, at most once.
+
+Each start is measured and written as a `container_start` record for the runner.
+A failed start is remembered, so every test that needs the service fails fast with
+the same one-line reason instead of retrying a broken engine.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+import threading
+import time
+from collections.abc import Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from stability.config import Settings
+from stability.exceptions import MigrationError, StabilityError
+from stability.results_file import append_record
+
+SERVICES = ("postgres", "redis")
+
+
+class ServiceManager:
+    def __init__(self, settings: Settings, needed: Iterable[str] = ()) -> None:
+        self.settings = settings
+        self.needed = set(needed)
+        self.records: list[dict[str, Any]] = []
+        self._futures: dict[str, Future[Any]] = {}
+        self._lock = threading.Lock()
+        self._pool = ThreadPoolExecutor(max_workers=len(SERVICES), thread_name_prefix="stability")
+
+    def get(self, name: str) -> Any:
+        """The running service `name`, starting every needed service not yet started."""
+        with self._lock:
+            for wanted in sorted(self.needed | {name}):
+                if wanted not in self._futures:
+                    self._futures[wanted] = self._pool.submit(self._start, wanted)
+        return self._futures[name].result()
+
+    def close(self) -> None:
+        for future in self._futures.values():
+            if future.done() and future.exception() is None:
+                future.result().stop()
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    def _start(self, name: str) -> Any:
+        from stability import containers
+
+        spec = (containers.postgres_spec if name == "postgres" else containers.redis_spec)(
+            self.settings
+        )
+        record: dict[str, Any] = {
+            "service": name, "image": spec.image,
+            "started_at": datetime.now(UTC).isoformat(), "ok": False, "error": None,
+            "ready_s": None, "setup_s": None,
+        }
+        asked = time.perf_counter()
+        try:
+            service = containers.start_service(spec)
+            record["ready_s"] = round(service.ready_s, 4)
+            if name == "postgres":
+                try:
+                    self._prepare_database(service.url)
+                except BaseException:
+                    service.stop()
+                    raise
+            record["ok"] = True
+            return service
+        except StabilityError as exc:
+            record["error"] = str(exc)
+            raise
+        except Exception as exc:  # an unexpected failure is still infrastructure
+            record["error"] = f"{type(exc).__name__}: {exc}"
+            raise
+        finally:
+            record["setup_s"] = round(time.perf_counter() - asked, 4)
+            self.records.append(record)
+            append_record("container_start", record)
+
+    def _prepare_database(self, url: str) -> None:
+        if self.settings.migrations is not None:
+            apply_migrations(url, self.settings.migrations)
+        if self.settings.seed is not None:
+            run_seed(url, self.settings.seed, self.settings.project_root or Path.cwd())
+
+
+def apply_migrations(url: str, folder: Path) -> list[str]:
+    """Apply every `.sql` file of `folder` in name order, each in its own transaction."""
+    import psycopg
+
+    if not folder.is_dir():
+        raise MigrationError(f"migrations folder {folder} does not exist")
+    applied = []
+    with psycopg.connect(url) as conn:
+        for path in sorted(folder.glob("*.sql")):
+            try:
+                with conn.transaction():
+                    conn.execute(path.read_text(encoding="utf-8"))  # type: ignore[call-overload]
+            except psycopg.Error as exc:
+                reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                raise MigrationError(f"migration {path.name} failed: {reason}") from None
+            applied.append(path.name)
+    return applied
+
+
+def run_seed(url: str, target: str, project_root: Path) -> None:
+    """Call `module:function` with a connection; its writes are committed."""
+    import psycopg
+
+    module_name, _, func_name = target.partition(":")
+    if str(project_root) not in sys.path:
+        sys.path.insert(0, str(project_root))
+    try:
+        func = getattr(importlib.import_module(module_name), func_name)
+    except (ImportError, AttributeError) as exc:
+        raise MigrationError(f"seed {target!r} cannot be loaded: {exc}") from None
+    with psycopg.connect(url) as conn:
+        try:
+            func(conn)
+            conn.commit()
+        except Exception as exc:
+            raise MigrationError(f"seed {target} failed: {type(exc).__name__}: {exc}") from None
