@@ -1,0 +1,82 @@
+"""The DuckDB schema of the history, with forward migrations.
+
+Table and column names here are a public contract (documented in the README for users
+who query the history with SQL): add columns freely, never rename or drop.
+"""
+
+from __future__ import annotations
+
+SCHEMA_VERSION = 1
+
+# Each entry upgrades the schema from version i to i + 1 (index 0: empty -> 1).
+MIGRATIONS: list[str] = [
+    """
+    CREATE TABLE IF NOT EXISTS schema_info (
+        version INTEGER NOT NULL,
+        upgraded_at TIMESTAMPTZ NOT NULL DEFAULT now()
+    );
+    CREATE TABLE IF NOT EXISTS sessions (
+        id VARCHAR PRIMARY KEY,            -- short unique id, e.g. '20261125-131500-ab12'
+        started_at TIMESTAMPTZ NOT NULL,
+        finished_at TIMESTAMPTZ,
+        label VARCHAR,
+        targets VARCHAR[] NOT NULL,
+        repeat INTEGER NOT NULL,           -- N asked for
+        options JSON,                      -- jobs, timeout, until_fail, pytest args, ...
+        status VARCHAR,                    -- running, completed, interrupted, stopped_at_failure
+        git_commit VARCHAR,
+        git_branch VARCHAR,
+        git_dirty BOOLEAN,
+        host VARCHAR,
+        python_version VARCHAR,
+        pytest_version VARCHAR,
+        package_version VARCHAR,
+        cwd VARCHAR
+    );
+    CREATE TABLE IF NOT EXISTS repetitions (
+        session_id VARCHAR NOT NULL,
+        number INTEGER NOT NULL,           -- 1..N
+        worker INTEGER,                    -- which of the --jobs slots ran it
+        started_at TIMESTAMPTZ NOT NULL,
+        wall_s DOUBLE,
+        exit_code INTEGER,
+        status VARCHAR NOT NULL,           -- passed, failed, timeout, crashed, infra
+        PRIMARY KEY (session_id, number)
+    );
+    CREATE TABLE IF NOT EXISTS executions (
+        session_id VARCHAR NOT NULL,
+        repetition INTEGER NOT NULL,
+        nodeid VARCHAR NOT NULL,           -- as pytest prints it
+        file VARCHAR,
+        outcome VARCHAR NOT NULL,          -- passed, failed, error, skipped, xfailed, xpassed, timeout
+        phase VARCHAR,                     -- failing phase: setup, call, teardown
+        setup_s DOUBLE,
+        call_s DOUBLE,
+        teardown_s DOUBLE,
+        started_at TIMESTAMPTZ,
+        error_type VARCHAR,
+        message VARCHAR,                   -- bounded
+        traceback VARCHAR,                 -- bounded
+        failure_signature VARCHAR,         -- message with volatile parts normalised
+        captured_output VARCHAR,           -- failures only, bounded
+        infra BOOLEAN DEFAULT false        -- failed because a container could not start
+    );
+    CREATE TABLE IF NOT EXISTS container_starts (
+        session_id VARCHAR NOT NULL,
+        repetition INTEGER NOT NULL,
+        service VARCHAR NOT NULL,          -- postgres, redis
+        image VARCHAR,
+        started_at TIMESTAMPTZ,
+        ready_s DOUBLE,                    -- asking to answering
+        setup_s DOUBLE,                    -- including migrations and seed
+        ok BOOLEAN NOT NULL,
+        error VARCHAR
+    );
+    CREATE TABLE IF NOT EXISTS container_logs (
+        session_id VARCHAR NOT NULL,
+        repetition INTEGER NOT NULL,
+        service VARCHAR NOT NULL,
+        logs VARCHAR                       -- kept for repetitions with a failure
+    );
+    """,
+]
