@@ -1,0 +1,1 @@
+"""The DuckDB history: schema and migrations, ingest (runner), queries (analysis)."""
