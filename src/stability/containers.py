@@ -48,6 +48,14 @@ class RunningService:
     def __post_init__(self) -> None:
         self.url = self.spec.url(self.host, self.port)
 
+    def logs(self, limit: int = 200_000) -> str:
+        """The container's output so far (the last `limit` characters)."""
+        try:
+            raw = self.container.get_wrapped_container().logs()
+        except Exception as exc:  # the engine or container went away
+            return f"<logs unavailable: {exc}>"
+        return str(raw.decode("utf-8", "replace")[-limit:])
+
     def stop(self) -> None:
         try:
             self.container.stop()

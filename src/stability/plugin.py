@@ -59,7 +59,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 @pytest.fixture(scope="session")
-def stability_services(pytestconfig: pytest.Config) -> Iterator[ServiceManager]:
+def stability_services(
+    pytestconfig: pytest.Config, request: pytest.FixtureRequest
+) -> Iterator[ServiceManager]:
     """Starts the services this session needs, in parallel, on first use; stops them at the end."""
     from stability.config import load_settings
     from stability.services import ServiceManager
@@ -71,7 +73,8 @@ def stability_services(pytestconfig: pytest.Config) -> Iterator[ServiceManager]:
     manager = ServiceManager(settings, pytestconfig.stash[_needed_key])
     pytestconfig.stash[_manager_key] = manager
     yield manager
-    manager.close()
+    # The containers are gone afterwards: keep their logs where a test failed.
+    manager.close(keep_logs=request.session.testsfailed > 0)
 
 
 def _service(manager: ServiceManager, name: str) -> Any:

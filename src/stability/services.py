@@ -41,10 +41,13 @@ class ServiceManager:
                     self._futures[wanted] = self._pool.submit(self._start, wanted)
         return self._futures[name].result()
 
-    def close(self) -> None:
-        for future in self._futures.values():
+    def close(self, keep_logs: bool = False) -> None:
+        for name, future in self._futures.items():
             if future.done() and future.exception() is None:
-                future.result().stop()
+                service = future.result()
+                if keep_logs:
+                    append_record("container_logs", {"service": name, "logs": service.logs()})
+                service.stop()
         self._pool.shutdown(wait=False, cancel_futures=True)
 
     def _start(self, name: str) -> Any:
