@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote
 
 from stability.config import Settings
 from stability.docker_engine import docker_client
@@ -20,6 +21,12 @@ from stability.labels import container_labels
 
 # Ryuk needs a pulled image; we label our containers and reap them ourselves.
 os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "true")
+# testcontainers guesses a gateway address when /.dockerenv exists; with a local engine
+# the published ports are on loopback. DooD set-ups set TESTCONTAINERS_CONNECTION_MODE.
+if not (os.environ.get("TC_HOST") or os.environ.get("TESTCONTAINERS_HOST_OVERRIDE")):
+    docker_host = os.environ.get("DOCKER_HOST", "unix://")
+    if docker_host.startswith("unix://"):
+        os.environ.setdefault("TESTCONTAINERS_CONNECTION_MODE", "docker_host")
 
 POLL_INTERVAL_S = 0.05
 _LOG_TAIL_LINES = 8
@@ -67,7 +74,8 @@ def postgres_spec(settings: Settings) -> ServiceSpec:
     user, password, db = settings.postgres_user, settings.postgres_password, settings.postgres_db
 
     def url(host: str, port: int) -> str:
-        return f"postgresql://{user}:{password}@{host}:{port}/{db}"
+        user_q, password_q, db_q = (quote(part, safe="") for part in (user, password, db))
+        return f"postgresql://{user_q}:{password_q}@{host}:{port}/{db_q}"
 
     def probe(host: str, port: int) -> None:
         import psycopg
@@ -111,6 +119,7 @@ def start_service(spec: ServiceSpec) -> RunningService:
     try:
         container.start()
         host = container.get_container_host_ip()
+        host = "127.0.0.1" if host == "localhost" else host
         port = int(container.get_exposed_port(spec.port))
     except Exception as exc:
         logs = _log_tail(container)

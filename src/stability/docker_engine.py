@@ -21,9 +21,20 @@ def docker_client(timeout: float = 10.0) -> docker.DockerClient:
         client = docker.from_env(timeout=int(timeout))
         client.ping()
     except Exception as exc:
-        reason = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+        reason = _reason(str(exc) or type(exc).__name__)
         raise DockerUnavailable(
             f"no Docker engine answers at {where} ({reason}); start one "
             "(`dockerd &` as root, or `systemctl start docker`) or point DOCKER_HOST at it"
         ) from None
     return client
+
+
+def _reason(text: str) -> str:
+    for marker, plain in (
+        ("FileNotFoundError", "no such socket"),
+        ("ConnectionRefusedError", "connection refused"),
+        ("PermissionError", "permission denied"),
+    ):
+        if marker in text:
+            return plain
+    return text.splitlines()[0][:200]

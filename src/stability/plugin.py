@@ -80,10 +80,12 @@ def stability_services(
 def _service(manager: ServiceManager, name: str) -> Any:
     try:
         return manager.get(name)
-    except MigrationError as exc:
-        pytest.exit(f"stability: {exc}", returncode=pytest.ExitCode.INTERRUPTED)
     except StabilityError as exc:
-        pytest.fail(f"stability: {exc}", pytrace=False)
+        error = exc
+    # Outside the except block, so pytest shows no chained traceback: one line only.
+    if isinstance(error, MigrationError):
+        pytest.exit(f"stability: {error}", returncode=pytest.ExitCode.INTERRUPTED)
+    pytest.fail(f"stability: {error}", pytrace=False)
 
 
 @pytest.fixture(scope="session")

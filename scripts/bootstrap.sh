@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Shared set-up of the two README commands: a virtual environment with the package,
+# a Docker engine, and the PostgreSQL/Redis images built from Debian's packages when
+# the default images cannot be pulled. Safe to run again: each step skips what is done.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+apt_install() {  # apt_install COMMAND PACKAGE...
+    command -v "$1" >/dev/null 2>&1 && return 0
+    if [ "$(id -u)" != 0 ]; then
+        echo "bootstrap: '$1' is missing; install Debian's ${*:2} (needs root)" >&2
+        return 1
+    fi
+    echo "bootstrap: installing ${*:2} ..."
+    [ -n "${_APT_UPDATED:-}" ] || { apt-get update -qq; _APT_UPDATED=1; }
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${@:2}" >/dev/null
+}
+
+if [ ! -x .venv/bin/python ]; then
+    echo "bootstrap: creating .venv"
+    python3 -m venv .venv
+fi
+if ! .venv/bin/python -c "import stability, pytest, xdist" >/dev/null 2>&1 \
+   || [ pyproject.toml -nt .venv/.installed ]; then
+    echo "bootstrap: installing pytest-stability and its dev tools into .venv"
+    .venv/bin/pip install -q --upgrade pip
+    .venv/bin/pip install -q -e ".[dev]"
+    touch .venv/.installed
+fi
+
+bash scripts/ensure-docker.sh
+
+# Images: the local Debian-built ones, unless the environment names others.
+if [ -z "${STABILITY_POSTGRES_IMAGE:-}" ] || [ -z "${STABILITY_REDIS_IMAGE:-}" ]; then
+    if ! docker image inspect pytest-stability/postgres:15-bookworm >/dev/null 2>&1 \
+       || ! docker image inspect pytest-stability/redis:7-bookworm >/dev/null 2>&1; then
+        apt_install mmdebstrap mmdebstrap
+    fi
+    .venv/bin/stability images build
+fi

@@ -1,0 +1,219 @@
+"""The shapes that flow through the analysis: rows in, per-test and suite numbers out.
+
+The store's queries build the input shapes (`ExecutionRow`, `TestCounts`, ...); the
+analysis turns them into `TestStats` and `SuiteStats`; the reports only read those.
+
+Counting rules (the "measurement truth" of the project):
+
+- An execution is *infra* when its `infra` flag is set or its repetition's status is
+  `infra`: a container could not start. Infra executions are counted apart (`infra`) and
+  left out of every rate, duration and signature.
+- *Decided* executions are passed + failed + errors. A runner `timeout` counts as failed
+  (and is also counted in `timeouts`). `skipped`, `xfailed` and a non-strict `xpassed` are
+  not decided: pytest itself passes the run either way. A strict xpass (``xfail_strict``)
+  is reported by pytest as `failed` and so counts as a failure.
+- Flake rate = (failed + errors) / decided.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal
+
+from stability.analysis.stats import Verdict
+
+Status = Literal["stable", "flaky", "broken", "undecided"]
+STATUSES: tuple[Status, ...] = ("broken", "flaky", "stable", "undecided")
+
+FAILING_OUTCOMES = frozenset({"failed", "error", "timeout"})
+DECIDED_OUTCOMES = frozenset({"passed", "failed", "error", "timeout"})
+NOT_DECIDED_OUTCOMES = frozenset({"skipped", "xfailed", "xpassed"})
+
+
+@dataclass(frozen=True)
+class ExecutionRow:
+    """One test's result in one repetition, as stored (with its repetition's status)."""
+
+    session_id: str
+    repetition: int
+    nodeid: str
+    outcome: str
+    infra: bool = False  # the execution's flag, or its repetition's status is `infra`
+    commit: str | None = None  # the session's git commit
+    phase: str | None = None
+    setup_s: float | None = None
+    call_s: float | None = None
+    teardown_s: float | None = None
+    error_type: str | None = None
+    message: str | None = None
+    traceback: str | None = None
+    failure_signature: str | None = None
+
+
+@dataclass(frozen=True)
+class TestCounts:
+    """Per-test tallies over a scope: what SQL (or `aggregate.count_tests`) computes."""
+
+    nodeid: str
+    executions: int = 0  # every stored execution, infra ones included
+    passed: int = 0
+    failed: int = 0  # includes timeouts
+    errors: int = 0
+    timeouts: int = 0
+    skipped: int = 0
+    xfailed: int = 0
+    xpassed: int = 0
+    infra: int = 0
+    flips: int = 0  # changes pass<->fail between consecutive decided executions
+    mixed_on_one_commit: bool = False  # passed and failed on the same commit
+    p50_s: float | None = None  # call phase, decided or xfail/xpass executions
+    p95_s: float | None = None
+    max_s: float | None = None
+    total_s: float = 0.0  # setup + call + teardown, all non-infra executions
+
+    @property
+    def decided(self) -> int:
+        return self.passed + self.failed + self.errors
+
+    @property
+    def failures(self) -> int:
+        return self.failed + self.errors
+
+
+@dataclass(frozen=True)
+class SignatureCounts:
+    """One failure signature of one test over a scope."""
+
+    nodeid: str
+    signature: str
+    count: int
+    error_type: str | None
+    first_session: str
+    first_repetition: int
+    last_session: str
+    last_repetition: int
+    example: str  # the first occurrence's message
+    example_traceback: str | None = None
+
+
+@dataclass(frozen=True)
+class RepetitionRow:
+    """One repetition, with whether any of its (non-infra) executions failed."""
+
+    session_id: str
+    number: int
+    status: str  # passed, failed, timeout, crashed, infra
+    failing_executions: int = 0
+
+
+@dataclass(frozen=True)
+class ContainerStart:
+    session_id: str
+    repetition: int
+    service: str
+    ready_s: float | None
+    setup_s: float | None
+    ok: bool
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class SessionInfo:
+    id: str
+    started_at: datetime
+    finished_at: datetime | None
+    label: str | None
+    targets: tuple[str, ...]
+    repeat: int
+    status: str | None
+    git_commit: str | None
+    git_branch: str | None
+    host: str | None
+    repetitions: int = 0  # stored repetitions
+    failed_repetitions: int = 0
+    executions: int = 0
+    tests: int = 0
+
+
+@dataclass(frozen=True)
+class TrendPoint:
+    """One past session with the same label: the suite's numbers in it."""
+
+    session_id: str
+    started_at: datetime
+    git_commit: str | None
+    repetitions: int
+    failed_repetitions: int
+    decided: int
+    failures: int
+    tests: int
+    flaky_tests: int
+
+
+@dataclass(frozen=True)
+class Signature:
+    signature: str
+    count: int
+    error_type: str | None
+    first_session: str
+    first_repetition: int
+    last_session: str
+    last_repetition: int
+    example: str
+    example_traceback: str | None = None
+
+
+@dataclass(frozen=True)
+class TestStats:
+    """Everything the reports say about one test."""
+
+    counts: TestCounts
+    flake_rate: float | None
+    ci_low: float
+    ci_high: float
+    verdict: Verdict
+    runs_needed: int | None
+    status: Status
+    flip_rate: float | None
+    slow: bool
+    slowdown: bool = False
+    baseline_p50_s: float | None = None
+    signatures: tuple[Signature, ...] = ()
+
+    @property
+    def nodeid(self) -> str:
+        return self.counts.nodeid
+
+
+@dataclass(frozen=True)
+class ServiceStartup:
+    """Container start-up times of one service against the target."""
+
+    service: str
+    starts: int
+    failed: int
+    p50_s: float | None
+    p95_s: float | None
+    max_s: float | None
+    over_target: int  # ok starts slower than the target
+    setup_p95_s: float | None = None
+
+
+@dataclass(frozen=True)
+class SuiteStats:
+    repetitions: int  # every stored repetition in scope
+    infra_repetitions: int
+    failed_repetitions: int  # non-infra repetitions with >= 1 failure, or failed/crashed
+    failed_repetition_rate: float | None  # over non-infra repetitions
+    tests: int
+    executions: int
+    decided: int
+    failures: int
+    infra_executions: int
+    failed_container_starts: int
+    verdicts: dict[str, int] = field(default_factory=dict)
+    statuses: dict[str, int] = field(default_factory=dict)
+    slow_tests: int = 0
+    slowdowns: int = 0
+    containers: tuple[ServiceStartup, ...] = ()
