@@ -41,6 +41,7 @@ MIGRATIONS: list[str] = [
         wall_s DOUBLE,
         exit_code INTEGER,
         status VARCHAR NOT NULL,           -- passed, failed, timeout, crashed, infra
+        error VARCHAR,                     -- why it timed out, crashed or hit infra (bounded)
         PRIMARY KEY (session_id, number)
     );
     CREATE TABLE IF NOT EXISTS executions (
