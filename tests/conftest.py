@@ -12,3 +12,5 @@ from stability.images import POSTGRES_IMAGE, REDIS_IMAGE
 
 os.environ.setdefault("STABILITY_POSTGRES_IMAGE", POSTGRES_IMAGE)
 os.environ.setdefault("STABILITY_REDIS_IMAGE", REDIS_IMAGE)
+# Tests that drive testcontainers directly: Ryuk needs a pulled image (none here).
+os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "true")

@@ -1,0 +1,80 @@
+"""Labels on containers and `stability containers prune`, against the real engine."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import uuid
+
+import pytest
+from click.testing import CliRunner
+
+from stability.cleanup import list_managed
+from stability.cli import main
+
+pytestmark = pytest.mark.docker
+
+# Starts Redis through the container layer, then dies without any clean-up, the way a
+# killed repetition does: its container stays behind, labelled with a dead owner pid.
+LEAVE_BEHIND = """
+import os
+from stability.config import load_settings
+from stability.services import ServiceManager
+from pathlib import Path
+ServiceManager(load_settings(Path.cwd())).get("redis")
+os._exit(0)
+"""
+
+
+def _leave_a_container_behind(session: str) -> None:
+    env = {**__import__("os").environ, "STABILITY_SESSION_ID": session, "STABILITY_REPETITION": "3"}
+    subprocess.run([sys.executable, "-c", LEAVE_BEHIND], env=env, check=True, timeout=60)
+
+
+def test_prune_removes_what_a_dead_process_left_behind() -> None:
+    session = f"prune-{uuid.uuid4().hex[:8]}"
+    _leave_a_container_behind(session)
+    [left] = list_managed(session=session)
+    assert (left.service, left.repetition, left.status) == ("redis", "3", "running")
+
+    result = CliRunner().invoke(main, ["containers", "prune", "--session", session],
+                                catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert f"removed {left.short_id} redis" in result.output
+    assert "1 container(s) removed" in result.output
+    assert list_managed(session=session) == []
+
+
+def test_prune_spares_containers_of_live_processes_unless_all(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from pathlib import Path
+
+    from stability.config import load_settings
+    from stability.services import ServiceManager
+
+    session = f"alive-{uuid.uuid4().hex[:8]}"
+    monkeypatch.setenv("STABILITY_SESSION_ID", session)
+    manager = ServiceManager(load_settings(Path.cwd()))
+    try:
+        manager.get("redis")  # owned by this (living) test process
+        runner = CliRunner()
+        spared = runner.invoke(main, ["containers", "prune", "--session", session, "--json"],
+                               catch_exceptions=False)
+        assert spared.exit_code == 0 and spared.output.strip() == "[]"
+        assert len(list_managed(session=session)) == 1
+
+        forced = runner.invoke(main, ["containers", "prune", "--all", "--session", session],
+                               catch_exceptions=False)
+        assert "1 container(s) removed" in forced.output
+        assert list_managed(session=session) == []
+    finally:
+        manager.close()
+
+
+def test_prune_without_engine_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DOCKER_HOST", "unix:///tmp/stability-no-engine-here.sock")
+    result = CliRunner().invoke(main, ["containers", "prune"], catch_exceptions=False)
+    assert result.exit_code == 3
+    assert result.output.startswith("stability: error: no Docker engine answers at ")
+    assert result.output.count("\n") == 1
