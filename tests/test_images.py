@@ -26,7 +26,7 @@ def test_postgres_image_honours_the_official_environment_and_testcontainers_read
 
     # testcontainers' own wait strategy runs `sh -c "... psql ..."` inside the container.
     container = PostgresContainer(
-        POSTGRES_IMAGE, username="alice", password="it's s3cret", dbname="shop_db", driver=None
+        POSTGRES_IMAGE, username="alice", password="it's-s3cret", dbname="shop_db", driver=None
     )
     container.with_kwargs(labels={"dev.pytest-stability.managed": "true"})
     with container:
