@@ -37,14 +37,21 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rounds", type=int, default=7)
     args = parser.parse_args()
-    print(f"postgres image {os.environ['STABILITY_POSTGRES_IMAGE']}, "
-          f"redis image {os.environ['STABILITY_REDIS_IMAGE']}, {args.rounds} rounds, "
-          f"{os.cpu_count()} cores")
-    for label, services in [("postgres alone", ["postgres"]), ("redis alone", ["redis"]),
-                            ("both in parallel", ["postgres", "redis"])]:
+    print(
+        f"postgres image {os.environ['STABILITY_POSTGRES_IMAGE']}, "
+        f"redis image {os.environ['STABILITY_REDIS_IMAGE']}, {args.rounds} rounds, "
+        f"{os.cpu_count()} cores"
+    )
+    for label, services in [
+        ("postgres alone", ["postgres"]),
+        ("redis alone", ["redis"]),
+        ("both in parallel", ["postgres", "redis"]),
+    ]:
         times = [one_round(services) for _ in range(args.rounds)]
-        print(f"{label:18} median {statistics.median(times):.2f} s  "
-              f"(min {min(times):.2f}, max {max(times):.2f})")
+        print(
+            f"{label:18} median {statistics.median(times):.2f} s  "
+            f"(min {min(times):.2f}, max {max(times):.2f})"
+        )
 
 
 if __name__ == "__main__":

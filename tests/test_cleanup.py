@@ -37,8 +37,9 @@ def test_prune_removes_what_a_dead_process_left_behind() -> None:
     [left] = list_managed(session=session)
     assert (left.service, left.repetition, left.status) == ("redis", "3", "running")
 
-    result = CliRunner().invoke(main, ["containers", "prune", "--session", session],
-                                catch_exceptions=False)
+    result = CliRunner().invoke(
+        main, ["containers", "prune", "--session", session], catch_exceptions=False
+    )
     assert result.exit_code == 0, result.output
     assert f"removed {left.short_id} redis" in result.output
     assert "1 container(s) removed" in result.output
@@ -59,13 +60,15 @@ def test_prune_spares_containers_of_live_processes_unless_all(
     try:
         manager.get("redis")  # owned by this (living) test process
         runner = CliRunner()
-        spared = runner.invoke(main, ["containers", "prune", "--session", session, "--json"],
-                               catch_exceptions=False)
+        spared = runner.invoke(
+            main, ["containers", "prune", "--session", session, "--json"], catch_exceptions=False
+        )
         assert spared.exit_code == 0 and spared.output.strip() == "[]"
         assert len(list_managed(session=session)) == 1
 
-        forced = runner.invoke(main, ["containers", "prune", "--all", "--session", session],
-                               catch_exceptions=False)
+        forced = runner.invoke(
+            main, ["containers", "prune", "--all", "--session", session], catch_exceptions=False
+        )
         assert "1 container(s) removed" in forced.output
         assert list_managed(session=session) == []
     finally:

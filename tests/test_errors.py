@@ -21,8 +21,13 @@ def _assert_one_line_errors(result: pytest.RunResult, message: str) -> None:
     result.assert_outcomes(errors=2)
     # Each test's setup error is the one line, alone: no traceback, no chained exception.
     result.stdout.fnmatch_lines(
-        ["*ERROR at setup of test_one*", f"stability: {message}",
-         "*ERROR at setup of test_two*", f"stability: {message}", "*short test summary*"]
+        [
+            "*ERROR at setup of test_one*",
+            f"stability: {message}",
+            "*ERROR at setup of test_two*",
+            f"stability: {message}",
+            "*short test summary*",
+        ]
     )
     output = result.stdout.str() + result.stderr.str()
     assert "Traceback" not in output
@@ -34,7 +39,8 @@ def test_no_docker_engine(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyP
     pytester.makepyfile(TWO_TESTS)
     result = pytester.runpytest_subprocess("-ra", "--tb=short")
     _assert_one_line_errors(
-        result, "no Docker engine answers at unix:///tmp/stability-no-engine-here.sock (no such socket)*"
+        result,
+        "no Docker engine answers at unix:///tmp/stability-no-engine-here.sock (no such socket)*",
     )
     result.stdout.fnmatch_lines(["*start one*DOCKER_HOST*"])
 

@@ -77,7 +77,7 @@ def test_rolled_back_transaction_isolates_tests(pytester: pytest.Pytester) -> No
     result.stdout.fnmatch_lines(["FAILED *::test_2_sees_nothing_then_writes_and_fails*"])
     result.stdout.fnmatch_lines(["FAILED *::test_3_breaks_the_transaction*"])
     result.stdout.fnmatch_lines(["E * fails on purpose after writing"])
-    result.stdout.fnmatch_lines(["E *UndefinedTable: relation \"no_such_table\" does not exist"])
+    result.stdout.fnmatch_lines(['E *UndefinedTable: relation "no_such_table" does not exist'])
 
 
 def test_redis_client_starts_each_test_on_an_empty_database(pytester: pytest.Pytester) -> None:

@@ -32,10 +32,13 @@ def test_postgres_image_honours_the_official_environment_and_testcontainers_read
     with container:
         url = container.get_connection_url()
         with psycopg.connect(url) as conn:
-            user, db, encoding = conn.execute(
-                "SELECT current_user, current_database(), pg_encoding_to_char(encoding) "
-                "FROM pg_database WHERE datname = current_database()"
-            ).fetchone() or ()
+            user, db, encoding = (
+                conn.execute(
+                    "SELECT current_user, current_database(), pg_encoding_to_char(encoding) "
+                    "FROM pg_database WHERE datname = current_database()"
+                ).fetchone()
+                or ()
+            )
             assert (user, db, encoding) == ("alice", "shop_db", "UTF8")
             assert conn.execute("SELECT 'ünïcödé ✓'").fetchone() == ("ünïcödé ✓",)
         with pytest.raises(psycopg.OperationalError, match="password authentication failed"):

@@ -21,7 +21,9 @@ class ManagedContainer:
     status: str
 
 
-def list_managed(session: str | None = None, repetition: int | None = None) -> list[ManagedContainer]:
+def list_managed(
+    session: str | None = None, repetition: int | None = None
+) -> list[ManagedContainer]:
     filters = [f"{labels.MANAGED}=true"]
     if session is not None:
         filters.append(f"{labels.SESSION}={session}")
@@ -32,20 +34,25 @@ def list_managed(session: str | None = None, repetition: int | None = None) -> l
     for c in client.containers.list(all=True, filters={"label": filters}):
         lab = c.labels
         pid = lab.get(labels.OWNER_PID, "")
-        found.append(ManagedContainer(
-            short_id=c.short_id,
-            service=lab.get(labels.SERVICE, "?"),
-            image=(c.image.tags or [c.image.short_id])[0] if c.image else "?",
-            session=lab.get(labels.SESSION),
-            repetition=lab.get(labels.REPETITION),
-            owner_pid=int(pid) if pid.isdigit() and lab.get(labels.OWNER_HOST) == socket.gethostname() else None,
-            status=c.status,
-        ))
+        found.append(
+            ManagedContainer(
+                short_id=c.short_id,
+                service=lab.get(labels.SERVICE, "?"),
+                image=(c.image.tags or [c.image.short_id])[0] if c.image else "?",
+                session=lab.get(labels.SESSION),
+                repetition=lab.get(labels.REPETITION),
+                owner_pid=int(pid)
+                if pid.isdigit() and lab.get(labels.OWNER_HOST) == socket.gethostname()
+                else None,
+                status=c.status,
+            )
+        )
     return found
 
 
-def prune_containers(only_orphans: bool = True, session: str | None = None,
-                     repetition: int | None = None) -> list[ManagedContainer]:
+def prune_containers(
+    only_orphans: bool = True, session: str | None = None, repetition: int | None = None
+) -> list[ManagedContainer]:
     """Remove managed containers; with `only_orphans`, only those whose owner process is gone.
 
     A container whose owner ran on another host (a shared engine) counts as an orphan

@@ -64,8 +64,12 @@ def load_settings(rootdir: Path, environ: Mapping[str, str] | None = None) -> Se
     settings = Settings()
     pyproject = find_pyproject(rootdir)
     if pyproject is not None:
-        settings = _apply(settings, _read_table(pyproject), f"[tool.stability] in {pyproject}",
-                          base=pyproject.parent)
+        settings = _apply(
+            settings,
+            _read_table(pyproject),
+            f"[tool.stability] in {pyproject}",
+            base=pyproject.parent,
+        )
         settings = replace(settings, project_root=pyproject.parent)
     from_env = {_ENV[k]: v for k, v in environ.items() if k in _ENV and v != ""}
     return _apply(settings, from_env, "the environment", base=Path.cwd())
@@ -97,7 +101,9 @@ def _coerce(name: str, raw: Any, where: str, base: Path) -> Any:
         try:
             value = float(raw)
         except (TypeError, ValueError):
-            raise ConfigError(f"{name} in {where} must be a number of seconds, got {raw!r}") from None
+            raise ConfigError(
+                f"{name} in {where} must be a number of seconds, got {raw!r}"
+            ) from None
         if value <= 0:
             raise ConfigError(f"{name} in {where} must be positive, got {raw!r}")
         return value

@@ -7,6 +7,7 @@ not rounded up to whole seconds.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from collections.abc import Callable
@@ -64,10 +65,9 @@ class RunningService:
         return str(raw.decode("utf-8", "replace")[-limit:])
 
     def stop(self) -> None:
-        try:
+        # Already removed (pruned, or the engine went away) is fine.
+        with contextlib.suppress(Exception):
             self.container.stop()
-        except Exception:  # already removed (pruned, or the engine went away)
-            pass
 
 
 def postgres_spec(settings: Settings) -> ServiceSpec:
@@ -84,10 +84,13 @@ def postgres_spec(settings: Settings) -> ServiceSpec:
             conn.execute("SELECT 1")
 
     return ServiceSpec(
-        name="postgres", image=settings.postgres_image, port=5432,
+        name="postgres",
+        image=settings.postgres_image,
+        port=5432,
         timeout=settings.postgres_timeout,
         env={"POSTGRES_USER": user, "POSTGRES_PASSWORD": password, "POSTGRES_DB": db},
-        probe=probe, url=url,
+        probe=probe,
+        url=url,
     )
 
 
@@ -102,8 +105,13 @@ def redis_spec(settings: Settings) -> ServiceSpec:
             client.close()
 
     return ServiceSpec(
-        name="redis", image=settings.redis_image, port=6379, timeout=settings.redis_timeout,
-        env={}, probe=probe, url=lambda host, port: f"redis://{host}:{port}/0",
+        name="redis",
+        image=settings.redis_image,
+        port=6379,
+        timeout=settings.redis_timeout,
+        env={},
+        probe=probe,
+        url=lambda host, port: f"redis://{host}:{port}/0",
     )
 
 

@@ -55,7 +55,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     needed = config.stash[_needed_key]
     for item in items:
         names = set(getattr(item, "fixturenames", ()))
-        needed.update(service for service, fixtures in _SERVICE_FIXTURES.items() if names & fixtures)
+        needed.update(
+            service for service, fixtures in _SERVICE_FIXTURES.items() if names & fixtures
+        )
 
 
 @pytest.fixture(scope="session")
@@ -70,7 +72,8 @@ def stability_services(
         settings = load_settings(Path(pytestconfig.rootpath))
     except StabilityError as exc:
         pytest.exit(f"stability: {exc}", returncode=pytest.ExitCode.USAGE_ERROR)
-    manager = ServiceManager(settings, pytestconfig.stash[_needed_key])
+    needed: set[str] = pytestconfig.stash[_needed_key]
+    manager = ServiceManager(settings, needed)
     pytestconfig.stash[_manager_key] = manager
     yield manager
     # The containers are gone afterwards: keep their logs where a test failed.

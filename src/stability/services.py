@@ -57,9 +57,13 @@ class ServiceManager:
             self.settings
         )
         record: dict[str, Any] = {
-            "service": name, "image": spec.image,
-            "started_at": datetime.now(UTC).isoformat(), "ok": False, "error": None,
-            "ready_s": None, "setup_s": None,
+            "service": name,
+            "image": spec.image,
+            "started_at": datetime.now(UTC).isoformat(),
+            "ok": False,
+            "error": None,
+            "ready_s": None,
+            "setup_s": None,
         }
         asked = time.perf_counter()
         try:
@@ -102,9 +106,11 @@ def apply_migrations(url: str, folder: Path) -> list[str]:
         for path in sorted(folder.glob("*.sql")):
             try:
                 with conn.transaction():
-                    conn.execute(path.read_text(encoding="utf-8"))  # type: ignore[call-overload]
+                    conn.execute(path.read_text(encoding="utf-8").encode())
             except psycopg.Error as exc:
-                reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                reason = (
+                    str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                )
                 raise MigrationError(f"migration {path.name} failed: {reason}") from None
             applied.append(path.name)
     return applied

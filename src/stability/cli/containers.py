@@ -13,8 +13,12 @@ def containers() -> None:
 
 
 @containers.command("prune")
-@click.option("--all", "everything", is_flag=True,
-              help="Also remove containers whose owning process is still alive.")
+@click.option(
+    "--all",
+    "everything",
+    is_flag=True,
+    help="Also remove containers whose owning process is still alive.",
+)
 @click.option("--session", default=None, help="Only containers of this stability session.")
 @click.option("--json", "as_json", is_flag=True, help="Print the removed containers as JSON.")
 def prune(everything: bool, session: str | None, as_json: bool) -> None:

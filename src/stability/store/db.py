@@ -1,4 +1,4 @@
-"""Opening the history file (the only place, with its siblings in this package, that imports duckdb).
+"""Opening the history file (this package is the only one that imports duckdb).
 
 Writers hold the file only while they write, one transaction at a time, so a report can
 read while a campaign runs; DuckDB lets one process lock a file at a time, so an opener
@@ -31,8 +31,9 @@ def resolve_db_path(option: str | os.PathLike[str] | None = None) -> Path:
 
 
 @contextmanager
-def connect(path: Path, *, write: bool, busy_timeout: float = BUSY_TIMEOUT_S
-            ) -> Iterator[duckdb.DuckDBPyConnection]:
+def connect(
+    path: Path, *, write: bool, busy_timeout: float = BUSY_TIMEOUT_S
+) -> Iterator[duckdb.DuckDBPyConnection]:
     """A connection with the schema current; closed (and the file released) on exit.
 
     Reading a file that does not exist raises StoreError; writing creates it.

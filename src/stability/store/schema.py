@@ -49,7 +49,7 @@ MIGRATIONS: list[str] = [
         repetition INTEGER NOT NULL,
         nodeid VARCHAR NOT NULL,           -- as pytest prints it
         file VARCHAR,
-        outcome VARCHAR NOT NULL,          -- passed, failed, error, skipped, xfailed, xpassed, timeout
+        outcome VARCHAR NOT NULL,  -- passed failed error skipped xfailed xpassed timeout
         phase VARCHAR,                     -- failing phase: setup, call, teardown
         setup_s DOUBLE,
         call_s DOUBLE,
