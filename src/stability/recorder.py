@@ -1,0 +1,263 @@
+"""The recorder: a pytest plugin, on only under `stability run`, that writes results files.
+
+`plugin.pytest_configure` registers it when STABILITY_RESULTS_DIR is set. It uses public
+hooks only, so it works the same under xdist: the controller (or a plain pytest process)
+records `test_start` and one `execution` per finished test from the reports it receives;
+xdist workers only annotate their reports (error type, infrastructure flag), which xdist
+carries to the controller. It never touches the database: the runner ingests the files.
+
+Records written (one JSON line each, see `results_file`):
+
+- `session_start`: pid, started_at, pytest_version, xdist (worker count or 0)
+- `test_start`: nodeid, started_at
+- `execution`: nodeid, file, outcome, phase, setup_s, call_s, teardown_s, started_at,
+  error_type, message, traceback, captured_output, infra
+- `session_finish`: finished_at, exitstatus, collected, failed
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from collections.abc import Generator
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from stability.exceptions import InfrastructureError
+from stability.results_file import append_record
+
+MAX_MESSAGE = 2000
+MAX_TRACEBACK = 8000
+MAX_OUTPUT = 8000
+
+# Set by the runner: a repetition whose runner died stops instead of lingering.
+RUNNER_PID_ENV = "STABILITY_RUNNER_PID"
+_ORPHAN_POLL_S = 1.0
+_ORPHAN_GRACE_S = 15.0
+
+
+def register(config: pytest.Config) -> None:
+    """Install the recorder (controller) or the report annotator (xdist worker)."""
+    if config.pluginmanager.has_plugin("stability-recorder"):
+        return
+    if hasattr(config, "workerinput"):
+        config.pluginmanager.register(ReportAnnotator(), "stability-recorder")
+    else:
+        config.pluginmanager.register(Recorder(config), "stability-recorder")
+
+
+def bounded(text: str | None, limit: int, *, tail: bool = False) -> str | None:
+    """`text` cut to `limit` characters (keeping the head, or with `tail` the end)."""
+    if text is None or len(text) <= limit:
+        return text
+    marker = "\n[... cut ...]\n"
+    keep = max(limit - len(marker), 0)
+    return marker + text[-keep:] if tail else text[:keep] + marker
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+def _iso(epoch: float | None) -> str | None:
+    return datetime.fromtimestamp(epoch, UTC).isoformat() if epoch else None
+
+
+class ReportAnnotator:
+    """Adds what only the process that ran the test knows: the exception's type and cause."""
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(
+        self, item: pytest.Item, call: pytest.CallInfo[None]
+    ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+        report = yield
+        if call.excinfo is not None and report.failed:
+            exc: BaseException | None = call.excinfo.value
+            infra = False
+            seen: set[int] = set()
+            while exc is not None and id(exc) not in seen:  # the chain: fail() from a cause
+                seen.add(id(exc))
+                if isinstance(exc, InfrastructureError):
+                    infra = True
+                    break
+                exc = exc.__cause__ or exc.__context__
+            report.stability = {  # type: ignore[attr-defined]
+                "error_type": call.excinfo.typename,
+                "infra": infra,
+            }
+        return report
+
+
+class _Test:
+    """The phases of one test seen so far."""
+
+    def __init__(self, nodeid: str, location: tuple[str, int | None, str] | None) -> None:
+        self.nodeid = nodeid
+        self.file = location[0] if location else nodeid.split("::")[0]
+        self.durations: dict[str, float] = {}
+        self.started_at: str | None = None
+        self.outcome: str | None = None
+        self.phase: str | None = None
+        self.failure: pytest.TestReport | pytest.CollectReport | None = None
+        self.sections: list[tuple[str, str]] = []
+
+
+class Recorder(ReportAnnotator):
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+        self.tests: dict[str, _Test] = {}
+        self.collect_errors: set[str] = set()
+
+    # -- session -------------------------------------------------------------------
+
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        numprocesses = getattr(self.config.option, "numprocesses", None)
+        append_record("session_start", {
+            "pid": os.getpid(), "started_at": _now(), "pytest_version": pytest.__version__,
+            "xdist": numprocesses if isinstance(numprocesses, int) else 0,
+        })
+        runner = os.environ.get(RUNNER_PID_ENV, "")
+        if runner.isdigit():
+            threading.Thread(target=_watch_runner, args=(int(runner),), daemon=True,
+                             name="stability-orphan-watch").start()
+
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        append_record("session_finish", {
+            "finished_at": _now(), "exitstatus": int(exitstatus),
+            "collected": session.testscollected, "failed": session.testsfailed,
+        })
+
+    def pytest_internalerror(self, excrepr: Any) -> None:
+        append_record("internal_error", {"text": bounded(str(excrepr), MAX_TRACEBACK, tail=True)})
+
+    # -- tests ---------------------------------------------------------------------
+
+    def pytest_runtest_logstart(
+        self, nodeid: str, location: tuple[str, int | None, str]
+    ) -> None:
+        test = self.tests[nodeid] = _Test(nodeid, location)
+        test.started_at = _now()
+        append_record("test_start", {"nodeid": nodeid, "started_at": test.started_at})
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if report.when not in ("setup", "call", "teardown"):
+            return
+        test = self.tests.get(report.nodeid)
+        if test is None:  # a report without logstart (some plugins): start it here
+            test = self.tests[report.nodeid] = _Test(report.nodeid, report.location)
+        if report.when == "setup" and report.start:
+            test.started_at = _iso(report.start)
+        test.durations[report.when] = round(report.duration, 6)
+        test.sections = list(report.sections)  # each report carries the earlier ones
+        if str(report.outcome) == "rerun":  # pytest-rerunfailures: the next attempt counts
+            self.tests.pop(report.nodeid, None)
+            return
+        self._decide(test, report)
+        if report.when == "teardown":
+            self._emit(self.tests.pop(report.nodeid))
+
+    def pytest_runtest_logfinish(self, nodeid: str) -> None:
+        test = self.tests.pop(nodeid, None)
+        if test is not None and test.outcome is not None:  # no teardown report came
+            self._emit(test)
+
+    def pytest_collectreport(self, report: pytest.CollectReport) -> None:
+        if not report.failed:
+            return
+        nodeid = report.nodeid or "."
+        if nodeid in self.collect_errors:  # xdist: every worker collects the same file
+            return
+        self.collect_errors.add(nodeid)
+        test = _Test(nodeid, None)
+        test.outcome, test.phase, test.failure = "error", "collect", report
+        test.started_at = _now()
+        self._emit(test)
+
+    def _decide(self, test: _Test, report: pytest.TestReport) -> None:
+        xfail = hasattr(report, "wasxfail")
+        if report.when == "setup":
+            if report.failed:
+                test.outcome, test.phase, test.failure = "error", "setup", report
+            elif report.skipped:
+                test.outcome = "xfailed" if xfail else "skipped"
+        elif report.when == "call":
+            if report.failed:
+                test.outcome, test.phase, test.failure = "failed", "call", report
+            elif report.skipped:
+                test.outcome = "xfailed" if xfail else "skipped"
+            else:
+                test.outcome = "xpassed" if xfail else "passed"
+        elif report.failed and test.outcome not in ("failed", "error"):
+            test.outcome, test.phase, test.failure = "error", "teardown", report
+        if test.outcome is None and report.passed and report.when == "teardown":
+            test.outcome = "passed"
+
+    def _emit(self, test: _Test) -> None:
+        payload: dict[str, Any] = {
+            "nodeid": test.nodeid, "file": test.file, "outcome": test.outcome or "passed",
+            "phase": test.phase, "started_at": test.started_at,
+            "setup_s": test.durations.get("setup"), "call_s": test.durations.get("call"),
+            "teardown_s": test.durations.get("teardown"),
+            "error_type": None, "message": None, "traceback": None,
+            "captured_output": None, "infra": False,
+        }
+        if test.failure is not None:
+            payload.update(_failure_details(test.failure, test.sections))
+        append_record("execution", payload)
+
+
+def _failure_details(
+    report: pytest.TestReport | pytest.CollectReport, sections: list[tuple[str, str]]
+) -> dict[str, Any]:
+    extra = getattr(report, "stability", None) or {}
+    longrepr = report.longrepr
+    crash = getattr(longrepr, "reprcrash", None)
+    message = getattr(crash, "message", None)
+    if message is None:
+        if isinstance(longrepr, tuple) and len(longrepr) == 3:  # a skip-like (path, line, msg)
+            message = str(longrepr[2])
+        else:
+            text = str(longrepr or "").strip()
+            message = text.splitlines()[-1] if text else ""
+    error_type = extra.get("error_type") or _type_from_message(message)
+    output = "\n".join(f"----- {title} -----\n{content}" for title, content in sections if content)
+    return {
+        "error_type": error_type,
+        "message": bounded(message, MAX_MESSAGE),
+        "traceback": bounded(str(longrepr) if longrepr is not None else None, MAX_TRACEBACK,
+                             tail=True),
+        "captured_output": bounded(output or None, MAX_OUTPUT, tail=True),
+        "infra": bool(extra.get("infra")),
+    }
+
+
+def _type_from_message(message: str) -> str | None:
+    """`ValueError` from `ValueError: boom`; `AssertionError` from a bare `assert ...`."""
+    head, sep, _ = message.partition(":")
+    if sep and head and " " not in head and (head[0].isupper() or "." in head):
+        return head
+    if message.startswith("assert"):
+        return "AssertionError"
+    return None
+
+
+def _watch_runner(runner_pid: int) -> None:
+    """Stop this repetition when the runner that started it is gone (e.g. SIGKILLed).
+
+    Interrupt first, so fixtures stop their containers; kill the group if that hangs.
+    """
+    while True:
+        time.sleep(_ORPHAN_POLL_S)
+        if os.getppid() != runner_pid:
+            break
+    group = os.getpgid(0)
+    try:
+        os.killpg(group, signal.SIGINT)
+        time.sleep(_ORPHAN_GRACE_S)
+        os.killpg(group, signal.SIGKILL)
+    except OSError:
+        pass

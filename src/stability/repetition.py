@@ -1,0 +1,259 @@
+"""One repetition: a fresh `python -m pytest` process, its records, and what they add up to.
+
+The child runs in its own process group (so a time-out or Ctrl-C kills it with all its
+xdist workers) with a fresh results folder. Afterwards its records become rows
+(`build_rows`, pure) and any container it left behind is removed by its labels.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from stability import labels
+from stability.exceptions import StabilityError
+from stability.recorder import MAX_MESSAGE, MAX_OUTPUT, MAX_TRACEBACK, RUNNER_PID_ENV, bounded
+from stability.results_file import RESULTS_DIR_ENV, read_records
+from stability.signatures import failure_signature
+from stability.store.ingest import RepetitionRows
+
+FAILING = frozenset({"failed", "error", "timeout", "crashed"})
+_OUTPUT_TAIL = 4000
+_LATE_CONTAINER_DELAY_S = 1.0
+
+
+@dataclass(frozen=True)
+class RepetitionSpec:
+    session_id: str
+    number: int
+    worker: int
+    argv: list[str]
+    cwd: Path
+    timeout: float | None = None
+
+
+@dataclass
+class RepetitionResult:
+    number: int
+    worker: int
+    rows: RepetitionRows
+    status: str
+    exit_code: int | None
+    wall_s: float
+    output_tail: str = ""
+    interrupted: bool = False  # killed by the runner stopping: not to be stored
+    failures: int = 0
+
+
+class ProcessRegistry:
+    """The running repetitions' processes, so a stopping runner can kill them all."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._procs: dict[int, subprocess.Popen[bytes]] = {}
+        self.stopping = threading.Event()
+
+    def add(self, number: int, proc: subprocess.Popen[bytes]) -> None:
+        with self._lock:
+            self._procs[number] = proc
+        if self.stopping.is_set():  # started while the runner was stopping
+            _kill_group(proc)
+
+    def remove(self, number: int) -> None:
+        with self._lock:
+            self._procs.pop(number, None)
+
+    def kill_all(self) -> list[int]:
+        """Stop every running repetition; the numbers of those that were running."""
+        self.stopping.set()
+        with self._lock:
+            procs = dict(self._procs)
+        for proc in procs.values():
+            _kill_group(proc)
+        return sorted(procs)
+
+
+def _kill_group(proc: subprocess.Popen[bytes]) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGKILL)  # start_new_session: its pid is the group id
+
+
+def run_repetition(spec: RepetitionSpec, registry: ProcessRegistry) -> RepetitionResult:
+    folder = Path(tempfile.mkdtemp(prefix=f"stability-{spec.session_id}-{spec.number}-"))
+    env = {
+        **os.environ,
+        RESULTS_DIR_ENV: str(folder),
+        labels.SESSION_ENV: spec.session_id,
+        labels.REPETITION_ENV: str(spec.number),
+        RUNNER_PID_ENV: str(os.getpid()),
+    }
+    started_at = datetime.now(UTC)
+    began = time.perf_counter()
+    timed_out = False
+    try:
+        with open(folder / "output.log", "wb") as log:
+            proc = subprocess.Popen(
+                spec.argv, cwd=spec.cwd, env=env, stdin=subprocess.DEVNULL, stdout=log,
+                stderr=subprocess.STDOUT, start_new_session=True,
+            )
+            registry.add(spec.number, proc)
+            try:
+                proc.wait(timeout=spec.timeout)
+            except subprocess.TimeoutExpired:
+                timed_out = True
+                _kill_group(proc)
+                proc.wait()
+            finally:
+                registry.remove(spec.number)
+        wall_s = time.perf_counter() - began
+        interrupted = registry.stopping.is_set() and proc.returncode < 0 and not timed_out
+        records = read_records(folder)
+        tail = _tail(folder / "output.log")
+        rows, status = build_rows(
+            spec, records, exit_code=proc.returncode, timed_out=timed_out, wall_s=wall_s,
+            started_at=started_at, output_tail=tail,
+        )
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    killed = timed_out or interrupted or status == "crashed"
+    if killed or rows.container_starts:
+        remove_containers(spec.session_id, spec.number, late=killed)
+    failures = sum(1 for e in rows.executions if e["outcome"] in FAILING)
+    return RepetitionResult(
+        number=spec.number, worker=spec.worker, rows=rows, status=status,
+        exit_code=proc.returncode, wall_s=wall_s, output_tail=tail, interrupted=interrupted,
+        failures=failures,
+    )
+
+
+def remove_containers(session_id: str, number: int, *, late: bool = False) -> int:
+    """Remove what the repetition left; `late`: look again for a start still in flight."""
+    from stability.cleanup import prune_containers
+
+    removed = 0
+    for attempt in range(2 if late else 1):
+        if attempt:
+            time.sleep(_LATE_CONTAINER_DELAY_S)
+        try:
+            removed += len(prune_containers(only_orphans=False, session=session_id,
+                                            repetition=number))
+        except StabilityError:  # no Docker engine: nothing can have been left
+            return removed
+    return removed
+
+
+def _tail(path: Path) -> str:
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(0, os.SEEK_END)
+            size = fh.tell()
+            fh.seek(max(size - _OUTPUT_TAIL, 0))
+            return fh.read().decode("utf-8", "replace")
+    except OSError:
+        return ""
+
+
+def build_rows(
+    spec: RepetitionSpec, records: list[dict[str, Any]], *, exit_code: int | None,
+    timed_out: bool, wall_s: float, started_at: datetime, output_tail: str = "",
+) -> tuple[RepetitionRows, str]:
+    """The rows of one repetition and its status, from what its processes recorded."""
+    by_kind: dict[str, list[dict[str, Any]]] = {}
+    for record in records:
+        by_kind.setdefault(str(record.get("kind")), []).append(record)
+    key = {"session_id": spec.session_id, "repetition": spec.number}
+    starts = [{**key, **_pick(r, "service", "image", "started_at", "ready_s", "setup_s", "ok",
+                              "error")} for r in by_kind.get("container_start", [])]
+    failed_starts = [s for s in starts if not s["ok"]]
+    finishes = by_kind.get("session_finish") or []
+    finish = finishes[-1] if finishes else None
+    internal = by_kind.get("internal_error", [])
+    crashed = not timed_out and (finish is None or bool(internal) or finish["exitstatus"] == 3)
+
+    executions = [_execution(key, r, bool(failed_starts)) for r in by_kind.get("execution", [])]
+    finished = {e["nodeid"] for e in executions}
+    in_flight: dict[str, dict[str, Any]] = {}
+    for start in by_kind.get("test_start", []):
+        if start["nodeid"] not in finished:
+            in_flight[start["nodeid"]] = start
+    if timed_out or crashed:
+        why = (f"the repetition timed out after {spec.timeout:g} s while this test ran"
+               if timed_out else f"the pytest process died (exit code {exit_code}) while this "
+               "test ran")
+        for start in in_flight.values():
+            nodeid = start["nodeid"]
+            executions.append({
+                **key, "nodeid": nodeid, "file": nodeid.split("::")[0],
+                "outcome": "timeout" if timed_out else "crashed", "phase": None,
+                "started_at": start.get("started_at"), "error_type": None, "message": why,
+                "failure_signature": "timeout" if timed_out else "crashed",
+                "captured_output": None if timed_out else bounded(output_tail, MAX_OUTPUT,
+                                                                  tail=True),
+                "infra": False,
+            })
+
+    failing = [e for e in executions if e["outcome"] in FAILING]
+    error: str | None = None
+    if timed_out:
+        status = "timeout"
+        running = ", ".join(in_flight) or "no test (collection or session set-up)"
+        error = f"timed out after {spec.timeout:g} s; running: {running}"
+    elif failed_starts:
+        status = "infra"
+        error = "; ".join(f"{s['service']}: {s['error']}" for s in failed_starts)
+    elif crashed:
+        status = "crashed"
+        if internal:
+            error = str(internal[-1].get("text") or "")
+        else:
+            error = f"pytest exited with {exit_code} without finishing its session\n{output_tail}"
+    elif failing and all(e["infra"] for e in failing):
+        status = "infra"
+        error = "; ".join(sorted({str(e["message"]) for e in failing}))
+    elif failing or (finish is not None and finish["exitstatus"] == 1):
+        status = "failed"
+    elif finish is not None and finish["exitstatus"] not in (0, 5):
+        status = "crashed"  # interrupted (pytest.exit) or a usage error, with no failure
+        error = f"pytest exited with {finish['exitstatus']}\n{output_tail}"
+    else:
+        status = "passed"
+    repetition = {
+        "session_id": spec.session_id, "number": spec.number, "worker": spec.worker,
+        "started_at": started_at, "wall_s": round(wall_s, 4), "exit_code": exit_code,
+        "status": status, "error": bounded(error, MAX_TRACEBACK, tail=True),
+    }
+    logs = [{**key, **_pick(r, "service", "logs")} for r in by_kind.get("container_logs", [])]
+    return RepetitionRows(repetition, executions, starts, logs), status
+
+
+def _execution(key: dict[str, Any], record: dict[str, Any], infra_failed: bool) -> dict[str, Any]:
+    row = {**key, **_pick(
+        record, "nodeid", "file", "outcome", "phase", "setup_s", "call_s", "teardown_s",
+        "started_at", "error_type", "message", "traceback", "captured_output", "infra",
+    )}
+    row["message"] = bounded(row["message"], MAX_MESSAGE)
+    row["traceback"] = bounded(row["traceback"], MAX_TRACEBACK, tail=True)
+    row["captured_output"] = bounded(row["captured_output"], MAX_OUTPUT, tail=True)
+    row["infra"] = bool(row["infra"]) or (
+        infra_failed and row["phase"] == "setup"
+        and str(row["message"] or "").startswith("stability:")
+    )
+    failed = row["outcome"] in FAILING
+    row["failure_signature"] = (
+        failure_signature(row["message"], row["error_type"]) if failed else None
+    )
+    return row
+
+
+def _pick(record: dict[str, Any], *names: str) -> dict[str, Any]:
+    return {name: record.get(name) for name in names}

@@ -1,0 +1,313 @@
+"""`stability run`: repeat test targets in fresh pytest processes and keep every result.
+
+A campaign (a session) runs repetitions 1..N, K at a time, each a fresh
+`python -m pytest TARGETS ARGS` with its own containers (`repetition`). Each finished
+repetition is ingested in one transaction right away, from this (main) thread only, so
+killing the runner at any moment keeps every completed repetition and `--resume` carries
+on. Ctrl-C (or SIGTERM) kills the running repetitions, removes their containers and
+marks the session interrupted.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shlex
+import signal
+import sys
+import threading
+from collections import deque
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from stability.exceptions import UsageError
+from stability.gitinfo import environment_info
+from stability.progress import Progress, QuietProgress
+from stability.repetition import (
+    ProcessRegistry,
+    RepetitionResult,
+    RepetitionSpec,
+    run_repetition,
+)
+from stability.store import ingest
+from stability.store.db import DEFAULT_DB, resolve_db_path
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INFRA, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+FAILED_STATUSES = frozenset({"failed", "timeout", "crashed"})
+_POLL_S = 0.2
+
+
+@dataclass
+class RunOptions:
+    targets: list[str]
+    repeat: int | None
+    jobs: int = 1
+    timeout: float | None = None
+    until_fail: bool = False
+    label: str | None = None
+    db: Path = DEFAULT_DB
+    pytest_args: list[str] = field(default_factory=list)
+    resume: str | None = None
+    cwd: Path = field(default_factory=Path.cwd)
+
+
+@dataclass
+class RunOutcome:
+    exit_code: int
+    summary: dict[str, Any]
+
+
+def new_session_id() -> str:
+    return datetime.now(UTC).strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(2)
+
+
+def validate_targets(targets: list[str], pytest_args: list[str], cwd: Path) -> None:
+    """Every target is a directory or a test file that exists (node ids by their file)."""
+    if not targets:
+        raise UsageError("give at least one test file, directory or node id to run")
+    doctests = any(a.startswith(("--doctest-glob", "--doctest-modules")) for a in pytest_args)
+    for target in targets:
+        path_part = target.split("::", 1)[0]
+        path = cwd / path_part
+        if not path_part or not path.exists():
+            raise UsageError(f"target {target!r} does not exist")
+        if path.is_dir():
+            if "::" in target:
+                raise UsageError(f"target {target!r}: a node id needs a file, not a directory")
+            continue
+        if path.suffix != ".py" and not doctests:
+            raise UsageError(
+                f"target {target!r} is not a pytest target (expected a directory, a .py "
+                "file or a node id such as tests/test_x.py::test_y)"
+            )
+
+
+def pytest_command(targets: list[str], pytest_args: list[str]) -> list[str]:
+    argv = [sys.executable, "-m", "pytest", *targets, *pytest_args]
+    if os.environ.get("PYTEST_DISABLE_PLUGIN_AUTOLOAD"):  # the recorder still has to load
+        argv[3:3] = ["-p", "stability.plugin"]
+    return argv
+
+
+class Campaign:
+    def __init__(self, options: RunOptions, progress: Progress | None = None) -> None:
+        self.options = options
+        self.progress = progress or QuietProgress()
+        self.db = resolve_db_path(options.db)
+        self.registry = ProcessRegistry()
+        self.interrupt = threading.Event()
+        self.session_id = ""
+        self.repeat = 0
+        self.targets: list[str] = []
+        self.pytest_args: list[str] = []
+        self.failed_reps = 0
+        self.ran_tests = False  # some repetition of this run recorded an execution
+        self._already = 0  # repetitions a resumed session had completed
+
+    # -- set-up ---------------------------------------------------------------------
+
+    def prepare(self) -> list[int]:
+        """Validate everything and open (or reopen) the session; the numbers to run."""
+        o = self.options
+        if o.jobs < 1:
+            raise UsageError(f"--jobs must be a positive integer, got {o.jobs}")
+        if o.timeout is not None and o.timeout <= 0:
+            raise UsageError(f"--timeout must be a positive number of seconds, got {o.timeout:g}")
+        if o.resume:
+            return self._prepare_resume()
+        if o.repeat is None or o.repeat < 1:
+            raise UsageError(f"--repeat must be a positive integer, got {o.repeat}")
+        validate_targets(o.targets, o.pytest_args, o.cwd)
+        self.session_id, self.repeat = new_session_id(), o.repeat
+        self.targets, self.pytest_args = list(o.targets), list(o.pytest_args)
+        ingest.create_session(self.db, {
+            "id": self.session_id, "started_at": datetime.now(UTC), "label": o.label,
+            "targets": self.targets, "repeat": self.repeat, "options": self._options_row(),
+            "status": "running", **environment_info(o.cwd),
+        })
+        return list(range(1, self.repeat + 1))
+
+    def _prepare_resume(self) -> list[int]:
+        o = self.options
+        assert o.resume is not None
+        if o.targets:
+            raise UsageError("--resume carries on a stored session with its own targets: "
+                             "give no targets")
+        stored = ingest.load_session(self.db, o.resume)
+        if o.repeat is not None and o.repeat < 1:
+            raise UsageError(f"--repeat must be a positive integer, got {o.repeat}")
+        self.session_id, self.repeat = stored.id, o.repeat or stored.repeat
+        self.targets = stored.targets
+        self.pytest_args = o.pytest_args or list(stored.options.get("pytest_args") or [])
+        validate_targets(self.targets, self.pytest_args, o.cwd)
+        ingest.reopen_session(self.db, self.session_id, self.repeat, self._options_row())
+        # a killed earlier runner's repetitions may have left containers behind
+        remove_leftovers(self.session_id, sorted(set(range(1, self.repeat + 1)) -
+                                                 stored.completed))
+        self._already = len(stored.completed & set(range(1, self.repeat + 1)))
+        return [n for n in range(1, self.repeat + 1) if n not in stored.completed]
+
+    def _options_row(self) -> dict[str, Any]:
+        o = self.options
+        return {"jobs": o.jobs, "timeout": o.timeout, "until_fail": o.until_fail,
+                "pytest_args": self.pytest_args, "resumed": bool(o.resume)}
+
+    # -- the loop -------------------------------------------------------------------
+
+    def run(self) -> RunOutcome:
+        numbers = self.prepare()
+        status = "completed"
+        previous = _install_signal_handlers(self.interrupt)
+        try:
+            self.progress.start(self.repeat, self._already, 0)
+            status = self._loop(deque(numbers))
+        except KeyboardInterrupt:  # a second Ctrl-C: stop now
+            self.registry.kill_all()
+            status = "interrupted"
+        finally:
+            _restore_signal_handlers(previous)
+            self.progress.close()
+        ingest.finish_session(self.db, self.session_id, status)
+        return self._outcome(status)
+
+    def _loop(self, pending: deque[int]) -> str:
+        argv = pytest_command(self.targets, self.pytest_args)
+        status = "completed"
+        free = list(range(1, self.options.jobs + 1))
+        running: dict[Future[RepetitionResult], int] = {}
+        with ThreadPoolExecutor(self.options.jobs, thread_name_prefix="repetition") as pool:
+            while pending or running:
+                while pending and free and status == "completed":
+                    spec = RepetitionSpec(self.session_id, pending.popleft(), free.pop(0),
+                                          argv, self.options.cwd, self.options.timeout)
+                    running[pool.submit(run_repetition, spec, self.registry)] = spec.worker
+                done, _ = wait(running, timeout=_POLL_S, return_when=FIRST_COMPLETED)
+                if self.interrupt.is_set() and status != "interrupted":
+                    status = "interrupted"
+                    self._stop_running(running)
+                for future in done:
+                    free.append(running.pop(future))
+                    free.sort()
+                    result = future.result()
+                    if result.interrupted:
+                        continue
+                    try:
+                        self._check_usage(result)
+                    except UsageError:
+                        self._stop_running(running)
+                        wait(running)
+                        ingest.finish_session(self.db, self.session_id, "interrupted")
+                        raise
+                    self._store(result)
+                    if (self.options.until_fail and result.status in FAILED_STATUSES
+                            and status == "completed"):
+                        status = "stopped_at_failure"
+                        pending.clear()
+        return status
+
+    def _stop_running(self, running: dict[Future[RepetitionResult], int]) -> None:
+        killed = self.registry.kill_all()
+        if killed:
+            self.progress.note(f"stopping: killed repetition(s) {_numbers(killed)}")
+        # each repetition's thread removes its containers once its process is gone
+        wait(running)
+
+    def _check_usage(self, result: RepetitionResult) -> None:
+        """pytest refusing the arguments or finding no tests is bad input, not a result."""
+        if result.rows.executions:
+            self.ran_tests = True
+            return
+        if self.ran_tests or result.exit_code not in (4, 5):
+            return
+        lines = [line.strip() for line in result.output_tail.splitlines() if line.strip()]
+        if result.exit_code == 4:
+            reason = next((ln for ln in reversed(lines) if "error" in ln.lower()), "usage error")
+            raise UsageError(f"pytest refused the arguments: {reason}")
+        raise UsageError(
+            f"pytest collected no tests from {' '.join(self.targets)}"
+            + (f" with {shlex.join(self.pytest_args)}" if self.pytest_args else "")
+        )
+
+    def _store(self, result: RepetitionResult) -> None:
+        ingest.ingest_repetition(self.db, result.rows)
+        if result.status != "passed":
+            self.failed_reps += 1
+        self.progress.advance(result.number, result.status, result.wall_s, self.failed_reps)
+
+    # -- the end --------------------------------------------------------------------
+
+    def _outcome(self, status: str) -> RunOutcome:
+        summary = ingest.session_summary(self.db, self.session_id)
+        reps = summary["repetitions"]
+        if status == "interrupted":
+            code = EXIT_INTERRUPTED
+        elif any(reps.get(s) for s in FAILED_STATUSES):
+            code = EXIT_FAILED
+        elif reps.get("infra"):
+            code = EXIT_INFRA
+        elif any(summary["outcomes"].get(o) for o in ("failed", "error", "timeout", "crashed")):
+            code = EXIT_FAILED
+        else:
+            code = EXIT_OK
+        db_arg = "" if self.db == DEFAULT_DB else f" --db {shlex.quote(str(self.db))}"
+        summary.update({
+            "session": self.session_id, "status": status, "exit_code": code,
+            "repeat": self.repeat, "db": str(self.db), "label": self.options.label,
+            "report_command": f"stability report --session {self.session_id}{db_arg}",
+            "resume_command": (f"stability run --resume {self.session_id}{db_arg}"
+                               if status == "interrupted" else None),
+        })
+        return RunOutcome(code, summary)
+
+
+def remove_leftovers(session_id: str, numbers: list[int]) -> None:
+    """Containers of repetitions that never completed (their runner was killed)."""
+    from stability.cleanup import prune_containers
+    from stability.exceptions import StabilityError
+
+    try:
+        leftovers = {int(c.repetition) for c in _list_session(session_id)
+                     if c.repetition and c.repetition.isdigit()}
+    except StabilityError:  # no Docker engine: nothing to remove
+        return
+    for number in sorted(leftovers & set(numbers)):
+        # only orphans: a process of the killed runner may still be stopping its own
+        prune_containers(only_orphans=True, session=session_id, repetition=number)
+
+
+def _list_session(session_id: str) -> list[Any]:
+    from stability.cleanup import list_managed
+
+    return list(list_managed(session=session_id))
+
+
+def _numbers(numbers: list[int]) -> str:
+    return ", ".join(str(n) for n in numbers)
+
+
+_Handler = Any
+
+
+def _install_signal_handlers(event: threading.Event) -> dict[int, _Handler]:
+    """SIGINT/SIGTERM set `event` (the loop stops cleanly); a second SIGINT is immediate."""
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        if event.is_set() and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        event.set()
+
+    previous: dict[int, _Handler] = {}
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        previous[signum] = signal.signal(signum, handler)
+    return previous
+
+
+def _restore_signal_handlers(previous: dict[int, _Handler]) -> None:
+    for signum, handler in previous.items():
+        signal.signal(signum, handler)
