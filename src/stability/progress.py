@@ -91,9 +91,15 @@ class RichProgress:
 
         self.console = Console(file=stream)
         self.bar = Bar(
-            TextColumn("[bold]repetitions"), BarColumn(), MofNCompleteColumn(),
-            TextColumn("{task.fields[failures]}"), TimeElapsedColumn(),
-            TextColumn("eta"), TimeRemainingColumn(), console=self.console, transient=False,
+            TextColumn("[bold]repetitions"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[failures]}"),
+            TimeElapsedColumn(),
+            TextColumn("eta"),
+            TimeRemainingColumn(),
+            console=self.console,
+            transient=False,
         )
         self.task = self.bar.add_task("run", total=1, failures="")
 

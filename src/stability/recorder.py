@@ -116,29 +116,41 @@ class Recorder(ReportAnnotator):
 
     def pytest_sessionstart(self, session: pytest.Session) -> None:
         numprocesses = getattr(self.config.option, "numprocesses", None)
-        append_record("session_start", {
-            "pid": os.getpid(), "started_at": _now(), "pytest_version": pytest.__version__,
-            "xdist": numprocesses if isinstance(numprocesses, int) else 0,
-        })
+        append_record(
+            "session_start",
+            {
+                "pid": os.getpid(),
+                "started_at": _now(),
+                "pytest_version": pytest.__version__,
+                "xdist": numprocesses if isinstance(numprocesses, int) else 0,
+            },
+        )
         runner = os.environ.get(RUNNER_PID_ENV, "")
         if runner.isdigit():
-            threading.Thread(target=_watch_runner, args=(int(runner),), daemon=True,
-                             name="stability-orphan-watch").start()
+            threading.Thread(
+                target=_watch_runner,
+                args=(int(runner),),
+                daemon=True,
+                name="stability-orphan-watch",
+            ).start()
 
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
-        append_record("session_finish", {
-            "finished_at": _now(), "exitstatus": int(exitstatus),
-            "collected": session.testscollected, "failed": session.testsfailed,
-        })
+        append_record(
+            "session_finish",
+            {
+                "finished_at": _now(),
+                "exitstatus": int(exitstatus),
+                "collected": session.testscollected,
+                "failed": session.testsfailed,
+            },
+        )
 
     def pytest_internalerror(self, excrepr: Any) -> None:
         append_record("internal_error", {"text": bounded(str(excrepr), MAX_TRACEBACK, tail=True)})
 
     # -- tests ---------------------------------------------------------------------
 
-    def pytest_runtest_logstart(
-        self, nodeid: str, location: tuple[str, int | None, str]
-    ) -> None:
+    def pytest_runtest_logstart(self, nodeid: str, location: tuple[str, int | None, str]) -> None:
         test = self.tests[nodeid] = _Test(nodeid, location)
         test.started_at = _now()
         append_record("test_start", {"nodeid": nodeid, "started_at": test.started_at})
@@ -198,12 +210,19 @@ class Recorder(ReportAnnotator):
 
     def _emit(self, test: _Test) -> None:
         payload: dict[str, Any] = {
-            "nodeid": test.nodeid, "file": test.file, "outcome": test.outcome or "passed",
-            "phase": test.phase, "started_at": test.started_at,
-            "setup_s": test.durations.get("setup"), "call_s": test.durations.get("call"),
+            "nodeid": test.nodeid,
+            "file": test.file,
+            "outcome": test.outcome or "passed",
+            "phase": test.phase,
+            "started_at": test.started_at,
+            "setup_s": test.durations.get("setup"),
+            "call_s": test.durations.get("call"),
             "teardown_s": test.durations.get("teardown"),
-            "error_type": None, "message": None, "traceback": None,
-            "captured_output": None, "infra": False,
+            "error_type": None,
+            "message": None,
+            "traceback": None,
+            "captured_output": None,
+            "infra": False,
         }
         if test.failure is not None:
             payload.update(_failure_details(test.failure, test.sections))
@@ -228,8 +247,9 @@ def _failure_details(
     return {
         "error_type": error_type,
         "message": bounded(message, MAX_MESSAGE),
-        "traceback": bounded(str(longrepr) if longrepr is not None else None, MAX_TRACEBACK,
-                             tail=True),
+        "traceback": bounded(
+            str(longrepr) if longrepr is not None else None, MAX_TRACEBACK, tail=True
+        ),
         "captured_output": bounded(output or None, MAX_OUTPUT, tail=True),
         "infra": bool(extra.get("infra")),
     }

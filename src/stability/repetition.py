@@ -103,8 +103,13 @@ def run_repetition(spec: RepetitionSpec, registry: ProcessRegistry) -> Repetitio
     try:
         with open(folder / "output.log", "wb") as log:
             proc = subprocess.Popen(
-                spec.argv, cwd=spec.cwd, env=env, stdin=subprocess.DEVNULL, stdout=log,
-                stderr=subprocess.STDOUT, start_new_session=True,
+                spec.argv,
+                cwd=spec.cwd,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
             )
             registry.add(spec.number, proc)
             try:
@@ -120,8 +125,13 @@ def run_repetition(spec: RepetitionSpec, registry: ProcessRegistry) -> Repetitio
         records = read_records(folder)
         tail = _tail(folder / "output.log")
         rows, status = build_rows(
-            spec, records, exit_code=proc.returncode, timed_out=timed_out, wall_s=wall_s,
-            started_at=started_at, output_tail=tail,
+            spec,
+            records,
+            exit_code=proc.returncode,
+            timed_out=timed_out,
+            wall_s=wall_s,
+            started_at=started_at,
+            output_tail=tail,
         )
     finally:
         shutil.rmtree(folder, ignore_errors=True)
@@ -130,8 +140,14 @@ def run_repetition(spec: RepetitionSpec, registry: ProcessRegistry) -> Repetitio
         remove_containers(spec.session_id, spec.number, late=killed)
     failures = sum(1 for e in rows.executions if e["outcome"] in FAILING)
     return RepetitionResult(
-        number=spec.number, worker=spec.worker, rows=rows, status=status,
-        exit_code=proc.returncode, wall_s=wall_s, output_tail=tail, interrupted=interrupted,
+        number=spec.number,
+        worker=spec.worker,
+        rows=rows,
+        status=status,
+        exit_code=proc.returncode,
+        wall_s=wall_s,
+        output_tail=tail,
+        interrupted=interrupted,
         failures=failures,
     )
 
@@ -145,8 +161,9 @@ def remove_containers(session_id: str, number: int, *, late: bool = False) -> in
         if attempt:
             time.sleep(_LATE_CONTAINER_DELAY_S)
         try:
-            removed += len(prune_containers(only_orphans=False, session=session_id,
-                                            repetition=number))
+            removed += len(
+                prune_containers(only_orphans=False, session=session_id, repetition=number)
+            )
         except StabilityError:  # no Docker engine: nothing can have been left
             return removed
     return removed
@@ -164,16 +181,24 @@ def _tail(path: Path) -> str:
 
 
 def build_rows(
-    spec: RepetitionSpec, records: list[dict[str, Any]], *, exit_code: int | None,
-    timed_out: bool, wall_s: float, started_at: datetime, output_tail: str = "",
+    spec: RepetitionSpec,
+    records: list[dict[str, Any]],
+    *,
+    exit_code: int | None,
+    timed_out: bool,
+    wall_s: float,
+    started_at: datetime,
+    output_tail: str = "",
 ) -> tuple[RepetitionRows, str]:
     """The rows of one repetition and its status, from what its processes recorded."""
     by_kind: dict[str, list[dict[str, Any]]] = {}
     for record in records:
         by_kind.setdefault(str(record.get("kind")), []).append(record)
     key = {"session_id": spec.session_id, "repetition": spec.number}
-    starts = [{**key, **_pick(r, "service", "image", "started_at", "ready_s", "setup_s", "ok",
-                              "error")} for r in by_kind.get("container_start", [])]
+    starts = [
+        {**key, **_pick(r, "service", "image", "started_at", "ready_s", "setup_s", "ok", "error")}
+        for r in by_kind.get("container_start", [])
+    ]
     failed_starts = [s for s in starts if not s["ok"]]
     finishes = by_kind.get("session_finish") or []
     finish = finishes[-1] if finishes else None
@@ -187,20 +212,30 @@ def build_rows(
         if start["nodeid"] not in finished:
             in_flight[start["nodeid"]] = start
     if timed_out or crashed:
-        why = (f"the repetition timed out after {spec.timeout:g} s while this test ran"
-               if timed_out else f"the pytest process died (exit code {exit_code}) while this "
-               "test ran")
+        why = (
+            f"the repetition timed out after {spec.timeout:g} s while this test ran"
+            if timed_out
+            else f"the pytest process died (exit code {exit_code}) while this test ran"
+        )
         for start in in_flight.values():
             nodeid = start["nodeid"]
-            executions.append({
-                **key, "nodeid": nodeid, "file": nodeid.split("::")[0],
-                "outcome": "timeout" if timed_out else "crashed", "phase": None,
-                "started_at": start.get("started_at"), "error_type": None, "message": why,
-                "failure_signature": "timeout" if timed_out else "crashed",
-                "captured_output": None if timed_out else bounded(output_tail, MAX_OUTPUT,
-                                                                  tail=True),
-                "infra": False,
-            })
+            executions.append(
+                {
+                    **key,
+                    "nodeid": nodeid,
+                    "file": nodeid.split("::")[0],
+                    "outcome": "timeout" if timed_out else "crashed",
+                    "phase": None,
+                    "started_at": start.get("started_at"),
+                    "error_type": None,
+                    "message": why,
+                    "failure_signature": "timeout" if timed_out else "crashed",
+                    "captured_output": None
+                    if timed_out
+                    else bounded(output_tail, MAX_OUTPUT, tail=True),
+                    "infra": False,
+                }
+            )
 
     failing = [e for e in executions if e["outcome"] in FAILING]
     error: str | None = None
@@ -228,25 +263,46 @@ def build_rows(
     else:
         status = "passed"
     repetition = {
-        "session_id": spec.session_id, "number": spec.number, "worker": spec.worker,
-        "started_at": started_at, "wall_s": round(wall_s, 4), "exit_code": exit_code,
-        "status": status, "error": bounded(error, MAX_TRACEBACK, tail=True),
+        "session_id": spec.session_id,
+        "number": spec.number,
+        "worker": spec.worker,
+        "started_at": started_at,
+        "wall_s": round(wall_s, 4),
+        "exit_code": exit_code,
+        "status": status,
+        "error": bounded(error, MAX_TRACEBACK, tail=True),
     }
     logs = [{**key, **_pick(r, "service", "logs")} for r in by_kind.get("container_logs", [])]
     return RepetitionRows(repetition, executions, starts, logs), status
 
 
 def _execution(key: dict[str, Any], record: dict[str, Any], infra_failed: bool) -> dict[str, Any]:
-    row = {**key, **_pick(
-        record, "nodeid", "file", "outcome", "phase", "setup_s", "call_s", "teardown_s",
-        "started_at", "error_type", "message", "traceback", "captured_output", "infra",
-    )}
+    row = {
+        **key,
+        **_pick(
+            record,
+            "nodeid",
+            "file",
+            "outcome",
+            "phase",
+            "setup_s",
+            "call_s",
+            "teardown_s",
+            "started_at",
+            "error_type",
+            "message",
+            "traceback",
+            "captured_output",
+            "infra",
+        ),
+    }
     row["message"] = bounded(row["message"], MAX_MESSAGE)
     row["traceback"] = bounded(row["traceback"], MAX_TRACEBACK, tail=True)
     row["captured_output"] = bounded(row["captured_output"], MAX_OUTPUT, tail=True)
     row["infra"] = bool(row["infra"]) or (
-        infra_failed and row["phase"] == "setup"
-        and str(row["message"] or "").startswith("stability:")
+        infra_failed
+        and row["phase"] == "setup"
+        and str(row["message"] or "").removeprefix("Failed: ").startswith("stability:")
     )
     failed = row["outcome"] in FAILING
     row["failure_signature"] = (

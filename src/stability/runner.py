@@ -124,19 +124,28 @@ class Campaign:
         validate_targets(o.targets, o.pytest_args, o.cwd)
         self.session_id, self.repeat = new_session_id(), o.repeat
         self.targets, self.pytest_args = list(o.targets), list(o.pytest_args)
-        ingest.create_session(self.db, {
-            "id": self.session_id, "started_at": datetime.now(UTC), "label": o.label,
-            "targets": self.targets, "repeat": self.repeat, "options": self._options_row(),
-            "status": "running", **environment_info(o.cwd),
-        })
+        ingest.create_session(
+            self.db,
+            {
+                "id": self.session_id,
+                "started_at": datetime.now(UTC),
+                "label": o.label,
+                "targets": self.targets,
+                "repeat": self.repeat,
+                "options": self._options_row(),
+                "status": "running",
+                **environment_info(o.cwd),
+            },
+        )
         return list(range(1, self.repeat + 1))
 
     def _prepare_resume(self) -> list[int]:
         o = self.options
         assert o.resume is not None
         if o.targets:
-            raise UsageError("--resume carries on a stored session with its own targets: "
-                             "give no targets")
+            raise UsageError(
+                "--resume carries on a stored session with its own targets: give no targets"
+            )
         stored = ingest.load_session(self.db, o.resume)
         if o.repeat is not None and o.repeat < 1:
             raise UsageError(f"--repeat must be a positive integer, got {o.repeat}")
@@ -146,15 +155,19 @@ class Campaign:
         validate_targets(self.targets, self.pytest_args, o.cwd)
         ingest.reopen_session(self.db, self.session_id, self.repeat, self._options_row())
         # a killed earlier runner's repetitions may have left containers behind
-        remove_leftovers(self.session_id, sorted(set(range(1, self.repeat + 1)) -
-                                                 stored.completed))
+        remove_leftovers(self.session_id, sorted(set(range(1, self.repeat + 1)) - stored.completed))
         self._already = len(stored.completed & set(range(1, self.repeat + 1)))
         return [n for n in range(1, self.repeat + 1) if n not in stored.completed]
 
     def _options_row(self) -> dict[str, Any]:
         o = self.options
-        return {"jobs": o.jobs, "timeout": o.timeout, "until_fail": o.until_fail,
-                "pytest_args": self.pytest_args, "resumed": bool(o.resume)}
+        return {
+            "jobs": o.jobs,
+            "timeout": o.timeout,
+            "until_fail": o.until_fail,
+            "pytest_args": self.pytest_args,
+            "resumed": bool(o.resume),
+        }
 
     # -- the loop -------------------------------------------------------------------
 
@@ -182,8 +195,14 @@ class Campaign:
         with ThreadPoolExecutor(self.options.jobs, thread_name_prefix="repetition") as pool:
             while pending or running:
                 while pending and free and status == "completed":
-                    spec = RepetitionSpec(self.session_id, pending.popleft(), free.pop(0),
-                                          argv, self.options.cwd, self.options.timeout)
+                    spec = RepetitionSpec(
+                        self.session_id,
+                        pending.popleft(),
+                        free.pop(0),
+                        argv,
+                        self.options.cwd,
+                        self.options.timeout,
+                    )
                     running[pool.submit(run_repetition, spec, self.registry)] = spec.worker
                 done, _ = wait(running, timeout=_POLL_S, return_when=FIRST_COMPLETED)
                 if self.interrupt.is_set() and status != "interrupted":
@@ -200,11 +219,15 @@ class Campaign:
                     except UsageError:
                         self._stop_running(running)
                         wait(running)
-                        ingest.finish_session(self.db, self.session_id, "interrupted")
+                        if not ingest.discard_session(self.db, self.session_id):
+                            ingest.finish_session(self.db, self.session_id, "interrupted")
                         raise
                     self._store(result)
-                    if (self.options.until_fail and result.status in FAILED_STATUSES
-                            and status == "completed"):
+                    if (
+                        self.options.until_fail
+                        and result.status in FAILED_STATUSES
+                        and status == "completed"
+                    ):
                         status = "stopped_at_failure"
                         pending.clear()
         return status
@@ -254,13 +277,22 @@ class Campaign:
         else:
             code = EXIT_OK
         db_arg = "" if self.db == DEFAULT_DB else f" --db {shlex.quote(str(self.db))}"
-        summary.update({
-            "session": self.session_id, "status": status, "exit_code": code,
-            "repeat": self.repeat, "db": str(self.db), "label": self.options.label,
-            "report_command": f"stability report --session {self.session_id}{db_arg}",
-            "resume_command": (f"stability run --resume {self.session_id}{db_arg}"
-                               if status == "interrupted" else None),
-        })
+        summary.update(
+            {
+                "session": self.session_id,
+                "status": status,
+                "exit_code": code,
+                "repeat": self.repeat,
+                "db": str(self.db),
+                "label": self.options.label,
+                "report_command": f"stability report --session {self.session_id}{db_arg}",
+                "resume_command": (
+                    f"stability run --resume {self.session_id}{db_arg}"
+                    if status == "interrupted"
+                    else None
+                ),
+            }
+        )
         return RunOutcome(code, summary)
 
 
@@ -270,8 +302,11 @@ def remove_leftovers(session_id: str, numbers: list[int]) -> None:
     from stability.exceptions import StabilityError
 
     try:
-        leftovers = {int(c.repetition) for c in _list_session(session_id)
-                     if c.repetition and c.repetition.isdigit()}
+        leftovers = {
+            int(c.repetition)
+            for c in _list_session(session_id)
+            if c.repetition and c.repetition.isdigit()
+        }
     except StabilityError:  # no Docker engine: nothing to remove
         return
     for number in sorted(leftovers & set(numbers)):

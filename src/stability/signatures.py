@@ -17,12 +17,18 @@ MAX_SIGNATURE = 500
 # Order matters: the specific shapes go before the general number rule.
 _RULES: list[tuple[re.Pattern[str], str]] = [
     # ISO timestamps and clock times
-    (re.compile(r"\b\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(?:[.,]\d+)?(?:Z|[+-]\d{2}:?\d{2})?"),
-     "<time>"),
+    (
+        re.compile(r"\b\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(?:[.,]\d+)?(?:Z|[+-]\d{2}:?\d{2})?"),
+        "<time>",
+    ),
     (re.compile(r"\b\d{1,2}:\d{2}:\d{2}(?:[.,]\d+)?\b"), "<time>"),
     # UUIDs
-    (re.compile(r"\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b"),
-     "<uuid>"),
+    (
+        re.compile(
+            r"\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b"
+        ),
+        "<uuid>",
+    ),
     # temporary paths: /tmp/..., /var/folders/..., pytest's basetemp, Windows temp
     (re.compile(r"(?:/private)?/(?:tmp|var/tmp|var/folders|dev/shm)/[^\s'\"),:;\]]*"), "<tmp>"),
     (re.compile(r"[A-Za-z]:\\[^\s'\"]*\\(?:Temp|tmp)\\[^\s'\"),:;\]]*", re.IGNORECASE), "<tmp>"),

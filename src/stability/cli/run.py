@@ -49,35 +49,68 @@ class _RunCommand(click.Command):
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         if "--" in args:
             cut = args.index("--")
-            ctx.meta["stability.pytest_args"] = args[cut + 1:]
+            ctx.meta["stability.pytest_args"] = args[cut + 1 :]
             args = args[:cut]
         return super().parse_args(ctx, args)
 
 
-
 @click.command(
-    "run", cls=_RunCommand, epilog=EPILOG,
+    "run",
+    cls=_RunCommand,
+    epilog=EPILOG,
     context_settings={"ignore_unknown_options": False, "allow_interspersed_args": True},
 )
 @click.argument("targets", nargs=-1)
-@click.option("--repeat", "repeat", metavar="N",
-              help="How many repetitions (fresh pytest processes) to run.")
-@click.option("-j", "--jobs", "jobs", metavar="K", default="1", show_default=True,
-              help="Repetitions at once, each with its own containers.")
-@click.option("--timeout", "timeout", metavar="SECONDS",
-              help="Kill a repetition that runs longer; its running test is recorded as timeout.")
+@click.option(
+    "--repeat", "repeat", metavar="N", help="How many repetitions (fresh pytest processes) to run."
+)
+@click.option(
+    "-j",
+    "--jobs",
+    "jobs",
+    metavar="K",
+    default="1",
+    show_default=True,
+    help="Repetitions at once, each with its own containers.",
+)
+@click.option(
+    "--timeout",
+    "timeout",
+    metavar="SECONDS",
+    help="Kill a repetition that runs longer; its running test is recorded as timeout.",
+)
 @click.option("--until-fail", is_flag=True, help="Stop at the first repetition with a failure.")
 @click.option("--label", default=None, help="Tag the session (e.g. nightly).")
-@click.option("--db", "db", default=None, metavar="PATH",
-              help="History file [default: $STABILITY_DB or .stability/history.duckdb].")
-@click.option("--resume", "resume", default=None, metavar="SESSION",
-              help="Carry on a session to N, skipping its completed repetitions.")
+@click.option(
+    "--db",
+    "db",
+    default=None,
+    metavar="PATH",
+    help="History file [default: $STABILITY_DB or .stability/history.duckdb].",
+)
+@click.option(
+    "--resume",
+    "resume",
+    default=None,
+    metavar="SESSION",
+    help="Carry on a session to N, skipping its completed repetitions.",
+)
 @click.option("-q", "--quiet", is_flag=True, help="No progress and no summary.")
 @click.option("--json", "as_json", is_flag=True, help="Print a machine-readable summary.")
 @click.pass_context
-def run(ctx: click.Context, targets: tuple[str, ...], repeat: str | None, jobs: str,
-        timeout: str | None, until_fail: bool, label: str | None, db: str | None,
-        resume: str | None, quiet: bool, as_json: bool) -> None:
+def run(
+    ctx: click.Context,
+    targets: tuple[str, ...],
+    repeat: str | None,
+    jobs: str,
+    timeout: str | None,
+    until_fail: bool,
+    label: str | None,
+    db: str | None,
+    resume: str | None,
+    quiet: bool,
+    as_json: bool,
+) -> None:
     """Run TARGETS (files, directories, node ids) N times, each in a fresh pytest process.
 
     Arguments after `--` go to pytest unchanged, e.g.
@@ -93,9 +126,15 @@ def run(ctx: click.Context, targets: tuple[str, ...], repeat: str | None, jobs: 
     if n is None and not resume:
         raise UsageError("--repeat N is required (how many repetitions to run)")
     options = RunOptions(
-        targets=list(targets), repeat=n, jobs=_positive_int(jobs, "--jobs") or 1,
-        timeout=_positive_float(timeout, "--timeout"), until_fail=until_fail, label=label,
-        db=resolve_db_path(db), pytest_args=pytest_args, resume=resume,
+        targets=list(targets),
+        repeat=n,
+        jobs=_positive_int(jobs, "--jobs") or 1,
+        timeout=_positive_float(timeout, "--timeout"),
+        until_fail=until_fail,
+        label=label,
+        db=resolve_db_path(db),
+        pytest_args=pytest_args,
+        resume=resume,
     )
     progress = make_progress(quiet, sys.stderr)
     outcome = Campaign(options, progress).run()

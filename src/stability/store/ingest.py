@@ -22,20 +22,60 @@ from stability.store.db import connect
 _CHUNK = 200  # rows per multi-row INSERT (executemany is ~1 ms a row in DuckDB)
 
 SESSION_COLUMNS = (
-    "id", "started_at", "finished_at", "label", "targets", "repeat", "options", "status",
-    "git_commit", "git_branch", "git_dirty", "host", "python_version", "pytest_version",
-    "package_version", "cwd",
+    "id",
+    "started_at",
+    "finished_at",
+    "label",
+    "targets",
+    "repeat",
+    "options",
+    "status",
+    "git_commit",
+    "git_branch",
+    "git_dirty",
+    "host",
+    "python_version",
+    "pytest_version",
+    "package_version",
+    "cwd",
 )
 REPETITION_COLUMNS = (
-    "session_id", "number", "worker", "started_at", "wall_s", "exit_code", "status", "error",
+    "session_id",
+    "number",
+    "worker",
+    "started_at",
+    "wall_s",
+    "exit_code",
+    "status",
+    "error",
 )
 EXECUTION_COLUMNS = (
-    "session_id", "repetition", "nodeid", "file", "outcome", "phase", "setup_s", "call_s",
-    "teardown_s", "started_at", "error_type", "message", "traceback", "failure_signature",
-    "captured_output", "infra",
+    "session_id",
+    "repetition",
+    "nodeid",
+    "file",
+    "outcome",
+    "phase",
+    "setup_s",
+    "call_s",
+    "teardown_s",
+    "started_at",
+    "error_type",
+    "message",
+    "traceback",
+    "failure_signature",
+    "captured_output",
+    "infra",
 )
 CONTAINER_START_COLUMNS = (
-    "session_id", "repetition", "service", "image", "started_at", "ready_s", "setup_s", "ok",
+    "session_id",
+    "repetition",
+    "service",
+    "image",
+    "started_at",
+    "ready_s",
+    "setup_s",
+    "ok",
     "error",
 )
 CONTAINER_LOG_COLUMNS = ("session_id", "repetition", "service", "logs")
@@ -86,8 +126,13 @@ def load_session(path: Path, session_id: str) -> StoredSession:
         ).fetchall()
     options = json.loads(found[3]) if found[3] else {}
     return StoredSession(
-        id=found[0], targets=list(found[1]), repeat=int(found[2]), options=options,
-        status=found[4], label=found[5], completed={int(n) for (n,) in numbers},
+        id=found[0],
+        targets=list(found[1]),
+        repeat=int(found[2]),
+        options=options,
+        status=found[4],
+        label=found[5],
+        completed={int(n) for (n,) in numbers},
     )
 
 
@@ -132,17 +177,35 @@ def finish_session(path: Path, session_id: str, status: str) -> None:
         )
 
 
+def discard_session(path: Path, session_id: str) -> bool:
+    """Remove a session that stored no repetition (bad input found once running)."""
+    with connect(path, write=True) as conn:
+        conn.execute("BEGIN TRANSACTION")
+        row = conn.execute(
+            "SELECT count(*) FROM repetitions WHERE session_id = ?", [session_id]
+        ).fetchone()
+        empty = row is not None and row[0] == 0
+        if empty:
+            conn.execute("DELETE FROM sessions WHERE id = ?", [session_id])
+        conn.execute("COMMIT")
+    return empty
+
+
 def session_summary(path: Path, session_id: str) -> dict[str, Any]:
     """Counts for the end-of-run summary, over the whole session (resumed parts too)."""
     with connect(path, write=False) as conn:
-        reps = dict(conn.execute(
-            "SELECT status, count(*) FROM repetitions WHERE session_id = ? GROUP BY status",
-            [session_id],
-        ).fetchall())
-        outcomes = dict(conn.execute(
-            "SELECT outcome, count(*) FROM executions WHERE session_id = ? GROUP BY outcome",
-            [session_id],
-        ).fetchall())
+        reps = dict(
+            conn.execute(
+                "SELECT status, count(*) FROM repetitions WHERE session_id = ? GROUP BY status",
+                [session_id],
+            ).fetchall()
+        )
+        outcomes = dict(
+            conn.execute(
+                "SELECT outcome, count(*) FROM executions WHERE session_id = ? GROUP BY outcome",
+                [session_id],
+            ).fetchall()
+        )
         per_test = conn.execute(
             """
             SELECT nodeid,
@@ -166,13 +229,17 @@ def session_summary(path: Path, session_id: str) -> dict[str, Any]:
     }
 
 
-def _insert(conn: duckdb.DuckDBPyConnection, table: str, columns: Sequence[str],
-            rows: Iterable[Mapping[str, Any]]) -> None:
+def _insert(
+    conn: duckdb.DuckDBPyConnection,
+    table: str,
+    columns: Sequence[str],
+    rows: Iterable[Mapping[str, Any]],
+) -> None:
     batch = [[row.get(column) for column in columns] for row in rows]
     placeholders = "(" + ", ".join("?" for _ in columns) + ")"
     names = ", ".join(columns)
     for start in range(0, len(batch), _CHUNK):
-        chunk = batch[start:start + _CHUNK]
+        chunk = batch[start : start + _CHUNK]
         conn.execute(
             f"INSERT INTO {table} ({names}) VALUES " + ", ".join([placeholders] * len(chunk)),
             [value for row in chunk for value in row],

@@ -1,0 +1,241 @@
+"""`stability run` end to end through the CLI: real pytest processes, a real DuckDB file."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+from click.testing import CliRunner, Result
+
+from stability.cli import main
+
+FLAKY_FILE = """
+import os, pytest
+
+REP = int(os.environ["STABILITY_REPETITION"])
+
+def test_stable():
+    pass
+
+def test_flaky_30_percent():
+    # deterministic by repetition: 3 in every 10 fail, so the share is exact
+    assert REP % 10 not in {1, 4, 7}, f"unlucky repetition {REP}"
+
+@pytest.mark.skip(reason="never")
+def test_skipped():
+    pass
+"""
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("STABILITY_DB", raising=False)
+    return tmp_path
+
+
+def invoke(*args: str) -> Result:
+    return CliRunner().invoke(main, ["run", *args], catch_exceptions=False)
+
+
+def query(db: Path, sql: str, *params: Any) -> list[tuple[Any, ...]]:
+    conn = duckdb.connect(str(db), read_only=True)
+    try:
+        return conn.execute(sql, list(params)).fetchall()
+    finally:
+        conn.close()
+
+
+def test_flaky_share_and_counts_with_two_jobs(project: Path) -> None:
+    (project / "test_flaky.py").write_text(FLAKY_FILE)
+    result = invoke("test_flaky.py", "--repeat", "10", "--jobs", "2", "--json", "-q")
+    assert result.exit_code == 1, result.output + result.stderr
+    summary = json.loads(result.stdout)
+    db = project / ".stability" / "history.duckdb"
+    assert summary["db"] == ".stability/history.duckdb"
+    assert summary["status"] == "completed" and summary["repetitions_done"] == 10
+    assert summary["flaky_tests"] == ["test_flaky.py::test_flaky_30_percent"]
+    assert summary["report_command"] == f"stability report --session {summary['session']}"
+
+    assert query(db, "SELECT count(*) FROM repetitions") == [(10,)]
+    assert query(db, "SELECT count(*) FROM executions") == [(30,)]
+    assert query(db, "SELECT count(DISTINCT (repetition, nodeid)) FROM executions") == [(30,)]
+    rows = query(db, "SELECT number, status, exit_code FROM repetitions ORDER BY number")
+    assert [r[0] for r in rows if r[1] == "failed"] == [1, 4, 7]
+    assert all(r[2] == (1 if r[1] == "failed" else 0) for r in rows)
+    share = query(
+        db,
+        """
+        SELECT avg((outcome = 'failed')::INT) FROM executions
+        WHERE nodeid = 'test_flaky.py::test_flaky_30_percent'""",
+    )
+    assert share == [(pytest.approx(0.3),)]
+    assert query(db, "SELECT DISTINCT outcome FROM executions WHERE nodeid LIKE '%stable'") == [
+        ("passed",)
+    ]
+    assert query(db, "SELECT DISTINCT outcome FROM executions WHERE nodeid LIKE '%skipped'") == [
+        ("skipped",)
+    ]
+    (signature,) = query(
+        db, "SELECT DISTINCT failure_signature FROM executions WHERE outcome = 'failed'"
+    )
+    assert signature == ("AssertionError: unlucky repetition <n>",)
+    # both --jobs slots were used
+    assert query(db, "SELECT DISTINCT worker FROM repetitions ORDER BY 1") == [(1,), (2,)]
+    session = query(
+        db,
+        "SELECT status, repeat, targets, json_extract(options, '$.jobs'), "
+        "host IS NOT NULL, python_version IS NOT NULL FROM sessions",
+    )
+    assert session == [("completed", 10, ["test_flaky.py"], "2", True, True)]
+
+
+def test_all_passing_exits_0_with_a_summary(project: Path) -> None:
+    (project / "tests").mkdir()
+    (project / "tests" / "test_ok.py").write_text(
+        "import pytest\n\ndef test_a():\n    pass\n\n"
+        "@pytest.mark.xfail\ndef test_b():\n    assert False\n"
+    )
+    db = project / "elsewhere.duckdb"
+    result = invoke("tests", "--repeat", "2", "--db", str(db), "--label", "nightly")
+    assert result.exit_code == 0, result.output + result.stderr
+    out = result.stdout
+    assert "2 of 2 repetitions (2 passed)" in out
+    assert "tests: 2, executions: 4, failed repetitions: 0" in out
+    assert "flaky tests: 0" in out
+    assert f"history: {db}" in out
+    assert "stability report --session 20" in out and f"--db {db}" in out
+    assert "[2/2] repetition" in result.stderr  # plain progress lines when not on a TTY
+    assert query(db, "SELECT label, status FROM sessions") == [("nightly", "completed")]
+
+
+def test_git_information_is_recorded(project: Path) -> None:
+    import subprocess
+
+    (project / "test_ok.py").write_text("def test_a():\n    pass\n")
+    for cmd in (
+        ["init", "-q", "-b", "trunk"],
+        ["add", "test_ok.py"],
+        ["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "x"],
+    ):
+        subprocess.run(["git", *cmd], cwd=project, check=True)
+    (project / "test_ok.py").write_text("def test_a():\n    assert True\n")  # dirty
+    assert invoke("test_ok.py", "--repeat", "1", "-q").exit_code == 0
+    head = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=project, capture_output=True, text=True, check=True
+    ).stdout.strip()
+    rows = query(
+        project / ".stability" / "history.duckdb",
+        "SELECT git_commit, git_branch, git_dirty FROM sessions",
+    )
+    assert rows == [(head, "trunk", True)]
+
+
+def test_pytest_args_go_through_to_xdist(project: Path) -> None:
+    (project / "test_many.py").write_text(
+        "import pytest\n\n@pytest.mark.parametrize('i', range(6))\n"
+        "def test_i(i):\n    assert i != 5\n"
+    )
+    result = invoke("test_many.py", "--repeat", "2", "-q", "--", "-n", "2", "-p", "xdist")
+    assert result.exit_code == 1, result.output + result.stderr
+    db = project / ".stability" / "history.duckdb"
+    assert query(db, "SELECT count(*), count(DISTINCT (repetition, nodeid)) FROM executions") == [
+        (12, 12)
+    ]
+    assert query(db, "SELECT count(*) FROM executions WHERE outcome = 'failed'") == [(2,)]
+    (options,) = query(db, "SELECT json_extract(options, '$.pytest_args') FROM sessions")
+    assert json.loads(options[0]) == ["-n", "2", "-p", "xdist"]
+
+
+def test_until_fail_stops_at_the_first_failure(project: Path) -> None:
+    (project / "test_second.py").write_text(
+        "import os\n\ndef test_x():\n    assert os.environ['STABILITY_REPETITION'] != '2'\n"
+    )
+    result = invoke("test_second.py", "--repeat", "20", "--until-fail", "--json", "-q")
+    assert result.exit_code == 1
+    summary = json.loads(result.stdout)
+    assert summary["status"] == "stopped_at_failure"
+    assert summary["repetitions"] == {"passed": 1, "failed": 1}
+
+
+def test_a_crashing_process_is_recorded(project: Path) -> None:
+    (project / "test_crash.py").write_text(
+        "import os\n\ndef test_a():\n    pass\n\ndef test_b():\n    os._exit(7)\n\n"
+        "def test_c():\n    pass\n"
+    )
+    result = invoke("test_crash.py", "--repeat", "1", "-q", "--", "-p", "no:randomly")
+    assert result.exit_code == 1
+    db = project / ".stability" / "history.duckdb"
+    assert query(db, "SELECT status, exit_code FROM repetitions") == [("crashed", 7)]
+    assert query(db, "SELECT nodeid, outcome FROM executions ORDER BY nodeid") == [
+        ("test_crash.py::test_a", "passed"),
+        ("test_crash.py::test_b", "crashed"),
+    ]
+
+
+def test_resume_carries_on_to_n(project: Path) -> None:
+    (project / "test_ok.py").write_text("def test_a():\n    pass\n")
+    first = json.loads(invoke("test_ok.py", "--repeat", "2", "--json", "-q").stdout)
+    result = invoke("--resume", first["session"], "--repeat", "4", "--json", "-q")
+    assert result.exit_code == 0, result.output + result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["session"] == first["session"] and summary["repetitions_done"] == 4
+    db = project / ".stability" / "history.duckdb"
+    assert query(db, "SELECT number FROM repetitions ORDER BY 1") == [(1,), (2,), (3,), (4,)]
+    assert query(db, "SELECT count(*) FROM executions") == [(4,)]
+    assert query(db, "SELECT count(*), any_value(repeat) FROM sessions") == [(1, 4)]
+    # nothing left to do: a no-op, still exit 0
+    assert invoke("--resume", first["session"], "-q").exit_code == 0
+
+
+def _one_line_error(result: Result, fragment: str) -> None:
+    assert result.exit_code == 2, result.output + result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("stability: error: ") and fragment in lines[0], lines[0]
+    assert "Traceback" not in result.output + result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["missing.py", "--repeat", "2"], "'missing.py' does not exist"),
+        (["missing.py::test_x", "--repeat", "2"], "does not exist"),
+        (["notes.txt", "--repeat", "2"], "not a pytest target"),
+        (["test_ok.py", "--repeat", "0"], "--repeat must be a positive integer"),
+        (["test_ok.py", "--repeat", "ten"], "--repeat must be a positive integer"),
+        (["test_ok.py"], "--repeat N is required"),
+        (["test_ok.py", "--repeat", "2", "--jobs", "-1"], "--jobs must be a positive integer"),
+        (["test_ok.py", "--repeat", "2", "--timeout", "0"], "--timeout must be a positive"),
+        (["--repeat", "2"], "at least one test file"),
+        (["--resume", "nope"], "no history at"),
+        (["test_ok.py", "--repeat", "2", "--db", "file.txt/h.duckdb"], "cannot create"),
+        (["test_ok.py", "--repeat", "2", "--db", "corrupt.duckdb"], "not a valid DuckDB database"),
+        (["test_ok.py", "--repeat", "2", "--", "--no-such-option"], "pytest refused"),
+        (["test_ok.py", "--repeat", "2", "--", "-k", "nothing_matches"], "collected no tests"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(project: Path, args: list[str], fragment: str) -> None:
+    (project / "test_ok.py").write_text("def test_a():\n    pass\n")
+    (project / "notes.txt").write_text("not tests\n")
+    (project / "file.txt").write_text("a file, not a folder\n")
+    (project / "corrupt.duckdb").write_bytes(b"this is not a database" * 100)
+    _one_line_error(invoke(*args), fragment)
+    db = project / ".stability" / "history.duckdb"
+    if db.exists():  # found out once running: the empty session is not kept
+        assert query(db, "SELECT count(*) FROM sessions") == [(0,)]
+
+
+def test_a_history_from_a_newer_version_is_refused(project: Path) -> None:
+    (project / "test_ok.py").write_text("def test_a():\n    pass\n")
+    db = project / "h.duckdb"
+    assert invoke("test_ok.py", "--repeat", "1", "-q", "--db", str(db)).exit_code == 0
+    conn = duckdb.connect(str(db))
+    conn.execute("INSERT INTO schema_info (version) VALUES (99)")
+    conn.close()
+    result = invoke("test_ok.py", "--repeat", "1", "--db", str(db))
+    _one_line_error(result, "newer pytest-stability")
+    assert query(db, "SELECT count(*) FROM sessions") == [(1,)]
