@@ -55,6 +55,8 @@ class ExecutionRow:
 class TestCounts:
     """Per-test tallies over a scope: what SQL (or `aggregate.count_tests`) computes."""
 
+    __test__ = False  # not a pytest test class, whatever its name
+
     nodeid: str
     executions: int = 0  # every stored execution, infra ones included
     passed: int = 0
@@ -67,7 +69,7 @@ class TestCounts:
     infra: int = 0
     flips: int = 0  # changes pass<->fail between consecutive decided executions
     mixed_on_one_commit: bool = False  # passed and failed on the same commit
-    p50_s: float | None = None  # call phase, decided or xfail/xpass executions
+    p50_s: float | None = None  # call phase of non-infra, non-skipped executions
     p95_s: float | None = None
     max_s: float | None = None
     total_s: float = 0.0  # setup + call + teardown, all non-infra executions
@@ -132,6 +134,7 @@ class SessionInfo:
     host: str | None
     repetitions: int = 0  # stored repetitions
     failed_repetitions: int = 0
+    infra_repetitions: int = 0
     executions: int = 0
     tests: int = 0
 
@@ -167,6 +170,8 @@ class Signature:
 @dataclass(frozen=True)
 class TestStats:
     """Everything the reports say about one test."""
+
+    __test__ = False
 
     counts: TestCounts
     flake_rate: float | None

@@ -1,0 +1,86 @@
+"""The CI gate: which tests in scope break the flake-rate (and duration) budget.
+
+Without `strict`, a test offends when its flake rate (the point estimate) is over the
+budget; with `strict`, when the upper bound of its 95% interval is not under it (the
+test must be *proven* within budget, i.e. its verdict against that budget is `meets`).
+Tests with no decided execution (only skipped, xfail or infra runs) are not judged on
+their rate. `max_p95_s` adds a gate on the call phase's p95.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from stability.analysis.models import TestStats
+from stability.analysis.stats import format_rate
+
+
+@dataclass(frozen=True)
+class Offence:
+    nodeid: str
+    reason: str  # "flake-rate" or "p95"
+    value: float
+    limit: float
+    line: str
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    checked: int
+    offences: tuple[Offence, ...]
+    max_flake_rate: float
+    strict: bool
+    max_p95_s: float | None
+
+    @property
+    def ok(self) -> bool:
+        return not self.offences
+
+
+def check_tests(
+    tests: Sequence[TestStats],
+    *,
+    max_flake_rate: float,
+    strict: bool = False,
+    max_p95_s: float | None = None,
+) -> CheckResult:
+    offences: list[Offence] = []
+    judged = 0
+    for t in tests:
+        c = t.counts
+        if c.decided:
+            judged += 1
+            value = t.ci_high if strict else (t.flake_rate or 0.0)
+            over = value >= max_flake_rate if strict else value > max_flake_rate
+            if over:
+                what = "95% upper bound" if strict else "flake rate"
+                offences.append(
+                    Offence(
+                        c.nodeid,
+                        "flake-rate",
+                        value,
+                        max_flake_rate,
+                        f"{c.nodeid}: {what} {format_rate(value)} "
+                        f"{'not under' if strict else 'over'} {format_rate(max_flake_rate)} "
+                        f"({c.failures}/{c.decided} failed, 95% interval "
+                        f"{format_rate(t.ci_low)} – {format_rate(t.ci_high)})",
+                    )
+                )
+        if max_p95_s is not None and c.p95_s is not None and c.p95_s > max_p95_s:
+            offences.append(
+                Offence(
+                    c.nodeid,
+                    "p95",
+                    c.p95_s,
+                    max_p95_s,
+                    f"{c.nodeid}: call p95 {c.p95_s:.3g} s over {max_p95_s:g} s",
+                )
+            )
+    return CheckResult(
+        checked=judged,
+        offences=tuple(offences),
+        max_flake_rate=max_flake_rate,
+        strict=strict,
+        max_p95_s=max_p95_s,
+    )

@@ -1,0 +1,153 @@
+"""Gather a report: query the store for a scope, run the analysis, return plain data.
+
+The database is open only inside `build_report` (read-only), so a campaign that is
+writing can carry on as soon as the numbers are loaded; rendering happens afterwards.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from stability.analysis.models import (
+    ContainerStart,
+    SessionInfo,
+    SuiteStats,
+    TestStats,
+    TrendPoint,
+)
+from stability.analysis.per_test import DEFAULT_SLOW_THRESHOLD_S, DEFAULT_TARGET, analyse_tests
+from stability.analysis.suite import STARTUP_TARGET_S, suite_stats
+from stability.store import queries
+from stability.store.db import connect
+
+
+@dataclass(frozen=True)
+class ReportOptions:
+    target: float = DEFAULT_TARGET
+    slow_threshold_s: float = DEFAULT_SLOW_THRESHOLD_S
+    startup_target_s: float = STARTUP_TARGET_S
+    charts: bool = False  # load the extracts only the HTML report draws
+    grid_tests: int = 40  # outcome grid: the worst tests ...
+    grid_repetitions: int = 200  # ... by the latest repetitions
+    slowest_tests: int = 12  # duration chart
+    duration_samples: int = 500  # per test, latest first
+    startup_samples: int = 2000  # per service, latest first
+    trend_sessions: int = 30
+
+
+@dataclass(frozen=True)
+class OutcomeGrid:
+    """Tests (rows) by repetitions (columns); a cell is an outcome, `infra`, or '' (not run)."""
+
+    nodeids: tuple[str, ...]
+    columns: tuple[tuple[str, int], ...]  # (session id, repetition number)
+    cells: tuple[tuple[str, ...], ...]
+    total_tests: int
+    total_repetitions: int
+
+
+@dataclass(frozen=True)
+class Report:
+    db_path: Path
+    scope: str
+    sessions: tuple[SessionInfo, ...]
+    baseline: SessionInfo | None
+    options: ReportOptions
+    tests: tuple[TestStats, ...]
+    suite: SuiteStats
+    trend: tuple[TrendPoint, ...] = ()
+    grid: OutcomeGrid | None = None
+    durations: dict[str, list[float]] = field(default_factory=dict)
+    startups: dict[str, list[float]] = field(default_factory=dict)
+    generated_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+
+def build_report(
+    db_path: Path, scope: queries.Scope, options: ReportOptions | None = None
+) -> Report:
+    options = options or ReportOptions()
+    with connect(db_path, write=False) as conn:
+        sessions = queries.resolve_scope(conn, scope, str(db_path))
+        ids = [s.id for s in sessions]
+        baseline = queries.previous_comparable(conn, sessions)
+        base_p50 = queries.baseline_p50(conn, baseline.id) if baseline else {}
+        counts = queries.tally_tests(conn, ids)
+        signatures = queries.tally_signatures(conn, ids)
+        reps = queries.repetitions(conn, ids)
+        starts = queries.container_starts(conn, ids)
+        trend = queries.trend(conn, sessions[-1], options.trend_sessions)
+        tests = analyse_tests(
+            counts,
+            target=options.target,
+            slow_threshold_s=options.slow_threshold_s,
+            baseline_p50=base_p50,
+            signatures=signatures,
+        )
+        suite = suite_stats(tests, reps, starts, startup_target_s=options.startup_target_s)
+        grid = None
+        durations: dict[str, list[float]] = {}
+        if options.charts:
+            chosen = grid_tests(tests, options.grid_tests)
+            columns = queries.grid_columns(conn, ids, options.grid_repetitions)
+            cells = queries.grid_cells(conn, columns, chosen)
+            grid = outcome_grid(chosen, columns, cells, len(tests), len(reps))
+            slowest = sorted(
+                (t for t in tests if t.counts.p95_s is not None),
+                key=lambda t: -(t.counts.p95_s or 0.0),
+            )[: options.slowest_tests]
+            durations = queries.call_durations(
+                conn, ids, [t.nodeid for t in slowest], options.duration_samples
+            )
+    return Report(
+        db_path=db_path,
+        scope=scope.describe(),
+        sessions=tuple(sessions),
+        baseline=baseline,
+        options=options,
+        tests=tuple(tests),
+        suite=suite,
+        trend=tuple(trend),
+        grid=grid,
+        durations=durations,
+        startups=_startup_samples(starts, options.startup_samples) if options.charts else {},
+    )
+
+
+def grid_tests(tests: list[TestStats], limit: int) -> list[str]:
+    """The grid's rows: tests that failed (most failures first), then others, up to limit."""
+    ranked = sorted(tests, key=lambda t: (-(t.counts.failures + t.counts.infra), t.nodeid))
+    return [t.nodeid for t in ranked[:limit]]
+
+
+def outcome_grid(
+    nodeids: list[str],
+    columns: list[tuple[str, int]],
+    cells: list[tuple[str, str, int, str, bool]],
+    total_tests: int,
+    total_repetitions: int,
+) -> OutcomeGrid:
+    row_of = {n: i for i, n in enumerate(nodeids)}
+    col_of = {c: i for i, c in enumerate(columns)}
+    matrix = [[""] * len(columns) for _ in nodeids]
+    for nodeid, session_id, repetition, outcome, infra in cells:
+        col = col_of.get((session_id, repetition))
+        if nodeid in row_of and col is not None:
+            matrix[row_of[nodeid]][col] = "infra" if infra else outcome
+    return OutcomeGrid(
+        nodeids=tuple(nodeids),
+        columns=tuple(columns),
+        cells=tuple(tuple(r) for r in matrix),
+        total_tests=total_tests,
+        total_repetitions=total_repetitions,
+    )
+
+
+def _startup_samples(starts: list[ContainerStart], per_service: int) -> dict[str, list[float]]:
+    samples: dict[str, list[float]] = defaultdict(list)
+    for start in reversed(starts):  # latest first
+        if start.ok and start.ready_s is not None and len(samples[start.service]) < per_service:
+            samples[start.service].append(start.ready_s)
+    return dict(samples)

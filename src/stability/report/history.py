@@ -1,0 +1,166 @@
+"""One test's history (`stability show NODEID`): per session, its failed repetitions,
+its failure signatures. A single test's rows are few, so they are tallied in Python by
+the reference functions of `stability.analysis.aggregate`."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from stability.analysis.aggregate import count_signatures, count_tests
+from stability.analysis.models import FAILING_OUTCOMES, ExecutionRow, SessionInfo, TestStats
+from stability.analysis.per_test import analyse_test
+from stability.exceptions import StabilityError, UsageError
+from stability.report import _format as f
+from stability.report.json_report import session_json, stats_json
+from stability.store import queries
+from stability.store.db import connect
+
+MAX_FAILURES = 200
+
+
+@dataclass(frozen=True)
+class SessionLine:
+    session: SessionInfo
+    stats: TestStats
+
+
+@dataclass(frozen=True)
+class TestHistory:
+    __test__ = False
+
+    nodeid: str
+    scope: str
+    stats: TestStats
+    sessions: tuple[SessionLine, ...]
+    failures: tuple[ExecutionRow, ...]  # the latest MAX_FAILURES failing executions
+    total_failures: int
+
+
+def build_history(
+    db_path: Path, text: str, scope: queries.Scope, *, target: float, slow_threshold_s: float
+) -> TestHistory:
+    with connect(db_path, write=False) as conn:
+        sessions = queries.resolve_scope(conn, scope, str(db_path))
+        ids = [s.id for s in sessions]
+        names = queries.find_nodeids(conn, ids, text)
+        if not names:
+            raise StabilityError(f"no test {text!r} in {scope.describe()}")
+        if len(names) > 1:
+            listed = "\n  ".join(names[:10])
+            raise UsageError(f"{text!r} matches {len(names)} tests; give one of:\n  {listed}")
+        nodeid = names[0]
+        rows = queries.executions(conn, ids, nodeid)
+
+    def analyse(subset: list[ExecutionRow]) -> TestStats:
+        counts = count_tests(subset)[0]
+        return analyse_test(
+            counts,
+            target=target,
+            slow_threshold_s=slow_threshold_s,
+            signatures=count_signatures(subset),
+        )
+
+    by_session: dict[str, list[ExecutionRow]] = defaultdict(list)
+    for row in rows:
+        by_session[row.session_id].append(row)
+    lines = tuple(
+        SessionLine(s, analyse(by_session[s.id])) for s in sessions if by_session.get(s.id)
+    )
+    failing = [r for r in rows if not r.infra and r.outcome in FAILING_OUTCOMES]
+    return TestHistory(
+        nodeid=nodeid,
+        scope=scope.describe(),
+        stats=analyse(rows),
+        sessions=lines,
+        failures=tuple(failing[-MAX_FAILURES:]),
+        total_failures=len(failing),
+    )
+
+
+def history_json(h: TestHistory) -> dict[str, Any]:
+    return {
+        "nodeid": h.nodeid,
+        "scope": h.scope,
+        "test": stats_json(h.stats),
+        "sessions": [
+            {"session": session_json(line.session), "test": stats_json(line.stats)}
+            for line in h.sessions
+        ],
+        "failures": [
+            {
+                "session": r.session_id,
+                "repetition": r.repetition,
+                "outcome": r.outcome,
+                "phase": r.phase,
+                "error_type": r.error_type,
+                "message": r.message,
+                "signature": r.failure_signature,
+            }
+            for r in h.failures
+        ],
+        "total_failures": h.total_failures,
+    }
+
+
+def render_history(h: TestHistory, console: Console) -> None:
+    t = h.stats
+    console.print(Text(h.nodeid, style="bold"))
+    console.print(
+        Text(
+            f"{f.pct(t.flake_rate)} flake rate ({f.fraction(t)} failed, 95% interval {f.ci(t)}), "
+            f"{t.verdict}, {f.status(t)}; flip rate {f.pct(t.flip_rate)}; "
+            f"call p50 {f.seconds(t.counts.p50_s)}, p95 {f.seconds(t.counts.p95_s)} "
+            f"— over {h.scope}"
+        )
+    )
+    table = Table(title="By session", title_justify="left")
+    for name in ("Session", "Started", "Label", "Commit", "Failed", "Rate", "Verdict", "p50"):
+        table.add_column(name)
+    for line in h.sessions:
+        s, st = line.session, line.stats
+        table.add_row(
+            Text(s.id),
+            f"{s.started_at:%Y-%m-%d %H:%M}",
+            Text(s.label or ""),
+            Text((s.git_commit or "")[:10]),
+            f.fraction(st),
+            f.pct(st.flake_rate),
+            st.verdict,
+            f.seconds(st.counts.p50_s),
+        )
+    console.print(table)
+    if h.failures:
+        shown = f" (latest {len(h.failures)})" if h.total_failures > len(h.failures) else ""
+        fails = Table(title=f"Failed repetitions: {h.total_failures}{shown}", title_justify="left")
+        for name in ("Session", "Rep", "Outcome", "Phase", "Message"):
+            fails.add_column(name, overflow="fold")
+        for r in h.failures:
+            message = (r.message or r.error_type or "").strip().splitlines()
+            fails.add_row(
+                Text(r.session_id),
+                str(r.repetition),
+                r.outcome,
+                Text(r.phase or ""),
+                Text(message[0][:200] if message else ""),
+            )
+        console.print(fails)
+    if t.signatures:
+        sig = Table(title="Failure signatures", title_justify="left")
+        for name in ("Count", "Signature", "First", "Last", "Example"):
+            sig.add_column(name, overflow="fold")
+        for g in t.signatures:
+            sig.add_row(
+                str(g.count),
+                Text(g.signature),
+                Text(f"{g.first_session} #{g.first_repetition}"),
+                Text(f"{g.last_session} #{g.last_repetition}"),
+                Text(g.example[:300]),
+            )
+        console.print(sig)

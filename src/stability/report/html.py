@@ -1,0 +1,423 @@
+"""The HTML report: one self-contained `index.html` a reviewer opens from a CI artifact.
+
+No network is needed: plotly.js is inlined once, the table's sorting and filtering are
+a few lines of vanilla JS, and the charts' specs sit in `<script type="application/json">`
+blocks. Everything from the history (test ids, messages, tracebacks, labels) is user
+data: it is HTML-escaped in markup, and `<`, `>`, `&` are \\u-escaped in embedded JSON so
+that no string can close a script element. This is the only module importing plotly.
+"""
+
+from __future__ import annotations
+
+import json
+from html import escape
+from pathlib import Path
+from typing import Any
+
+from stability import __version__
+from stability.analysis.models import TestStats
+from stability.analysis.suite import suite_signatures
+from stability.report import _format as f
+from stability.report import figures
+from stability.report._assets import CSS, JS
+from stability.report.build import Report
+
+
+def e(value: object) -> str:
+    return escape(str(value), quote=True)
+
+
+def script_json(data: Any) -> str:
+    """JSON safe inside a <script> element: no `<`, `>` or `&` left as such."""
+    text = json.dumps(data, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    return (
+        text.replace("<", "\\u003c")
+        .replace(">", "\\u003e")
+        .replace("&", "\\u0026")
+        .replace("\u2028", "\\u2028")
+        .replace("\u2029", "\\u2029")
+    )
+
+
+def _plotly_js() -> str:
+    from plotly.offline import get_plotlyjs
+
+    return str(get_plotlyjs())
+
+
+def _num(value: float | None, digits: int = 6) -> str:
+    return "" if value is None else f"{value:.{digits}g}"
+
+
+def write_html(report: Report, out_dir: Path) -> Path:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / "index.html"
+    path.write_text(render_html(report), encoding="utf-8")
+    return path
+
+
+def render_html(report: Report, *, plotly_js: str | None = None) -> str:
+    charts: list[tuple[str, dict[str, Any] | None]] = []
+    body = [
+        _banner(report),
+        _tests_table(report),
+        _chart_section(
+            "rates",
+            "Flake rate per test",
+            "Worst upper bounds first; bars are 95% Wilson intervals, the dashed line is "
+            f"the {f.pct(report.options.target)} target. A test meets it only when its whole "
+            "interval is left of the line.",
+            figures.flake_rates(list(report.tests), report.options.target),
+            charts,
+        ),
+        _grid_section(report, charts),
+        _chart_section(
+            "durations",
+            "Durations of the slowest tests",
+            "Call phase of the tests with the highest p95, latest "
+            f"{report.options.duration_samples} executions each.",
+            figures.durations(report.durations, report.options.slow_threshold_s),
+            charts,
+        ),
+        _containers_section(report, charts),
+        _chart_section(
+            "trend",
+            "Trend over sessions with the same label",
+            f"Label {e(report.sessions[-1].label or '(none)')}: the last "
+            f"{len(report.trend)} sessions; the big markers are the sessions in scope.",
+            figures.trend(report),
+            charts,
+        ),
+        _signatures_section(report),
+        _definitions(report),
+    ]
+    scripts = [
+        f'<script type="application/json" data-figure="{e(div)}">{script_json(spec)}</script>'
+        for div, spec in charts
+        if spec is not None
+    ]
+    plotly = plotly_js if plotly_js is not None else _plotly_js()
+    title = f"Test stability: {f.headline(report)}"
+    return f"""<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="generator" content="pytest-stability {e(__version__)}">
+<title>{e(title)}</title>
+<style>{CSS}</style>
+</head>
+<body>
+<header>
+<h1>Test stability report</h1>
+<div class="meta">{e(f.scope_line(report))} · generated {report.generated_at:%Y-%m-%d %H:%M} UTC
+ · history <code>{e(report.db_path)}</code></div>
+</header>
+<nav><a href="#summary">Summary</a><a href="#tests">Tests</a><a href="#rates">Flake rates</a>
+<a href="#grid">Outcome grid</a><a href="#durations">Durations</a>
+<a href="#containers">Containers</a><a href="#trend">Trend</a>
+<a href="#signatures">Failures</a><a href="#definitions">How to read</a></nav>
+<main>
+{"".join(body)}
+</main>
+<script>{plotly}</script>
+{"".join(scripts)}
+<script>{JS}</script>
+</body>
+</html>
+"""
+
+
+def _banner(report: Report) -> str:
+    s = report.suite
+    v = s.verdicts
+    worst = "violates" if v.get("violates") else "unproven" if v.get("unproven") else "meets"
+    cards = [
+        ("", f.pct(report.options.target), "flake-rate target"),
+        ("violates", v.get("violates", 0), "violating"),
+        ("unproven", v.get("unproven", 0), "unproven"),
+        ("meets", v.get("meets", 0), "meeting"),
+        (
+            "violates" if s.failed_repetitions else "meets",
+            f.pct(s.failed_repetition_rate),
+            f"repetitions red ({s.failed_repetitions}/{s.repetitions - s.infra_repetitions})",
+        ),
+        ("", s.statuses.get("flaky", 0), "flaky tests"),
+        ("", s.statuses.get("broken", 0), "broken tests"),
+        ("", s.slow_tests, "slow tests"),
+    ]
+    html_cards = "".join(
+        f'<div class="card {cls}"><div class="n">{e(n)}</div><div class="k">{e(k)}</div></div>'
+        for cls, n, k in cards
+    )
+    notes = [f"Suite: {e(f.suite_line(report))}."]
+    notes.append(
+        f"{s.tests} tests, {s.executions:,} executions ({s.decided:,} decided) in "
+        f"{len(report.sessions)} session(s)."
+    )
+    if report.baseline:
+        notes.append(
+            f"Slowdowns compare with session {e(report.baseline.id)} "
+            f"({s.slowdowns} test(s) slowed down)."
+        )
+    return (
+        f'<section id="summary" class="banner {worst}">'
+        f'<p class="headline">{e(f.headline(report))}</p>'
+        f'<div class="cards">{html_cards}</div>'
+        f'<p class="note">{" ".join(notes)}</p></section>'
+    )
+
+
+_COLUMNS = [
+    ("Test", "text"),
+    ("Verdict", "text"),
+    ("Flake rate", "num"),
+    ("95% interval", "num"),
+    ("Failed / decided", "num"),
+    ("To settle", "num"),
+    ("Status", "text"),
+    ("Flip rate", "num"),
+    ("p50", "num"),
+    ("p95", "num"),
+    ("max", "num"),
+    ("Infra", "num"),
+    ("Flags", "text"),
+]
+
+
+def _test_row(t: TestStats) -> str:
+    c = t.counts
+    flags = "".join(f'<span class="pill flag">{e(x)}</span>' for x in _flags(t))
+    settle = 0 if t.verdict == "meets" else t.runs_needed
+    cells = [
+        f'<td class="nodeid">{e(c.nodeid)}</td>',
+        f'<td data-v="{e(t.verdict)}"><span class="pill {e(t.verdict)}">{e(t.verdict)}</span></td>',
+        f'<td class="num" data-v="{_num(t.flake_rate)}">{e(f.pct(t.flake_rate))}</td>',
+        f'<td class="num" data-v="{_num(t.ci_high)}">{e(f.ci(t))}</td>',
+        f'<td class="num" data-v="{c.failures}">{c.failures} / {c.decided}</td>',
+        f'<td class="num" data-v="{"" if settle is None else settle}">{e(f.runs_needed(t))}</td>',
+        f'<td data-v="{e(t.status)}">{e(f.status(t))}</td>',
+        f'<td class="num" data-v="{_num(t.flip_rate)}">{e(f.pct(t.flip_rate))}</td>',
+        f'<td class="num" data-v="{_num(c.p50_s)}">{e(f.seconds(c.p50_s))}</td>',
+        f'<td class="num" data-v="{_num(c.p95_s)}">{e(f.seconds(c.p95_s))}</td>',
+        f'<td class="num" data-v="{_num(c.max_s)}">{e(f.seconds(c.max_s))}</td>',
+        f'<td class="num" data-v="{c.infra}">{c.infra or ""}</td>',
+        f"<td>{flags}</td>",
+    ]
+    return (
+        f'<tr data-nodeid="{e(c.nodeid)}" data-verdict="{e(t.verdict)}" '
+        f'data-status="{e(t.status)}">{"".join(cells)}</tr>'
+    )
+
+
+def _flags(t: TestStats) -> list[str]:
+    marks = []
+    if t.slow:
+        marks.append("slow")
+    if t.slowdown:
+        marks.append(f"slowdown (p50 was {f.seconds(t.baseline_p50_s)})")
+    if t.counts.timeouts:
+        marks.append(f"{t.counts.timeouts} timeout")
+    if t.counts.skipped + t.counts.xfailed + t.counts.xpassed:
+        marks.append(f"{t.counts.skipped + t.counts.xfailed + t.counts.xpassed} not decided")
+    return marks
+
+
+def _tests_table(report: Report) -> str:
+    heads = "".join(
+        f'<th data-type="{kind}" class="{"num" if kind == "num" else ""}">{e(name)}</th>'
+        for name, kind in _COLUMNS
+    )
+    rows = "".join(_test_row(t) for t in report.tests)
+    options = "".join(
+        f'<option value="{v}">{v}</option>' for v in ("violates", "unproven", "meets")
+    )
+    statuses = "".join(
+        f'<option value="{v}">{v}</option>' for v in ("flaky", "broken", "stable", "undecided")
+    )
+    return (
+        '<section id="tests"><h2>Tests</h2>'
+        '<p class="hint">Worst first. Click a column to sort; type to filter. "To settle": '
+        "further clean runs after which the upper bound would fall under the target.</p>"
+        '<div class="controls"><input type="search" id="filter-text" '
+        'placeholder="Filter by test id…" aria-label="Filter tests by id">'
+        f'<select id="filter-verdict" aria-label="Verdict"><option value="">any verdict</option>'
+        f"{options}</select>"
+        f'<select id="filter-status" aria-label="Status"><option value="">any status</option>'
+        f'{statuses}</select><span class="count" id="filter-count"></span></div>'
+        f'<div class="table-wrap"><table id="tests-table" class="sortable"><thead><tr>{heads}'
+        f"</tr></thead><tbody>{rows}</tbody></table></div></section>"
+    )
+
+
+def _chart_section(
+    anchor: str,
+    title: str,
+    hint: str,
+    spec: dict[str, Any] | None,
+    charts: list[tuple[str, dict[str, Any] | None]],
+    extra: str = "",
+) -> str:
+    if spec is None:
+        inner = '<p class="empty">Nothing to draw for this scope.</p>'
+    else:
+        div = f"chart-{anchor}"
+        charts.append((div, spec))
+        inner = f'<div class="chart" id="{div}"></div>'
+    return (
+        f'<section id="{anchor}"><h2>{e(title)}</h2><p class="hint">{hint}</p>'
+        f"{inner}{extra}</section>"
+    )
+
+
+def _grid_section(report: Report, charts: list[tuple[str, dict[str, Any] | None]]) -> str:
+    grid = report.grid
+    spec = figures.outcome_grid(grid) if grid else None
+    hint = "Each row a test, each column a repetition: failures that line up are one cause."
+    if grid and (
+        len(grid.nodeids) < grid.total_tests or len(grid.columns) < grid.total_repetitions
+    ):
+        hint += (
+            f" Showing the {len(grid.nodeids)} tests with the most failures (of "
+            f"{grid.total_tests}) over the last {len(grid.columns)} repetitions "
+            f"(of {grid.total_repetitions})."
+        )
+    legend = "".join(
+        f'<span><i style="background:{colour}"></i>{e(name)}</span>'
+        for _, name, colour in figures.GRID_CODES
+    )
+    return _chart_section(
+        "grid", "Outcome grid", hint, spec, charts, f'<div class="legend">{legend}</div>'
+    )
+
+
+def _containers_section(report: Report, charts: list[tuple[str, dict[str, Any] | None]]) -> str:
+    target = report.options.startup_target_s
+    rows = "".join(
+        f"<tr><td>{e(c.service)}</td><td class='num'>{c.starts}</td>"
+        f"<td class='num'>{c.failed}</td><td class='num'>{e(f.seconds(c.p50_s))}</td>"
+        f"<td class='num'>{e(f.seconds(c.p95_s))}</td><td class='num'>{e(f.seconds(c.max_s))}"
+        f"</td><td class='num'>{c.over_target}</td></tr>"
+        for c in report.suite.containers
+    )
+    table = (
+        "<table><thead><tr><th>Service</th><th class='num'>Starts</th><th class='num'>Failed"
+        "</th><th class='num'>p50</th><th class='num'>p95</th><th class='num'>max</th>"
+        f"<th class='num'>Over {target:g} s</th></tr></thead><tbody>{rows}</tbody></table>"
+        if rows
+        else ""
+    )
+    return _chart_section(
+        "containers",
+        "Container start-up",
+        f"Time from asking for a container to its answering, against the {target:g} s target. "
+        "Failed starts are infrastructure: their tests are left out of the rates.",
+        figures.startups(report.startups, target),
+        charts,
+        table,
+    )
+
+
+def _signatures_section(report: Report, limit: int = 50) -> str:
+    rows = []
+    for test in report.tests:
+        for sig in test.signatures:
+            rows.append((test, sig))
+    rows.sort(key=lambda r: (-r[1].count, r[0].nodeid))
+    if not rows:
+        body = '<p class="empty">No failures in this scope.</p>'
+    else:
+        common = suite_signatures(report.tests)[:10]
+        summary = "".join(
+            f"<tr><td class='num'>{n}</td><td class='num'>{k}</td>"
+            f"<td class='nodeid'>{e(sig)}</td></tr>"
+            for sig, n, k, _ in common
+        )
+        detail = "".join(
+            f"<tr><td class='nodeid'>{e(t.nodeid)}</td><td class='nodeid'>{e(s.signature)}</td>"
+            f"<td class='num'>{s.count}</td>"
+            f"<td class='num'>{e(s.first_session)} #{s.first_repetition}</td>"
+            f"<td class='num'>{e(s.last_session)} #{s.last_repetition}</td>"
+            f"<td><details><summary>{e(_first_line(s.example))}</summary>"
+            f"<pre>{e(s.example)}</pre>"
+            + (f"<pre>{e(s.example_traceback)}</pre>" if s.example_traceback else "")
+            + "</details></td></tr>"
+            for t, s in rows[:limit]
+        )
+        more = f"<p class='note'>…and {len(rows) - limit} more.</p>" if len(rows) > limit else ""
+        body = (
+            "<table class='sortable' id='signature-summary'><thead><tr>"
+            "<th data-type='num' class='num'>Failures</th><th data-type='num' class='num'>Tests"
+            f"</th><th data-type='text'>Signature</th></tr></thead><tbody>{summary}</tbody>"
+            "</table><h3 style='font-size:14px;margin:18px 0 6px'>By test</h3>"
+            "<div class='table-wrap'><table class='sortable' id='signature-table'><thead><tr>"
+            "<th data-type='text'>Test</th><th data-type='text'>Signature</th>"
+            "<th data-type='num' class='num'>Count</th><th data-type='text'>First</th>"
+            "<th data-type='text'>Last</th><th data-type='text'>Example</th></tr></thead>"
+            f"<tbody>{detail}</tbody></table></div>{more}"
+        )
+    return (
+        '<section id="signatures"><h2>Failure signatures</h2><p class="hint">Failures grouped '
+        "by their normalised message, with the first occurrence as the example.</p>"
+        f"{body}</section>"
+    )
+
+
+def _first_line(text: str, limit: int = 140) -> str:
+    line = text.strip().splitlines()[0] if text.strip() else "(no message)"
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+def _definitions(report: Report) -> str:
+    t = f.pct(report.options.target)
+    items = [
+        (
+            "Flake rate",
+            "(failed + errors) / (passed + failed + errors); a timeout is a failure. "
+            "Skipped, xfailed and non-strict xpassed runs are not decided.",
+        ),
+        (
+            "95% interval",
+            "Wilson score interval: where the true rate lies, given the runs seen. "
+            "0 failures in 100 runs still allows up to 3.7%.",
+        ),
+        (
+            "Verdict",
+            f"meets: the whole interval is under {t}; violates: the whole interval is "
+            f"over {t}; unproven: it straddles {t}.",
+        ),
+        (
+            "To settle",
+            "Further clean runs after which the interval's upper bound would fall "
+            "under the target (given the failures already seen); – for a violating test.",
+        ),
+        (
+            "Status",
+            "flaky: passed and failed; broken: never passed; stable: never failed; "
+            'undecided: only skipped or infra runs. "across commits": its passes and failures '
+            "never share a commit.",
+        ),
+        (
+            "Flip rate",
+            "Changes between pass and fail in consecutive runs / (runs − 1): high "
+            "means random, low with failures means clustered.",
+        ),
+        (
+            "Infra",
+            "Executions whose containers could not start: counted apart, left out of "
+            "rates and durations.",
+        ),
+        (
+            "Slow, slowdown",
+            f"slow: call p95 over {report.options.slow_threshold_s:g} s; "
+            "slowdown: p50 more than 50% and 0.1 s above the previous comparable session (same "
+            "label and targets).",
+        ),
+        (
+            "Red repetition",
+            "A repetition with at least one failure (or a crash or time-out): "
+            "the share a nightly job would see.",
+        ),
+    ]
+    body = "".join(f"<dt>{e(k)}</dt><dd>{e(v)}</dd>" for k, v in items)
+    return f'<section id="definitions"><h2>How to read</h2><dl class="defs">{body}</dl></section>'

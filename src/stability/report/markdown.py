@@ -1,0 +1,99 @@
+"""A Markdown summary fit for a CI step summary (`$GITHUB_STEP_SUMMARY`)."""
+
+from __future__ import annotations
+
+from stability.analysis.suite import suite_signatures
+from stability.report import _format as f
+from stability.report.build import Report
+
+MAX_ROWS = 30
+
+
+def _squash(text: str, limit: int) -> str:
+    text = " ".join(text.split())
+    return text[: limit - 1] + "…" if len(text) > limit else text
+
+
+def _cell(text: str, limit: int = 160) -> str:
+    """Table-safe text: one line, no pipes, and no HTML (entities for `<`, `>`, `&`)."""
+    text = _squash(text, limit)
+    text = text.replace("\\", "\\\\")
+    for raw, safe in (("&", "&amp;"), ("<", "&lt;"), (">", "&gt;"), ("|", "\\|")):
+        text = text.replace(raw, safe)
+    return text.replace("`", "'").replace("*", "\\*").replace("_", "\\_")
+
+
+def _code(text: str, limit: int = 160) -> str:
+    """A code span in a table: shown verbatim (HTML in it is not interpreted)."""
+    return "`" + _squash(text, limit).replace("`", "'").replace("|", "\\|") + "`"
+
+
+def render_markdown(report: Report) -> str:
+    s = report.suite
+    lines = [
+        f"## Test stability: {f.headline(report)}",
+        "",
+        f"Scope: {_cell(f.scope_line(report))}. {s.tests} tests, {s.executions:,} executions.",
+        "",
+        f"**Suite:** {f.suite_line(report)}.",
+        "",
+        "Statuses: " + ", ".join(f"{n} {k}" for k, n in s.statuses.items() if n) + ".",
+        "",
+    ]
+    worst = [t for t in report.tests if t.verdict != "meets" and t.status != "undecided"]
+    if worst:
+        lines += [
+            "| | Test | Flake rate | 95% interval | Failed | Verdict | To settle | Status | p95 |",
+            "|---|---|---:|---|---:|---|---:|---|---:|",
+        ]
+        icon = {"violates": "🔴", "unproven": "🟡", "meets": "🟢"}
+        for t in worst[:MAX_ROWS]:
+            lines.append(
+                f"| {icon[t.verdict]} | {_code(t.nodeid)} | {f.pct(t.flake_rate)} | {f.ci(t)} | "
+                f"{f.fraction(t)} | {t.verdict} | {f.runs_needed(t)} | {_cell(f.status(t))} | "
+                f"{f.seconds(t.counts.p95_s)} |"
+            )
+        if len(worst) > MAX_ROWS:
+            lines.append(f"\n…and {len(worst) - MAX_ROWS} more not meeting the target.")
+        lines.append("")
+    else:
+        lines += ["Every decided test meets the target.", ""]
+    slow = [t for t in report.tests if t.slow or t.slowdown]
+    if slow:
+        lines += [
+            f"### Slow tests (call p95 over {f.seconds(report.options.slow_threshold_s)})",
+            "",
+            "| Test | p50 | p95 | max | Note |",
+            "|---|---:|---:|---:|---|",
+        ]
+        slow.sort(key=lambda t: -(t.counts.p95_s or 0))
+        for t in slow[:MAX_ROWS]:
+            note = f.flags(t)
+            if t.slowdown:
+                note += f" (p50 was {f.seconds(t.baseline_p50_s)})"
+            lines.append(
+                f"| {_code(t.nodeid)} | {f.seconds(t.counts.p50_s)} | "
+                f"{f.seconds(t.counts.p95_s)} | {f.seconds(t.counts.max_s)} | {_cell(note)} |"
+            )
+        lines.append("")
+    signatures = suite_signatures(report.tests)
+    if signatures:
+        lines += ["### Failure signatures", "", "| Count | Tests | Signature | Example |"]
+        lines.append("|---:|---:|---|---|")
+        for signature, count, tests, example in signatures[:10]:
+            lines.append(f"| {count} | {tests} | {_code(signature)} | {_cell(example)} |")
+        lines.append("")
+    if s.containers:
+        target = f.seconds(report.options.startup_target_s)
+        lines += [f"### Container start-up (target {target})", ""]
+        lines += [
+            "| Service | Starts | Failed | p50 | p95 | max |",
+            "|---|---:|---:|---:|---:|---:|",
+        ]
+        for c in s.containers:
+            lines.append(
+                f"| {_cell(c.service)} | {c.starts} | {c.failed} | {f.seconds(c.p50_s)} | "
+                f"{f.seconds(c.p95_s)} | {f.seconds(c.max_s)} |"
+            )
+        lines.append("")
+    return "\n".join(lines)

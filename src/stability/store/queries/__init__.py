@@ -1,0 +1,48 @@
+"""Read-only queries for the analysis: choose a scope, then load its tallies.
+
+A scope is a set of sessions: the last one by default, or `--session ID` (a unique
+prefix will do), or every session matching `--label`, `--since` and `--commit`
+together. Heavy lifting (per-test counts, percentiles, flips, signatures) runs in
+DuckDB, so a history of millions of executions never comes into Python whole; the
+meaning of every number is defined by `stability.analysis.aggregate`, which the tests
+hold this SQL to.
+"""
+
+from stability.store.queries.charts import call_durations, grid_cells, grid_columns, trend
+from stability.store.queries.scope import (
+    Scope,
+    count_sessions,
+    list_sessions,
+    parse_since,
+    previous_comparable,
+    resolve_scope,
+)
+from stability.store.queries.tallies import (
+    baseline_p50,
+    container_starts,
+    executions,
+    find_nodeids,
+    repetitions,
+    tally_signatures,
+    tally_tests,
+)
+
+__all__ = [
+    "Scope",
+    "baseline_p50",
+    "call_durations",
+    "container_starts",
+    "count_sessions",
+    "executions",
+    "find_nodeids",
+    "grid_cells",
+    "grid_columns",
+    "list_sessions",
+    "parse_since",
+    "previous_comparable",
+    "repetitions",
+    "resolve_scope",
+    "tally_signatures",
+    "tally_tests",
+    "trend",
+]

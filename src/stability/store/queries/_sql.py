@@ -1,0 +1,26 @@
+"""SQL fragments shared by the queries (one definition of "infra" and "in scope")."""
+
+from __future__ import annotations
+
+IN_SCOPE = "session_id IN (SELECT unnest($ids::VARCHAR[]))"
+# An execution is infra when flagged, or when its repetition could not start containers.
+INFRA = "(coalesce(e.infra, false) OR coalesce(r.status, '') = 'infra')"
+SIGNATURE = (
+    "coalesce(nullif(trim(e.failure_signature), ''), nullif(trim(e.error_type), ''), e.outcome)"
+)
+FAILING = "('failed', 'error', 'timeout')"
+DECIDED = "('passed', 'failed', 'error', 'timeout')"
+RED_STATUSES = "('failed', 'timeout', 'crashed')"
+SCOPED = f"""
+    scoped AS (
+        SELECT e.nodeid, e.outcome, e.setup_s, e.call_s, e.teardown_s, {INFRA} AS is_infra,
+               coalesce(s.git_commit, 'session:' || s.id) AS grp,
+               s.started_at AS s_start, e.session_id, e.repetition, e.started_at AS e_start,
+               NOT {INFRA} AND e.outcome <> 'skipped' AND e.call_s IS NOT NULL AS timed
+        FROM executions e
+        JOIN sessions s ON s.id = e.session_id
+        LEFT JOIN repetitions r ON r.session_id = e.session_id AND r.number = e.repetition
+        WHERE e.{IN_SCOPE} {{extra}}
+    )
+"""
+ORDER = "s_start, session_id, repetition, e_start"

@@ -1,0 +1,135 @@
+"""Bounded extracts for the report's charts: trend, outcome grid, duration samples."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import duckdb
+
+from stability.analysis.models import SessionInfo, TrendPoint
+from stability.store.queries._sql import IN_SCOPE, INFRA
+
+
+def trend(conn: duckdb.DuckDBPyConnection, last: SessionInfo, limit: int = 30) -> list[TrendPoint]:
+    """The suite's numbers in the sessions with `last`'s label up to it, oldest first."""
+    rows = conn.execute(
+        f"""
+        WITH chosen AS (
+            SELECT id, started_at, git_commit FROM sessions
+            WHERE label IS NOT DISTINCT FROM $label AND started_at <= $until
+            ORDER BY started_at DESC LIMIT {int(limit)}
+        ),
+        per_test AS (
+            SELECT e.session_id, e.nodeid,
+                count(*) FILTER (WHERE e.outcome IN ('passed', 'failed', 'error', 'timeout'))
+                    AS decided,
+                count(*) FILTER (WHERE e.outcome IN ('failed', 'error', 'timeout')) AS failures,
+                count(*) FILTER (WHERE e.outcome = 'passed') AS passes
+            FROM executions e
+            LEFT JOIN repetitions r ON r.session_id = e.session_id AND r.number = e.repetition
+            WHERE e.session_id IN (SELECT id FROM chosen) AND NOT {INFRA}
+            GROUP BY ALL
+        ),
+        per_session AS (
+            SELECT session_id, sum(decided) AS decided, sum(failures) AS failures,
+                   count(*) AS tests, count(*) FILTER (WHERE failures > 0 AND passes > 0) AS flaky
+            FROM per_test GROUP BY session_id
+        ),
+        reps AS (
+            SELECT r.session_id, count(*) FILTER (WHERE r.status <> 'infra') AS repetitions,
+                count(*) FILTER (WHERE r.status <> 'infra' AND (r.status IN
+                    ('failed', 'timeout', 'crashed') OR f.session_id IS NOT NULL)) AS red
+            FROM repetitions r
+            LEFT JOIN (
+                SELECT DISTINCT session_id, repetition FROM executions
+                WHERE session_id IN (SELECT id FROM chosen)
+                  AND outcome IN ('failed', 'error', 'timeout') AND NOT coalesce(infra, false)
+            ) f ON f.session_id = r.session_id AND f.repetition = r.number
+            WHERE r.session_id IN (SELECT id FROM chosen)
+            GROUP BY r.session_id
+        )
+        SELECT c.id, c.started_at, c.git_commit, coalesce(reps.repetitions, 0),
+               coalesce(reps.red, 0), coalesce(p.decided, 0), coalesce(p.failures, 0),
+               coalesce(p.tests, 0), coalesce(p.flaky, 0)
+        FROM chosen c
+        LEFT JOIN per_session p ON p.session_id = c.id
+        LEFT JOIN reps ON reps.session_id = c.id
+        ORDER BY c.started_at
+        """,
+        {"label": last.label, "until": last.started_at},
+    ).fetchall()
+    return [TrendPoint(*r[:3], *(int(v) for v in r[3:])) for r in rows]
+
+
+def grid_columns(
+    conn: duckdb.DuckDBPyConnection, session_ids: Sequence[str], limit: int
+) -> list[tuple[str, int]]:
+    """The last `limit` repetitions of the scope, in order: the outcome grid's columns."""
+    rows = conn.execute(
+        f"""
+        SELECT session_id, repetition FROM (
+            SELECT DISTINCT e.session_id, e.repetition, s.started_at
+            FROM executions e JOIN sessions s ON s.id = e.session_id WHERE e.{IN_SCOPE}
+        ) ORDER BY started_at DESC, session_id DESC, repetition DESC LIMIT {int(limit)}
+        """,
+        {"ids": list(session_ids)},
+    ).fetchall()
+    return [(r[0], r[1]) for r in reversed(rows)]
+
+
+def grid_cells(
+    conn: duckdb.DuckDBPyConnection,
+    columns: Sequence[tuple[str, int]],
+    nodeids: Sequence[str],
+) -> list[tuple[str, str, int, str, bool]]:
+    """(nodeid, session, repetition, outcome, infra) for the chosen tests and columns."""
+    if not columns or not nodeids:
+        return []
+    return [
+        (r[0], r[1], r[2], r[3], bool(r[4]))
+        for r in conn.execute(
+            f"""
+            SELECT e.nodeid, e.session_id, e.repetition, e.outcome, {INFRA}
+            FROM executions e
+            LEFT JOIN repetitions r ON r.session_id = e.session_id AND r.number = e.repetition
+            WHERE e.nodeid IN (SELECT unnest($nodeids::VARCHAR[]))
+              AND e.session_id IN (SELECT unnest($sessions::VARCHAR[]))
+              AND (e.session_id, e.repetition) IN (
+                  SELECT (unnest($sessions_all::VARCHAR[]), unnest($reps::INTEGER[])))
+            """,
+            {
+                "nodeids": list(nodeids),
+                "sessions": sorted({c[0] for c in columns}),
+                "sessions_all": [c[0] for c in columns],
+                "reps": [c[1] for c in columns],
+            },
+        ).fetchall()
+    ]
+
+
+def call_durations(
+    conn: duckdb.DuckDBPyConnection,
+    session_ids: Sequence[str],
+    nodeids: Sequence[str],
+    per_test: int = 500,
+) -> dict[str, list[float]]:
+    """Call-phase durations of some tests, the latest `per_test` of each, for box plots."""
+    if not nodeids:
+        return {}
+    rows = conn.execute(
+        f"""
+        SELECT e.nodeid, e.call_s
+        FROM executions e
+        JOIN sessions s ON s.id = e.session_id
+        LEFT JOIN repetitions r ON r.session_id = e.session_id AND r.number = e.repetition
+        WHERE e.{IN_SCOPE} AND e.nodeid IN (SELECT unnest($nodeids::VARCHAR[]))
+          AND NOT {INFRA} AND e.outcome <> 'skipped' AND e.call_s IS NOT NULL
+        QUALIFY row_number() OVER (
+            PARTITION BY e.nodeid ORDER BY s.started_at DESC, e.repetition DESC) <= $per_test
+        """,
+        {"ids": list(session_ids), "nodeids": list(nodeids), "per_test": per_test},
+    ).fetchall()
+    result: dict[str, list[float]] = {n: [] for n in nodeids}
+    for nodeid, value in rows:
+        result[nodeid].append(float(value))
+    return result

@@ -1,0 +1,268 @@
+"""Per-test tallies, signatures, repetitions and raw rows of a scope, computed in DuckDB."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import duckdb
+
+from stability.analysis.models import (
+    ContainerStart,
+    ExecutionRow,
+    RepetitionRow,
+    SignatureCounts,
+    TestCounts,
+)
+from stability.store.queries._sql import IN_SCOPE, INFRA, ORDER, SCOPED, SIGNATURE
+
+
+def tally_tests(
+    conn: duckdb.DuckDBPyConnection, session_ids: Sequence[str], nodeid: str | None = None
+) -> list[TestCounts]:
+    """`aggregate.count_tests` in SQL: one row per test in the sessions, by nodeid."""
+    extra = "AND e.nodeid = $nodeid" if nodeid is not None else ""
+    params: dict[str, Any] = {"ids": list(session_ids)}
+    if nodeid is not None:
+        params["nodeid"] = nodeid
+    rows = conn.execute(
+        f"""
+        WITH {SCOPED.format(extra=extra)},
+        decided AS (
+            SELECT nodeid, grp, outcome IN ('failed', 'error', 'timeout') AS bad,
+                   lag(outcome IN ('failed', 'error', 'timeout'))
+                       OVER (PARTITION BY nodeid ORDER BY {ORDER}) AS prev_bad
+            FROM scoped
+            WHERE NOT is_infra AND outcome IN ('passed', 'failed', 'error', 'timeout')
+        ),
+        flips AS (
+            SELECT nodeid, count(*) FILTER (WHERE bad <> prev_bad) AS flips FROM decided
+            GROUP BY nodeid
+        ),
+        mixed AS (
+            SELECT nodeid, bool_or(has_pass AND has_fail) AS mixed FROM (
+                SELECT nodeid, grp, bool_or(NOT bad) AS has_pass, bool_or(bad) AS has_fail
+                FROM decided GROUP BY nodeid, grp
+            ) GROUP BY nodeid
+        ),
+        counts AS (
+            SELECT nodeid,
+                count(*) AS executions,
+                count(*) FILTER (WHERE NOT is_infra AND outcome = 'passed') AS passed,
+                count(*) FILTER (WHERE NOT is_infra AND outcome IN ('failed', 'timeout')) AS failed,
+                count(*) FILTER (WHERE NOT is_infra AND outcome = 'error') AS errors,
+                count(*) FILTER (WHERE NOT is_infra AND outcome = 'timeout') AS timeouts,
+                count(*) FILTER (WHERE NOT is_infra AND outcome = 'skipped') AS skipped,
+                count(*) FILTER (WHERE NOT is_infra AND outcome = 'xfailed') AS xfailed,
+                count(*) FILTER (WHERE NOT is_infra AND outcome = 'xpassed') AS xpassed,
+                count(*) FILTER (WHERE is_infra) AS infra,
+                quantile_cont(call_s, [0.5, 0.95]) FILTER (WHERE timed) AS q,
+                max(call_s) FILTER (WHERE timed) AS mx,
+                coalesce(sum(coalesce(setup_s, 0) + coalesce(call_s, 0) + coalesce(teardown_s, 0))
+                    FILTER (WHERE NOT is_infra), 0) AS total_s
+            FROM scoped GROUP BY nodeid
+        )
+        SELECT c.*, coalesce(f.flips, 0), coalesce(m.mixed, false)
+        FROM counts c LEFT JOIN flips f USING (nodeid) LEFT JOIN mixed m USING (nodeid)
+        ORDER BY c.nodeid
+        """,
+        params,
+    ).fetchall()
+    return [
+        TestCounts(
+            nodeid=r[0],
+            executions=r[1],
+            passed=r[2],
+            failed=r[3],
+            errors=r[4],
+            timeouts=r[5],
+            skipped=r[6],
+            xfailed=r[7],
+            xpassed=r[8],
+            infra=r[9],
+            p50_s=r[10][0] if r[10] else None,
+            p95_s=r[10][1] if r[10] else None,
+            max_s=r[11],
+            total_s=float(r[12]),
+            flips=r[13],
+            mixed_on_one_commit=bool(r[14]),
+        )
+        for r in rows
+    ]
+
+
+def tally_signatures(
+    conn: duckdb.DuckDBPyConnection,
+    session_ids: Sequence[str],
+    *,
+    nodeid: str | None = None,
+    per_test: int = 20,
+    example_chars: int = 2000,
+) -> list[SignatureCounts]:
+    """`aggregate.count_signatures` in SQL, keeping the `per_test` commonest per test."""
+    extra = "AND e.nodeid = $nodeid" if nodeid is not None else ""
+    params: dict[str, Any] = {
+        "ids": list(session_ids),
+        "per_test": per_test,
+        "chars": example_chars,
+    }
+    if nodeid is not None:
+        params["nodeid"] = nodeid
+    rows = conn.execute(
+        f"""
+        WITH failing AS (
+            SELECT e.nodeid, {SIGNATURE} AS signature, e.error_type, e.message, e.traceback,
+                   e.session_id, e.repetition, s.started_at AS s_start, e.started_at AS e_start
+            FROM executions e
+            JOIN sessions s ON s.id = e.session_id
+            LEFT JOIN repetitions r ON r.session_id = e.session_id AND r.number = e.repetition
+            WHERE e.{IN_SCOPE} {extra}
+              AND e.outcome IN ('failed', 'error', 'timeout') AND NOT {INFRA}
+        ),
+        grouped AS (
+            SELECT nodeid, signature, count(*) AS n,
+                first(error_type ORDER BY {ORDER}) AS error_type,
+                first(session_id ORDER BY {ORDER}) AS first_session,
+                first(repetition ORDER BY {ORDER}) AS first_repetition,
+                last(session_id ORDER BY {ORDER}) AS last_session,
+                last(repetition ORDER BY {ORDER}) AS last_repetition,
+                first(left(coalesce(message, ''), $chars) ORDER BY {ORDER}) AS example,
+                first(left(traceback, $chars) ORDER BY {ORDER}) AS example_traceback
+            FROM failing GROUP BY nodeid, signature
+        )
+        SELECT * FROM grouped
+        QUALIFY row_number() OVER (PARTITION BY nodeid ORDER BY n DESC, signature) <= $per_test
+        ORDER BY nodeid, n DESC, signature
+        """,
+        params,
+    ).fetchall()
+    return [
+        SignatureCounts(
+            nodeid=r[0],
+            signature=r[1],
+            count=r[2],
+            error_type=r[3],
+            first_session=r[4],
+            first_repetition=r[5],
+            last_session=r[6],
+            last_repetition=r[7],
+            example=r[8] or "",
+            example_traceback=r[9],
+        )
+        for r in rows
+    ]
+
+
+def baseline_p50(conn: duckdb.DuckDBPyConnection, session_id: str) -> dict[str, float]:
+    """Per-test call p50 in one (baseline) session, as `test_counts` computes it."""
+    rows = conn.execute(
+        f"""
+        SELECT e.nodeid, quantile_cont(e.call_s, 0.5)
+        FROM executions e
+        LEFT JOIN repetitions r ON r.session_id = e.session_id AND r.number = e.repetition
+        WHERE e.session_id = $id AND NOT {INFRA} AND e.outcome <> 'skipped'
+          AND e.call_s IS NOT NULL
+        GROUP BY e.nodeid
+        """,
+        {"id": session_id},
+    ).fetchall()
+    return {r[0]: float(r[1]) for r in rows}
+
+
+def repetitions(conn: duckdb.DuckDBPyConnection, session_ids: Sequence[str]) -> list[RepetitionRow]:
+    """Every repetition of the sessions, with its count of failing non-infra executions."""
+    rows = conn.execute(
+        f"""
+        SELECT r.session_id, r.number, r.status, coalesce(f.failing, 0)
+        FROM repetitions r
+        JOIN sessions s ON s.id = r.session_id
+        LEFT JOIN (
+            SELECT e.session_id, e.repetition, count(*) AS failing FROM executions e
+            WHERE e.{IN_SCOPE} AND e.outcome IN ('failed', 'error', 'timeout')
+              AND NOT coalesce(e.infra, false)
+            GROUP BY ALL
+        ) f ON f.session_id = r.session_id AND f.repetition = r.number
+        WHERE r.{IN_SCOPE}
+        ORDER BY s.started_at, r.session_id, r.number
+        """,
+        {"ids": list(session_ids)},
+    ).fetchall()
+    return [RepetitionRow(r[0], r[1], r[2], r[3]) for r in rows]
+
+
+def container_starts(
+    conn: duckdb.DuckDBPyConnection, session_ids: Sequence[str]
+) -> list[ContainerStart]:
+    rows = conn.execute(
+        f"""
+        SELECT c.session_id, c.repetition, c.service, c.ready_s, c.setup_s, c.ok, c.error
+        FROM container_starts c JOIN sessions s ON s.id = c.session_id
+        WHERE c.{IN_SCOPE}
+        ORDER BY s.started_at, c.session_id, c.repetition, c.service
+        """,
+        {"ids": list(session_ids)},
+    ).fetchall()
+    return [ContainerStart(*r) for r in rows]
+
+
+def executions(
+    conn: duckdb.DuckDBPyConnection,
+    session_ids: Sequence[str],
+    nodeid: str | None = None,
+    *,
+    limit: int | None = None,
+) -> list[ExecutionRow]:
+    """Raw executions in chronological order (all of a scope, or one test's)."""
+    extra = "AND e.nodeid = $nodeid" if nodeid is not None else ""
+    params: dict[str, Any] = {"ids": list(session_ids)}
+    if nodeid is not None:
+        params["nodeid"] = nodeid
+    limit_sql = f"LIMIT {int(limit)}" if limit else ""
+    rows = conn.execute(
+        f"""
+        SELECT e.session_id, e.repetition, e.nodeid, e.outcome, {INFRA}, s.git_commit,
+               e.phase, e.setup_s, e.call_s, e.teardown_s, e.error_type, e.message,
+               e.traceback, e.failure_signature
+        FROM executions e
+        JOIN sessions s ON s.id = e.session_id
+        LEFT JOIN repetitions r ON r.session_id = e.session_id AND r.number = e.repetition
+        WHERE e.{IN_SCOPE} {extra}
+        ORDER BY s.started_at, e.session_id, e.repetition, e.started_at {limit_sql}
+        """,
+        params,
+    ).fetchall()
+    names = [
+        "session_id",
+        "repetition",
+        "nodeid",
+        "outcome",
+        "infra",
+        "commit",
+        "phase",
+        "setup_s",
+        "call_s",
+        "teardown_s",
+        "error_type",
+        "message",
+        "traceback",
+        "failure_signature",
+    ]
+    return [
+        ExecutionRow(**dict(zip(names, (*r[:4], bool(r[4]), *r[5:]), strict=True))) for r in rows
+    ]
+
+
+def find_nodeids(
+    conn: duckdb.DuckDBPyConnection, session_ids: Sequence[str], text: str, limit: int = 20
+) -> list[str]:
+    """The test `text` names: itself if stored, else the nodeids containing it."""
+    rows = conn.execute(
+        f"""
+        SELECT DISTINCT nodeid FROM executions
+        WHERE {IN_SCOPE} AND (nodeid = $text OR contains(nodeid, $text))
+        ORDER BY nodeid = $text DESC, nodeid LIMIT {int(limit)}
+        """,
+        {"ids": list(session_ids), "text": text},
+    ).fetchall()
+    names = [r[0] for r in rows]
+    return [text] if text in names else names
