@@ -239,3 +239,22 @@ def test_a_history_from_a_newer_version_is_refused(project: Path) -> None:
     result = invoke("test_ok.py", "--repeat", "1", "--db", str(db))
     _one_line_error(result, "newer pytest-stability")
     assert query(db, "SELECT count(*) FROM sessions") == [(1,)]
+
+
+def test_no_docker_engine_is_infrastructure_exit_3(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{project}/no-docker.sock")
+    (project / "test_needs_pg.py").write_text(
+        "def test_pg(postgres_url):\n    pass\n\ndef test_plain():\n    pass\n"
+    )
+    result = invoke("test_needs_pg.py", "--repeat", "1", "--json", "-q")
+    assert result.exit_code == 3, result.output + result.stderr
+    db = project / ".stability" / "history.duckdb"
+    (rep,) = query(db, "SELECT status, error FROM repetitions")
+    assert rep[0] == "infra" and "no Docker engine answers" in rep[1]
+    assert query(db, "SELECT nodeid, outcome, phase, infra FROM executions ORDER BY 1") == [
+        ("test_needs_pg.py::test_pg", "error", "setup", True),
+        ("test_needs_pg.py::test_plain", "passed", None, False),
+    ]
+    assert query(db, "SELECT service, ok FROM container_starts") == [("postgres", False)]

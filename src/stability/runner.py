@@ -207,6 +207,7 @@ class Campaign:
                 done, _ = wait(running, timeout=_POLL_S, return_when=FIRST_COMPLETED)
                 if self.interrupt.is_set() and status != "interrupted":
                     status = "interrupted"
+                    pending.clear()
                     self._stop_running(running)
                 for future in done:
                     free.append(running.pop(future))
