@@ -30,11 +30,26 @@ fi
 
 bash scripts/ensure-docker.sh
 
-# Images: the local Debian-built ones, unless the environment names others.
-if [ -z "${STABILITY_POSTGRES_IMAGE:-}" ] || [ -z "${STABILITY_REDIS_IMAGE:-}" ]; then
+# Images: the official ones where a registry answers, else ones built from Debian's
+# packages. The choice is written to .stability/images.env for the other scripts.
+mkdir -p .stability
+if [ -n "${STABILITY_POSTGRES_IMAGE:-}" ] && [ -n "${STABILITY_REDIS_IMAGE:-}" ]; then
+    postgres_image=$STABILITY_POSTGRES_IMAGE
+    redis_image=$STABILITY_REDIS_IMAGE
+elif { docker image inspect postgres:16-alpine || docker pull -q postgres:16-alpine; } >/dev/null 2>&1 \
+  && { docker image inspect redis:7-alpine || docker pull -q redis:7-alpine; } >/dev/null 2>&1; then
+    postgres_image=postgres:16-alpine
+    redis_image=redis:7-alpine
+else
+    echo "bootstrap: no registry answers; using images built from Debian's packages"
     if ! docker image inspect pytest-stability/postgres:15-bookworm >/dev/null 2>&1 \
        || ! docker image inspect pytest-stability/redis:7-bookworm >/dev/null 2>&1; then
         apt_install mmdebstrap mmdebstrap
     fi
     .venv/bin/stability images build
+    postgres_image=pytest-stability/postgres:15-bookworm
+    redis_image=pytest-stability/redis:7-bookworm
 fi
+printf 'export STABILITY_POSTGRES_IMAGE=%q\nexport STABILITY_REDIS_IMAGE=%q\n' \
+    "$postgres_image" "$redis_image" > .stability/images.env
+echo "bootstrap: images $postgres_image, $redis_image"

@@ -4,6 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh
+# shellcheck source=/dev/null
+source .stability/images.env
 if ! command -v chromium >/dev/null 2>&1; then
     if [ "$(id -u)" = 0 ]; then
         echo "test: installing Debian's chromium for the report's browser tests ..."

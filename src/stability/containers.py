@@ -155,9 +155,10 @@ def _ensure_image(client: Any, spec: ServiceSpec) -> None:
         client.images.pull(spec.image)
     except Exception as exc:
         env = f"STABILITY_{spec.name.upper()}_IMAGE"
+        reason = str(getattr(exc, "explanation", None) or _first_line(exc))[:160]
         raise ImageUnavailable(
             f"{spec.name} image {spec.image!r} is not present and cannot be pulled "
-            f"({_first_line(exc)}); build local images with `stability images build` "
+            f"({reason}); build local images with `stability images build` "
             f"and set {env} (or [tool.stability] {spec.name}_image) to the built tag"
         ) from None
 

@@ -1,0 +1,1 @@
+"""A small shop: catalog and orders on PostgreSQL, a cache on Redis."""
