@@ -20,9 +20,15 @@ def test_cli_reference_in_readme_is_current() -> None:
 
 def test_reference_covers_every_command() -> None:
     rendered = render()
-    for command in ("stability run", "stability report", "stability check",
-                    "stability sessions", "stability show", "stability images build",
-                    "stability containers prune"):
+    for command in (
+        "stability run",
+        "stability report",
+        "stability check",
+        "stability sessions",
+        "stability show",
+        "stability images build",
+        "stability containers prune",
+    ):
         assert f"### `{command}`" in rendered
 
 

@@ -7,7 +7,6 @@ import uuid
 
 import psycopg
 import pytest
-
 from shop.catalog import get_product, reserve_read_then_write
 from shop.orders import OutOfStock, place_order, send_confirmation_async
 
