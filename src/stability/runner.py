@@ -193,7 +193,8 @@ class Campaign:
         free = list(range(1, self.options.jobs + 1))
         running: dict[Future[RepetitionResult], int] = {}
         with ThreadPoolExecutor(self.options.jobs, thread_name_prefix="repetition") as pool:
-            while pending or running:
+
+            def schedule() -> None:
                 while pending and free and status == "completed":
                     spec = RepetitionSpec(
                         self.session_id,
@@ -204,33 +205,39 @@ class Campaign:
                         self.options.timeout,
                     )
                     running[pool.submit(run_repetition, spec, self.registry)] = spec.worker
+
+            while pending or running:
+                schedule()
                 done, _ = wait(running, timeout=_POLL_S, return_when=FIRST_COMPLETED)
                 if self.interrupt.is_set() and status != "interrupted":
                     status = "interrupted"
                     pending.clear()
                     self._stop_running(running)
+                results = []
                 for future in done:
                     free.append(running.pop(future))
-                    free.sort()
-                    result = future.result()
-                    if result.interrupted:
-                        continue
+                    results.append(future.result())
+                free.sort()
+                results = [r for r in results if not r.interrupted]
+                results.sort(key=lambda r: r.number)
+                if (
+                    self.options.until_fail
+                    and status == "completed"
+                    and any(r.status in FAILED_STATUSES for r in results)
+                ):
+                    status = "stopped_at_failure"
+                    pending.clear()
+                if self.ran_tests:  # start the next ones first: ingesting overlaps them
+                    schedule()
+                for result in results:
                     try:
                         self._check_usage(result)
                     except UsageError:
                         self._stop_running(running)
-                        wait(running)
                         if not ingest.discard_session(self.db, self.session_id):
                             ingest.finish_session(self.db, self.session_id, "interrupted")
                         raise
                     self._store(result)
-                    if (
-                        self.options.until_fail
-                        and result.status in FAILED_STATUSES
-                        and status == "completed"
-                    ):
-                        status = "stopped_at_failure"
-                        pending.clear()
         return status
 
     def _stop_running(self, running: dict[Future[RepetitionResult], int]) -> None:
