@@ -185,3 +185,35 @@ def _pick(value: float | Sequence[float], number: int) -> float:
     if isinstance(value, int | float):
         return float(value)
     return float(value[(number - 1) % len(value)])
+
+
+XSS_ID = "tests/test_x.py::test_param[<script>alert(1)</script>]"
+XSS_MESSAGE = "AssertionError: <img src=x onerror=alert(2)> & </script><script>alert(3)</script>"
+
+
+def report_history(path: Path) -> Path:
+    """A small history with every kind of test, and user data that tries to run code."""
+    h = History(path)
+    h.session(
+        "20261101-020000-aaaa",
+        {"tests/test_orders.py::test_create": "PPPPPPPPPP",
+         "tests/test_orders.py::test_concurrent": "PPPPPFPPPP",
+         XSS_ID: "PPPPPPPPPP"},
+        durations={"tests/test_orders.py::test_create": 0.2},
+        startup_s={"postgres": [2.0, 2.5, 3.0], "redis": 0.3},
+    )  # fmt: skip
+    h.session(
+        "20261102-020000-bbbb",
+        {"tests/test_orders.py::test_create": "PPPPPPPPPPPPPPPPPPPP",
+         "tests/test_orders.py::test_concurrent": "PPFPPPPFPPPPFPPPPPPP",
+         "tests/test_orders.py::test_broken": "FFFFFFFFFFFFFFFFFFFE",
+         "tests/test_orders.py::test_skipped": "SSSSSSSSSSXXXXXXXXXX",
+         "tests/test_cache.py::test_expire": "PPPPPPPPPPPPPPPPPPPT",
+         XSS_ID: "PPPFPPPPPPPPPFPPPPPP"},
+        durations={"tests/test_orders.py::test_create": [0.4, 0.5, 0.6, 1.8],
+                   "tests/test_cache.py::test_expire": [1.2, 1.5]},
+        messages={XSS_ID: XSS_MESSAGE,
+                  "tests/test_orders.py::test_broken": "KeyError: 'order 17'"},
+        startup_s={"postgres": [2.0, 3.0, 4.0, 31.0, 2.2], "redis": [0.3, 0.4]},
+    )  # fmt: skip
+    return h.write()

@@ -12,6 +12,7 @@ from collections.abc import Iterable
 
 from stability.analysis.models import (
     DECIDED_OUTCOMES,
+    FAILED_OUTCOMES,
     FAILING_OUTCOMES,
     ExecutionRow,
     SignatureCounts,
@@ -45,7 +46,7 @@ def count_tests(rows: Iterable[ExecutionRow]) -> list[TestCounts]:
         outcome = row.outcome
         if outcome == "passed":
             t["passed"] += 1
-        elif outcome in ("failed", "timeout"):
+        elif outcome in FAILED_OUTCOMES:
             t["failed"] += 1
             t["timeouts"] += outcome == "timeout"
         elif outcome == "error":

@@ -9,7 +9,8 @@ Counting rules (the "measurement truth" of the project):
   `infra`: a container could not start. Infra executions are counted apart (`infra`) and
   left out of every rate, duration and signature.
 - *Decided* executions are passed + failed + errors. A runner `timeout` counts as failed
-  (and is also counted in `timeouts`). `skipped`, `xfailed` and a non-strict `xpassed` are
+  (and is also counted in `timeouts`), and so does `crashed` (the pytest process died
+  while the test ran). `skipped`, `xfailed` and a non-strict `xpassed` are
   not decided: pytest itself passes the run either way. A strict xpass (``xfail_strict``)
   is reported by pytest as `failed` and so counts as a failure.
 - Flake rate = (failed + errors) / decided.
@@ -26,8 +27,11 @@ from stability.analysis.stats import Verdict
 Status = Literal["stable", "flaky", "broken", "undecided"]
 STATUSES: tuple[Status, ...] = ("broken", "flaky", "stable", "undecided")
 
-FAILING_OUTCOMES = frozenset({"failed", "error", "timeout"})
-DECIDED_OUTCOMES = frozenset({"passed", "failed", "error", "timeout"})
+# Counted as `failed`: a test failure, the runner's time-out while the test ran, or the
+# pytest process crashing while it ran. `error` is its own count (setup/teardown).
+FAILED_OUTCOMES = frozenset({"failed", "timeout", "crashed"})
+FAILING_OUTCOMES = FAILED_OUTCOMES | {"error"}
+DECIDED_OUTCOMES = FAILING_OUTCOMES | {"passed"}
 NOT_DECIDED_OUTCOMES = frozenset({"skipped", "xfailed", "xpassed"})
 
 
@@ -60,7 +64,7 @@ class TestCounts:
     nodeid: str
     executions: int = 0  # every stored execution, infra ones included
     passed: int = 0
-    failed: int = 0  # includes timeouts
+    failed: int = 0  # includes timeouts and crashes
     errors: int = 0
     timeouts: int = 0
     skipped: int = 0

@@ -40,7 +40,8 @@ def render_markdown(report: Report) -> str:
         "Statuses: " + ", ".join(f"{n} {k}" for k, n in s.statuses.items() if n) + ".",
         "",
     ]
-    worst = [t for t in report.tests if t.verdict != "meets" and t.status != "undecided"]
+    worst = [t for t in report.tests if t.verdict == "violates" or t.counts.failures]
+    clean = [t for t in report.tests if t.verdict == "unproven" and t.status == "stable"]
     if worst:
         lines += [
             "| | Test | Flake rate | 95% interval | Failed | Verdict | To settle | Status | p95 |",
@@ -57,7 +58,14 @@ def render_markdown(report: Report) -> str:
             lines.append(f"\n…and {len(worst) - MAX_ROWS} more not meeting the target.")
         lines.append("")
     else:
-        lines += ["Every decided test meets the target.", ""]
+        lines += ["No test failed in this scope.", ""]
+    if clean:
+        most = max(t.runs_needed or 0 for t in clean)
+        lines += [
+            f"{len(clean)} tests never failed but have too few runs to prove the target: "
+            f"up to {most:,} more clean runs each would settle them.",
+            "",
+        ]
     slow = [t for t in report.tests if t.slow or t.slowdown]
     if slow:
         lines += [

@@ -21,8 +21,9 @@ def render_text(report: Report, console: Console, *, limit: int = 50) -> None:
     )
     console.print(Text(f"Suite: {f.suite_line(report)}"))
     table = Table(title="Tests (worst first)", title_justify="left", show_lines=False)
+    longest = max((len(t.nodeid) for t in report.tests[:limit]), default=4)
+    table.add_column("Test", min_width=min(longest, 80), overflow="fold")
     for name, justify in [
-        ("Test", "left"),
         ("Rate", "right"),
         ("95% interval", "left"),
         ("Failed", "right"),

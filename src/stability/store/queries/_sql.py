@@ -2,15 +2,26 @@
 
 from __future__ import annotations
 
+from stability.analysis.models import DECIDED_OUTCOMES, FAILED_OUTCOMES, FAILING_OUTCOMES
+from stability.analysis.suite import RED_REPETITION_STATUSES
+
 IN_SCOPE = "session_id IN (SELECT unnest($ids::VARCHAR[]))"
 # An execution is infra when flagged, or when its repetition could not start containers.
 INFRA = "(coalesce(e.infra, false) OR coalesce(r.status, '') = 'infra')"
 SIGNATURE = (
     "coalesce(nullif(trim(e.failure_signature), ''), nullif(trim(e.error_type), ''), e.outcome)"
 )
-FAILING = "('failed', 'error', 'timeout')"
-DECIDED = "('passed', 'failed', 'error', 'timeout')"
-RED_STATUSES = "('failed', 'timeout', 'crashed')"
+
+
+def _sql_list(values: frozenset[str]) -> str:
+    return "(" + ", ".join(f"'{v}'" for v in sorted(values)) + ")"
+
+
+# The outcome sets of `stability.analysis.models`, as SQL lists.
+FAILED = _sql_list(FAILED_OUTCOMES)
+FAILING = _sql_list(FAILING_OUTCOMES)
+DECIDED = _sql_list(DECIDED_OUTCOMES)
+RED_STATUSES = _sql_list(RED_REPETITION_STATUSES)
 SCOPED = f"""
     scoped AS (
         SELECT e.nodeid, e.outcome, e.setup_s, e.call_s, e.teardown_s, {INFRA} AS is_infra,

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import duckdb
 
 from stability.analysis.models import SessionInfo, TrendPoint
-from stability.store.queries._sql import IN_SCOPE, INFRA
+from stability.store.queries._sql import DECIDED, FAILING, IN_SCOPE, INFRA, RED_STATUSES
 
 
 def trend(conn: duckdb.DuckDBPyConnection, last: SessionInfo, limit: int = 30) -> list[TrendPoint]:
@@ -21,9 +21,9 @@ def trend(conn: duckdb.DuckDBPyConnection, last: SessionInfo, limit: int = 30) -
         ),
         per_test AS (
             SELECT e.session_id, e.nodeid,
-                count(*) FILTER (WHERE e.outcome IN ('passed', 'failed', 'error', 'timeout'))
+                count(*) FILTER (WHERE e.outcome IN {DECIDED})
                     AS decided,
-                count(*) FILTER (WHERE e.outcome IN ('failed', 'error', 'timeout')) AS failures,
+                count(*) FILTER (WHERE e.outcome IN {FAILING}) AS failures,
                 count(*) FILTER (WHERE e.outcome = 'passed') AS passes
             FROM executions e
             LEFT JOIN repetitions r ON r.session_id = e.session_id AND r.number = e.repetition
@@ -38,12 +38,12 @@ def trend(conn: duckdb.DuckDBPyConnection, last: SessionInfo, limit: int = 30) -
         reps AS (
             SELECT r.session_id, count(*) FILTER (WHERE r.status <> 'infra') AS repetitions,
                 count(*) FILTER (WHERE r.status <> 'infra' AND (r.status IN
-                    ('failed', 'timeout', 'crashed') OR f.session_id IS NOT NULL)) AS red
+                    {RED_STATUSES} OR f.session_id IS NOT NULL)) AS red
             FROM repetitions r
             LEFT JOIN (
                 SELECT DISTINCT session_id, repetition FROM executions
                 WHERE session_id IN (SELECT id FROM chosen)
-                  AND outcome IN ('failed', 'error', 'timeout') AND NOT coalesce(infra, false)
+                  AND outcome IN {FAILING} AND NOT coalesce(infra, false)
             ) f ON f.session_id = r.session_id AND f.repetition = r.number
             WHERE r.session_id IN (SELECT id FROM chosen)
             GROUP BY r.session_id

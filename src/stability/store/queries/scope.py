@@ -12,6 +12,7 @@ import duckdb
 
 from stability.analysis.models import SessionInfo
 from stability.exceptions import StabilityError, UsageError
+from stability.store.queries._sql import FAILING, RED_STATUSES
 
 _SINCE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
@@ -175,12 +176,12 @@ def list_sessions(
         reps AS (
             SELECT r.session_id, count(*) AS repetitions,
                    count(*) FILTER (WHERE r.status <> 'infra' AND (r.status IN
-                       ('failed', 'timeout', 'crashed') OR coalesce(f.failing, 0) > 0)) AS red,
+                       {RED_STATUSES} OR coalesce(f.failing, 0) > 0)) AS red,
                    count(*) FILTER (WHERE r.status = 'infra') AS infra
             FROM repetitions r
             LEFT JOIN (
                 SELECT e.session_id, e.repetition, count(*) AS failing FROM executions e
-                WHERE e.outcome IN ('failed', 'error', 'timeout') AND NOT coalesce(e.infra, false)
+                WHERE e.outcome IN {FAILING} AND NOT coalesce(e.infra, false)
                   AND e.session_id IN (SELECT id FROM chosen)
                 GROUP BY ALL
             ) f ON f.session_id = r.session_id AND f.repetition = r.number

@@ -14,7 +14,16 @@ from stability.analysis.models import (
     SignatureCounts,
     TestCounts,
 )
-from stability.store.queries._sql import IN_SCOPE, INFRA, ORDER, SCOPED, SIGNATURE
+from stability.store.queries._sql import (
+    DECIDED,
+    FAILED,
+    FAILING,
+    IN_SCOPE,
+    INFRA,
+    ORDER,
+    SCOPED,
+    SIGNATURE,
+)
 
 
 def tally_tests(
@@ -29,11 +38,11 @@ def tally_tests(
         f"""
         WITH {SCOPED.format(extra=extra)},
         decided AS (
-            SELECT nodeid, grp, outcome IN ('failed', 'error', 'timeout') AS bad,
-                   lag(outcome IN ('failed', 'error', 'timeout'))
+            SELECT nodeid, grp, outcome IN {FAILING} AS bad,
+                   lag(outcome IN {FAILING})
                        OVER (PARTITION BY nodeid ORDER BY {ORDER}) AS prev_bad
             FROM scoped
-            WHERE NOT is_infra AND outcome IN ('passed', 'failed', 'error', 'timeout')
+            WHERE NOT is_infra AND outcome IN {DECIDED}
         ),
         flips AS (
             SELECT nodeid, count(*) FILTER (WHERE bad <> prev_bad) AS flips FROM decided
@@ -49,7 +58,7 @@ def tally_tests(
             SELECT nodeid,
                 count(*) AS executions,
                 count(*) FILTER (WHERE NOT is_infra AND outcome = 'passed') AS passed,
-                count(*) FILTER (WHERE NOT is_infra AND outcome IN ('failed', 'timeout')) AS failed,
+                count(*) FILTER (WHERE NOT is_infra AND outcome IN {FAILED}) AS failed,
                 count(*) FILTER (WHERE NOT is_infra AND outcome = 'error') AS errors,
                 count(*) FILTER (WHERE NOT is_infra AND outcome = 'timeout') AS timeouts,
                 count(*) FILTER (WHERE NOT is_infra AND outcome = 'skipped') AS skipped,
@@ -117,7 +126,7 @@ def tally_signatures(
             JOIN sessions s ON s.id = e.session_id
             LEFT JOIN repetitions r ON r.session_id = e.session_id AND r.number = e.repetition
             WHERE e.{IN_SCOPE} {extra}
-              AND e.outcome IN ('failed', 'error', 'timeout') AND NOT {INFRA}
+              AND e.outcome IN {FAILING} AND NOT {INFRA}
         ),
         grouped AS (
             SELECT nodeid, signature, count(*) AS n,
@@ -178,7 +187,7 @@ def repetitions(conn: duckdb.DuckDBPyConnection, session_ids: Sequence[str]) -> 
         JOIN sessions s ON s.id = r.session_id
         LEFT JOIN (
             SELECT e.session_id, e.repetition, count(*) AS failing FROM executions e
-            WHERE e.{IN_SCOPE} AND e.outcome IN ('failed', 'error', 'timeout')
+            WHERE e.{IN_SCOPE} AND e.outcome IN {FAILING}
               AND NOT coalesce(e.infra, false)
             GROUP BY ALL
         ) f ON f.session_id = r.session_id AND f.repetition = r.number
