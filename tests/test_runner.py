@@ -136,18 +136,65 @@ def test_git_information_is_recorded(project: Path) -> None:
 
 def test_pytest_args_go_through_to_xdist(project: Path) -> None:
     (project / "test_many.py").write_text(
-        "import pytest\n\n@pytest.mark.parametrize('i', range(6))\n"
-        "def test_i(i):\n    assert i != 5\n"
+        """
+import pytest
+from stability.exceptions import StartupTimeout
+
+@pytest.mark.parametrize('i', range(6))
+def test_i(i):
+    assert i != 5
+
+@pytest.fixture
+def service():
+    try:
+        raise StartupTimeout("redis did not answer")
+    except StartupTimeout as exc:
+        pytest.fail(f"stability: {exc}", pytrace=False)
+
+def test_service(service):
+    pass
+"""
     )
-    result = invoke("test_many.py", "--repeat", "2", "-q", "--", "-n", "2", "-p", "xdist")
+    result = invoke("test_many.py", "--repeat", "2", "-q", "--", "-n", "2")
     assert result.exit_code == 1, result.output + result.stderr
     db = project / ".stability" / "history.duckdb"
     assert query(db, "SELECT count(*), count(DISTINCT (repetition, nodeid)) FROM executions") == [
-        (12, 12)
+        (14, 14)
     ]
     assert query(db, "SELECT count(*) FROM executions WHERE outcome = 'failed'") == [(2,)]
+    # what only the xdist worker knows (the infrastructure cause) reached the recorder
+    infra = "SELECT DISTINCT outcome, infra FROM executions WHERE nodeid LIKE '%service'"
+    assert query(db, infra) == [("error", True)]
     (options,) = query(db, "SELECT json_extract(options, '$.pytest_args') FROM sessions")
-    assert json.loads(options[0]) == ["-n", "2", "-p", "xdist"]
+    assert json.loads(options[0]) == ["-n", "2"]
+
+
+def test_a_pytest_started_by_a_test_is_not_recorded(project: Path) -> None:
+    (project / "inner").mkdir()
+    (project / "inner" / "test_inner.py").write_text("def test_inner():\n    pass\n")
+    (project / "test_outer.py").write_text(
+        """
+import subprocess, sys
+from pathlib import Path
+
+INNER = str(Path(__file__).parent / "inner")
+
+def test_runs_pytest_in_a_subprocess():
+    done = subprocess.run([sys.executable, "-m", "pytest", INNER, "-q", "-n", "2"])
+    assert done.returncode == 0
+
+def test_runs_pytest_inline():
+    import pytest
+    assert pytest.main([INNER, "-q", "-p", "no:cacheprovider"]) == 0
+"""
+    )
+    result = invoke("test_outer.py", "--repeat", "1", "-q")
+    assert result.exit_code == 0, result.output + result.stderr
+    db = project / ".stability" / "history.duckdb"
+    assert query(db, "SELECT nodeid FROM executions ORDER BY 1") == [
+        ("test_outer.py::test_runs_pytest_in_a_subprocess",),
+        ("test_outer.py::test_runs_pytest_inline",),
+    ]
 
 
 def test_until_fail_stops_at_the_first_failure(project: Path) -> None:

@@ -28,7 +28,7 @@ from typing import Any
 import pytest
 
 from stability.exceptions import InfrastructureError
-from stability.results_file import append_record
+from stability.results_file import RESULTS_DIR_ENV, append_record
 
 MAX_MESSAGE = 2000
 MAX_TRACEBACK = 8000
@@ -36,18 +36,40 @@ MAX_OUTPUT = 8000
 
 # Set by the runner: a repetition whose runner died stops instead of lingering.
 RUNNER_PID_ENV = "STABILITY_RUNNER_PID"
+# Set by the recording pytest process for its xdist workers.
+RECORDER_PID_ENV = "STABILITY_RECORDER_PID"
 _ORPHAN_POLL_S = 1.0
 _ORPHAN_GRACE_S = 15.0
+_active: list[pytest.Config] = []  # the config this process records for
 
 
 def register(config: pytest.Config) -> None:
-    """Install the recorder (controller) or the report annotator (xdist worker)."""
-    if config.pluginmanager.has_plugin("stability-recorder"):
+    """Install the recorder (controller) or the report annotator (xdist worker).
+
+    Only the pytest process the runner started records, with its own xdist workers. A
+    pytest that a test starts (pytester, a subprocess) is not part of the repetition:
+    it records nothing, and neither do its own children.
+    """
+    if config.pluginmanager.has_plugin("stability-recorder") or _active:
+        return  # already on, or a pytest run inline inside a recorded session
+    worker = hasattr(config, "workerinput")
+    if not _started_by_the_run(worker):
+        os.environ.pop(RESULTS_DIR_ENV, None)  # silences append_record here and below
         return
-    if hasattr(config, "workerinput"):
+    _active.append(config)
+    config.add_cleanup(_active.clear)
+    if worker:
         config.pluginmanager.register(ReportAnnotator(), "stability-recorder")
     else:
+        os.environ[RECORDER_PID_ENV] = str(os.getpid())
         config.pluginmanager.register(Recorder(config), "stability-recorder")
+
+
+def _started_by_the_run(worker: bool) -> bool:
+    expected = os.environ.get(RECORDER_PID_ENV if worker else RUNNER_PID_ENV, "")
+    if not expected:  # no runner to check against (set up by hand, or by an older runner)
+        return not worker or RUNNER_PID_ENV not in os.environ
+    return expected.isdigit() and os.getppid() == int(expected)
 
 
 def bounded(text: str | None, limit: int, *, tail: bool = False) -> str | None:
