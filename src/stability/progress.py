@@ -152,6 +152,10 @@ def summary_lines(summary: dict[str, Any]) -> list[str]:
     if failing:
         lines.append(f"failing every time: {len(failing)}")
         lines.extend(f"  {nodeid}" for nodeid in failing[:10])
+    for problem in summary.get("problems", []):
+        count = problem["repetitions"]
+        which = f"{count} repetitions" if count > 1 else f"repetition {problem['first']}"
+        lines.append(f"{which} {problem['status']}: {problem['error']}")
     lines.append(f"history: {summary['db']}")
     if summary.get("resume_command"):
         lines.append(f"to carry on: {summary['resume_command']}")

@@ -245,7 +245,10 @@ def build_rows(
         error = f"timed out after {spec.timeout:g} s; running: {running}"
     elif failed_starts:
         status = "infra"
-        error = "; ".join(f"{s['service']}: {s['error']}" for s in failed_starts)
+        causes: dict[str, list[str]] = {}
+        for start in failed_starts:
+            causes.setdefault(str(start["error"]), []).append(str(start["service"]))
+        error = "; ".join(f"{', '.join(sorted(names))}: {cause}" for cause, names in causes.items())
     elif crashed:
         status = "crashed"
         if internal:

@@ -156,7 +156,9 @@ class Campaign:
         ingest.reopen_session(self.db, self.session_id, self.repeat, self._options_row())
         # a killed earlier runner's repetitions may have left containers behind
         remove_leftovers(self.session_id, sorted(set(range(1, self.repeat + 1)) - stored.completed))
-        self._already = len(stored.completed & set(range(1, self.repeat + 1)))
+        wanted = set(range(1, self.repeat + 1))
+        self._already = len(stored.completed & wanted)
+        self.failed_reps = len(stored.not_passed & wanted)
         return [n for n in range(1, self.repeat + 1) if n not in stored.completed]
 
     def _options_row(self) -> dict[str, Any]:
@@ -176,7 +178,7 @@ class Campaign:
         status = "completed"
         previous = _install_signal_handlers(self.interrupt)
         try:
-            self.progress.start(self.repeat, self._already, 0)
+            self.progress.start(self.repeat, self._already, self.failed_reps)
             status = self._loop(deque(numbers))
         except KeyboardInterrupt:  # a second Ctrl-C: stop now
             self.registry.kill_all()

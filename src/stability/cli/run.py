@@ -14,7 +14,8 @@ Exit codes:
   0    every execution passed (skips and xfails are fine)
   1    some execution failed, errored, timed out or crashed
   2    bad usage or input (missing target, bad number, unusable database)
-  3    infrastructure: Docker or a container failed, so the numbers say nothing
+  3    infrastructure: Docker or a container failed and no test failed otherwise,
+       so the numbers say nothing about the tests
   130  interrupted (Ctrl-C); completed repetitions are kept, --resume carries on
 """
 

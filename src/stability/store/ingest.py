@@ -90,6 +90,7 @@ class StoredSession:
     status: str | None
     label: str | None
     completed: set[int] = field(default_factory=set)
+    not_passed: set[int] = field(default_factory=set)
 
 
 @dataclass
@@ -122,7 +123,7 @@ def load_session(path: Path, session_id: str) -> StoredSession:
         if found is None:
             raise UsageError(f"no session {session_id!r} in {path}")
         numbers = conn.execute(
-            "SELECT number FROM repetitions WHERE session_id = ?", [session_id]
+            "SELECT number, status FROM repetitions WHERE session_id = ?", [session_id]
         ).fetchall()
     options = json.loads(found[3]) if found[3] else {}
     return StoredSession(
@@ -132,7 +133,8 @@ def load_session(path: Path, session_id: str) -> StoredSession:
         options=options,
         status=found[4],
         label=found[5],
-        completed={int(n) for (n,) in numbers},
+        completed={int(n) for n, _ in numbers},
+        not_passed={int(n) for n, status in numbers if status != "passed"},
     )
 
 
@@ -216,6 +218,12 @@ def session_summary(path: Path, session_id: str) -> dict[str, Any]:
             """,
             [session_id],
         ).fetchall()
+        problems = conn.execute(
+            "SELECT status, error, count(*), min(number) FROM repetitions WHERE session_id = ? "
+            "AND status IN ('infra', 'crashed', 'timeout') GROUP BY status, error "
+            "ORDER BY min(number) LIMIT 5",
+            [session_id],
+        ).fetchall()
     flaky = [nodeid for nodeid, passed, failed in per_test if passed and failed]
     broken = [nodeid for nodeid, passed, failed in per_test if failed and not passed]
     return {
@@ -226,7 +234,21 @@ def session_summary(path: Path, session_id: str) -> dict[str, Any]:
         "tests": len(per_test),
         "flaky_tests": flaky,
         "failing_tests": broken,
+        "problems": [
+            {
+                "status": st,
+                "repetitions": int(count),
+                "first": int(first),
+                "error": _first_line(err),
+            }
+            for st, err, count, first in problems
+        ],
     }
+
+
+def _first_line(text: str | None, limit: int = 200) -> str:
+    lines = [line.strip() for line in (text or "").splitlines() if line.strip()]
+    return lines[0][:limit] if lines else ""
 
 
 def _insert(
