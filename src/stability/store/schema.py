@@ -49,8 +49,8 @@ MIGRATIONS: list[str] = [
         repetition INTEGER NOT NULL,
         nodeid VARCHAR NOT NULL,           -- as pytest prints it
         file VARCHAR,
-        outcome VARCHAR NOT NULL,  -- passed failed error skipped xfailed xpassed timeout
-        phase VARCHAR,                     -- failing phase: setup, call, teardown
+        outcome VARCHAR NOT NULL,  -- passed failed error skipped xfailed xpassed timeout crashed
+        phase VARCHAR,                     -- failing phase: collect, setup, call, teardown
         setup_s DOUBLE,
         call_s DOUBLE,
         teardown_s DOUBLE,
