@@ -208,38 +208,42 @@ class Campaign:
                     )
                     running[pool.submit(run_repetition, spec, self.registry)] = spec.worker
 
-            while pending or running:
-                schedule()
-                done, _ = wait(running, timeout=_POLL_S, return_when=FIRST_COMPLETED)
-                if self.interrupt.is_set() and status != "interrupted":
-                    status = "interrupted"
-                    pending.clear()
-                    self._stop_running(running)
-                results = []
-                for future in done:
-                    free.append(running.pop(future))
-                    results.append(future.result())
-                free.sort()
-                results = [r for r in results if not r.interrupted]
-                results.sort(key=lambda r: r.number)
-                if (
-                    self.options.until_fail
-                    and status == "completed"
-                    and any(r.status in FAILED_STATUSES for r in results)
-                ):
-                    status = "stopped_at_failure"
-                    pending.clear()
-                if self.ran_tests:  # start the next ones first: ingesting overlaps them
+            try:
+                while pending or running:
                     schedule()
-                for result in results:
-                    try:
-                        self._check_usage(result)
-                    except UsageError:
+                    done, _ = wait(running, timeout=_POLL_S, return_when=FIRST_COMPLETED)
+                    if self.interrupt.is_set() and status != "interrupted":
+                        status = "interrupted"
+                        pending.clear()
                         self._stop_running(running)
-                        if not ingest.discard_session(self.db, self.session_id):
-                            ingest.finish_session(self.db, self.session_id, "interrupted")
-                        raise
-                    self._store(result)
+                    results = []
+                    for future in done:
+                        free.append(running.pop(future))
+                        results.append(future.result())
+                    free.sort()
+                    results = [r for r in results if not r.interrupted]
+                    results.sort(key=lambda r: r.number)
+                    if (
+                        self.options.until_fail
+                        and status == "completed"
+                        and any(r.status in FAILED_STATUSES for r in results)
+                    ):
+                        status = "stopped_at_failure"
+                        pending.clear()
+                    if self.ran_tests:  # start the next ones first: ingesting overlaps them
+                        schedule()
+                    for result in results:
+                        try:
+                            self._check_usage(result)
+                        except UsageError:
+                            self._stop_running(running)
+                            if not ingest.discard_session(self.db, self.session_id):
+                                ingest.finish_session(self.db, self.session_id, "interrupted")
+                            raise
+                        self._store(result)
+            except BaseException:  # a failed write, a second Ctrl-C: leave nothing running
+                self.registry.kill_all()
+                raise
         return status
 
     def _stop_running(self, running: dict[Future[RepetitionResult], int]) -> None:
