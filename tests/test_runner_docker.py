@@ -87,7 +87,7 @@ def test_timeout_removes_the_repetitions_containers(project: Path) -> None:
         "--repeat",
         "1",
         "--timeout",
-        "12",
+        "10",
         "--json",
         "-q",
         "--",
