@@ -48,11 +48,11 @@ def test_no_docker_engine(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyP
 def test_image_neither_present_nor_pullable(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("STABILITY_POSTGRES_IMAGE", "pytest-stability/no-such-image:0")
+    monkeypatch.setenv("STABILITY_POSTGRES_IMAGE", "127.0.0.1:1/pytest-stability/no-such-image:0")
     pytester.makepyfile(TWO_TESTS)
     result = pytester.runpytest_subprocess("-ra", "--tb=short")
     _assert_one_line_errors(
-        result, "postgres image 'pytest-stability/no-such-image:0' is not present*"
+        result, "postgres image '127.0.0.1:1/pytest-stability/no-such-image:0' is not present*"
     )
     result.stdout.fnmatch_lines(["*stability images build*STABILITY_POSTGRES_IMAGE*"])
 
