@@ -7,7 +7,7 @@ executions take seconds. Deterministic: every "random" draw is a hash of its pos
     python benchmarks/make_history.py docs/demo.duckdb --sessions 8 --tests 48
 
 The tests have a spread of behaviours: most are stable, some flaky at 0.3%-6%, one
-broken, a few slow or slowing down; failures of some tests cluster in "bad"
+broken with --broken, a few slow or slowing down; failures of some tests cluster in "bad"
 repetitions (a shared cause); a few repetitions lose a container (infra).
 """
 
@@ -27,7 +27,9 @@ def u(*args: str) -> str:
     return _U.format(args=", ".join(args))
 
 
-def generate(path: Path, sessions: int, repetitions: int, tests: int, label: str) -> int:
+def generate(
+    path: Path, sessions: int, repetitions: int, tests: int, label: str, broken: bool = False
+) -> int:
     with connect(path, write=True) as conn:
         conn.execute("BEGIN TRANSACTION")
         conn.execute(
@@ -41,7 +43,7 @@ def generate(path: Path, sessions: int, repetitions: int, tests: int, label: str
                      'expire', 'rollback', 'retry', 'export'][(t // 8) % 10 + 1] ||
                     CASE WHEN t >= 80 THEN '[case' || (t // 80) || ']' ELSE '' END AS nodeid,
                 CASE
-                    WHEN t = 3 THEN 0.0                       -- broken (last session only)
+                    WHEN t = 3 THEN 0.0                       -- --broken: in the last session
                     WHEN t % 23 = 5 THEN 0.06                 -- clearly flaky
                     WHEN t % 29 = 7 THEN 0.02
                     WHEN t % 13 = 4 THEN 0.006
@@ -113,7 +115,7 @@ def generate(path: Path, sessions: int, repetitions: int, tests: int, label: str
                         WHEN r.infra_status IS NOT NULL THEN 'error'
                         WHEN bt.t % 53 = 50 THEN 'skipped'
                         WHEN bt.clustered AND r.bad THEN 'failed'
-                        WHEN bt.t = 3 AND r.s = {sessions} - 1 THEN 'failed'
+                        WHEN bt.t = 3 AND r.s = {sessions} - 1 AND {broken} THEN 'failed'
                         WHEN {u("r.s", "r.n", "bt.t")} < bt.p_fail THEN
                             CASE WHEN bt.t % 5 = 0 THEN 'error'
                                  WHEN {u("r.s", "r.n", "bt.t", "'to'")} < 0.05 THEN 'timeout'
@@ -191,11 +193,14 @@ def main() -> None:
     parser.add_argument("--repetitions", type=int, default=100)
     parser.add_argument("--tests", type=int, default=500)
     parser.add_argument("--label", default="nightly")
+    parser.add_argument("--broken", action="store_true", help="break a test in the last session")
     args = parser.parse_args()
     if args.path.exists():
         raise SystemExit(f"{args.path} exists: remove it first")
     started = time.perf_counter()
-    total = generate(args.path, args.sessions, args.repetitions, args.tests, args.label)
+    total = generate(
+        args.path, args.sessions, args.repetitions, args.tests, args.label, args.broken
+    )
     size = args.path.stat().st_size / 2**20
     print(
         f"{args.path}: {total:,} executions ({args.sessions} sessions x {args.repetitions} "

@@ -25,9 +25,10 @@ section .hint { color:var(--muted); margin:0 0 10px; font-size:13px; }
 .banner.unproven { border-left-color:var(--amber); }
 .banner .headline { font-size:19px; font-weight:600; margin:0 0 12px; }
 .cards { display:flex; flex-wrap:wrap; gap:12px; }
-.card { border:1px solid var(--line); border-radius:6px; padding:8px 14px; min-width:130px; }
-.card .n { font-size:24px; font-weight:650; font-variant-numeric:tabular-nums; }
-.card .k { color:var(--muted); font-size:12px; text-transform:uppercase; letter-spacing:.04em; }
+.card { border:1px solid var(--line); border-radius:6px; padding:8px 14px; flex:1 1 105px; }
+.card .n { font-size:22px; font-weight:650; font-variant-numeric:tabular-nums; }
+.card .k { color:var(--muted); font-size:11px; text-transform:uppercase; letter-spacing:.03em;
+  white-space:nowrap; }
 .card.violates .n { color:var(--red); } .card.unproven .n { color:var(--amber); }
 .card.meets .n { color:var(--green); }
 .note { margin:10px 0 0; color:var(--muted); font-size:13px; }
@@ -38,7 +39,7 @@ section .hint { color:var(--muted); margin:0 0 10px; font-size:13px; }
 .controls .count { color:var(--muted); margin-left:auto; }
 .table-wrap { max-height:640px; overflow:auto; border:1px solid var(--line); border-radius:6px; }
 table { border-collapse:collapse; width:100%; font-size:13px; }
-th, td { padding:5px 9px; border-bottom:1px solid #f1f3f5; text-align:left; vertical-align:top; }
+th, td { padding:5px 8px; border-bottom:1px solid #f1f3f5; text-align:left; vertical-align:top; }
 td.num, th.num { text-align:right; font-variant-numeric:tabular-nums; white-space:nowrap; }
 thead th { position:sticky; top:0; background:#f1f3f5; z-index:1; white-space:nowrap;
   border-bottom:1px solid var(--line); }
@@ -48,13 +49,14 @@ table.sortable th[aria-sort=ascending]::after { content:"▲"; color:var(--ink);
 table.sortable th[aria-sort=descending]::after { content:"▼"; color:var(--ink); }
 tbody tr:hover { background:#f8f9fa; }
 td.nodeid { font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace; font-size:12px;
-  word-break:break-all; min-width:280px; }
+  overflow-wrap:anywhere; min-width:240px; }
 .pill { display:inline-block; padding:1px 8px; border-radius:10px; font-size:12px;
   font-weight:600; white-space:nowrap; }
 .pill.violates { background:#ffe3e3; color:var(--red); }
 .pill.unproven { background:#fff3bf; color:#a35200; }
 .pill.meets { background:#d3f9d8; color:var(--green); }
-.pill.flag { background:#e7f5ff; color:var(--blue); font-weight:500; margin-right:3px; }
+.pill.flag { background:#e7f5ff; color:var(--blue); font-weight:500; margin:0 3px 2px 0; }
+td.flags { min-width:90px; }
 .muted { color:var(--muted); }
 .grid2 { display:grid; grid-template-columns:1fr 1fr; gap:20px; }
 @media (max-width:1100px) { .grid2 { grid-template-columns:1fr; } }

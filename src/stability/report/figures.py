@@ -11,6 +11,8 @@ plotly.js renders labels as a subset of HTML and shows entities as the character
 from __future__ import annotations
 
 import html
+import math
+from datetime import datetime
 from typing import Any
 
 from stability.analysis.models import TestStats
@@ -66,12 +68,21 @@ def _axis(**extra: Any) -> dict[str, Any]:
     return {"gridcolor": "#e9ecef", "zerolinecolor": "#ced4da", "automargin": True, **extra}
 
 
+def rate_chart_tests(tests: list[TestStats], limit: int = 40) -> list[TestStats]:
+    """The tests the flake-rate chart shows: those that failed but are not broken (broken
+    tests are reported apart and would squash the scale), worst upper bound first; when
+    none failed, the clean tests, to show how far each is from proving the target."""
+    decided = [t for t in tests if t.counts.decided > 0 and t.status != "broken"]
+    failed = [t for t in decided if t.counts.failures > 0]
+    chosen = failed or decided
+    return sorted(chosen, key=lambda t: (-t.ci_high, -(t.flake_rate or 0.0), t.nodeid))[:limit]
+
+
 def flake_rates(tests: list[TestStats], target: float, limit: int = 40) -> Figure | None:
     """Flake rate per test with its 95% interval, worst upper bound first, and the target."""
-    decided = [t for t in tests if t.counts.decided > 0]
-    if not decided:
+    shown = rate_chart_tests(tests, limit)
+    if not shown:
         return None
-    shown = sorted(decided, key=lambda t: (-t.ci_high, -(t.flake_rate or 0.0), t.nodeid))[:limit]
     shown.reverse()  # plotly draws the first category at the bottom
     rates = [100 * (t.flake_rate or 0.0) for t in shown]
     data = [
@@ -114,7 +125,7 @@ def flake_rates(tests: list[TestStats], target: float, limit: int = 40) -> Figur
         max(220, 26 * len(shown) + 70),
         xaxis=_axis(
             title={"text": "flake rate (%), with 95% Wilson interval"},
-            range=[0, max(top, 100 * target) * 1.05],
+            range=[-0.02 * max(top, 100 * target), max(top, 100 * target) * 1.08],
             ticksuffix="%",
         ),
         yaxis=_axis(type="category"),
@@ -148,12 +159,17 @@ def flake_rates(tests: list[TestStats], target: float, limit: int = 40) -> Figur
     return {"data": data, "layout": layout}
 
 
-def outcome_grid(grid: OutcomeGrid) -> Figure | None:
+def outcome_grid(grid: OutcomeGrid, started: dict[str, datetime] | None = None) -> Figure | None:
     """Tests by repetitions, coloured by outcome: clusters of failures show as bands."""
     if not grid.nodeids or not grid.columns:
         return None
     multi = len({c[0] for c in grid.columns}) > 1
     x = [f"{html.escape(s)} #{n}" if multi else f"#{n}" for s, n in grid.columns]
+    short = [
+        f"{started[s]:%m-%d} #{n}" if multi and started and s in started else label
+        for (s, n), label in zip(grid.columns, x, strict=True)
+    ]
+    step = max(1, math.ceil(len(x) / 16))
     y = [label(n, 60) for n in grid.nodeids]
     z = [[_GRID_INDEX.get(cell, 0) for cell in row] for row in grid.cells]
     text = [[cell or "not run" for cell in row] for row in grid.cells]
@@ -179,7 +195,13 @@ def outcome_grid(grid: OutcomeGrid) -> Figure | None:
     ]
     layout = _layout(
         max(200, 20 * len(y) + 90),
-        xaxis=_axis(type="category", title={"text": "repetition"}, showgrid=False, nticks=20),
+        xaxis=_axis(
+            type="category",
+            title={"text": "repetition" + (" (session start, number)" if multi else "")},
+            showgrid=False,
+            tickvals=x[::step],
+            ticktext=short[::step],
+        ),
         yaxis=_axis(type="category", autorange="reversed", showgrid=False),
     )
     return {"data": data, "layout": layout}
@@ -254,7 +276,8 @@ def trend(report: Report) -> Figure | None:
     if not points:
         return None
     current = {s.id for s in report.sessions}
-    x = [p.started_at.isoformat() for p in points]
+    x = [html.escape(p.session_id) for p in points]  # unique categories, dated ticks
+    ticks = [f"{p.started_at:%b %d}<br>{p.started_at:%H:%M}" for p in points]
     names = [html.escape(p.session_id) for p in points]
     red = [100 * p.failed_repetitions / p.repetitions if p.repetitions else None for p in points]
     fail = [100 * p.failures / p.decided if p.decided else None for p in points]
@@ -264,7 +287,6 @@ def trend(report: Report) -> Figure | None:
             "x": x,
             "y": [p.flaky_tests for p in points],
             "name": "flaky tests",
-            "yaxis": "y2",
             "marker": {"color": COLORS["bar"], "opacity": 0.6},
             "customdata": names,
             "hovertemplate": "%{customdata}<br>%{y} flaky tests<extra></extra>",
@@ -275,6 +297,7 @@ def trend(report: Report) -> Figure | None:
             "x": x,
             "y": red,
             "name": "repetitions with a failure (%)",
+            "yaxis": "y2",
             "line": {"color": COLORS["violates"], "width": 2},
             "marker": {
                 "size": [11 if p.session_id in current else 6 for p in points],
@@ -289,6 +312,7 @@ def trend(report: Report) -> Figure | None:
             "x": x,
             "y": fail,
             "name": "executions failed (%)",
+            "yaxis": "y2",
             "line": {"color": COLORS["line"], "width": 2, "dash": "dot"},
             "marker": {"size": 6, "color": COLORS["line"]},
             "customdata": names,
@@ -299,16 +323,25 @@ def trend(report: Report) -> Figure | None:
         300,
         showlegend=True,
         legend={"orientation": "h", "y": 1.12, "x": 0},
-        xaxis=_axis(title={"text": "session start"}, type="date"),
-        yaxis=_axis(title={"text": "%"}, rangemode="tozero", ticksuffix="%"),
-        yaxis2={
-            "overlaying": "y",
-            "side": "right",
-            "rangemode": "tozero",
-            "showgrid": False,
-            "title": {"text": "flaky tests"},
-            "automargin": True,
-        },
+        xaxis=_axis(
+            title={"text": "session start (UTC)"}, type="category", tickvals=x, ticktext=ticks
+        ),
+        yaxis=_axis(
+            title={"text": "flaky tests"},
+            side="right",
+            rangemode="tozero",
+            showgrid=False,
+            tickformat="d",
+            dtick=max(1, math.ceil(max(p.flaky_tests for p in points) / 5)),
+        ),
+        yaxis2=_axis(
+            title={"text": "%"},
+            overlaying="y",
+            side="left",
+            rangemode="tozero",
+            ticksuffix="%",
+            tickmode="auto",
+        ),
     )
     layout["margin"]["t"] = 30
     return {"data": data, "layout": layout}

@@ -64,9 +64,7 @@ def render_html(report: Report, *, plotly_js: str | None = None) -> str:
         _chart_section(
             "rates",
             "Flake rate per test",
-            "Worst upper bounds first; bars are 95% Wilson intervals, the dashed line is "
-            f"the {f.pct(report.options.target)} target. A test meets it only when its whole "
-            "interval is left of the line.",
+            _rates_hint(report),
             figures.flake_rates(list(report.tests), report.options.target),
             charts,
         ),
@@ -173,10 +171,10 @@ _COLUMNS = [
     ("Verdict", "text"),
     ("Flake rate", "num"),
     ("95% interval", "num"),
-    ("Failed / decided", "num"),
+    ("Failed", "num"),
     ("To settle", "num"),
     ("Status", "text"),
-    ("Flip rate", "num"),
+    ("Flips", "num"),
     ("p50", "num"),
     ("p95", "num"),
     ("max", "num"),
@@ -185,29 +183,50 @@ _COLUMNS = [
 ]
 
 
+_TITLES = {
+    "Failed": "failed + errors / decided runs (passed + failed + errors)",
+    "To settle": "further clean runs after which the upper bound falls under the target",
+    "Flips": "pass/fail changes between consecutive runs / (runs - 1)",
+    "Infra": "executions left out: a container could not start",
+    "95% interval": "95% Wilson interval of the flake rate",
+}
+
+
 def _test_row(t: TestStats) -> str:
     c = t.counts
     flags = "".join(f'<span class="pill flag">{e(x)}</span>' for x in _flags(t))
     settle = 0 if t.verdict == "meets" else t.runs_needed
     cells = [
-        f'<td class="nodeid">{e(c.nodeid)}</td>',
+        f'<td class="nodeid">{_breakable(c.nodeid)}</td>',
         f'<td data-v="{e(t.verdict)}"><span class="pill {e(t.verdict)}">{e(t.verdict)}</span></td>',
         f'<td class="num" data-v="{_num(t.flake_rate)}">{e(f.pct(t.flake_rate))}</td>',
         f'<td class="num" data-v="{_num(t.ci_high)}">{e(f.ci(t))}</td>',
         f'<td class="num" data-v="{c.failures}">{c.failures} / {c.decided}</td>',
-        f'<td class="num" data-v="{"" if settle is None else settle}">{e(f.runs_needed(t))}</td>',
+        f'<td class="num" data-v="{"" if settle is None else settle}">{e(_settle(t))}</td>',
         f'<td data-v="{e(t.status)}">{e(f.status(t))}</td>',
         f'<td class="num" data-v="{_num(t.flip_rate)}">{e(f.pct(t.flip_rate))}</td>',
         f'<td class="num" data-v="{_num(c.p50_s)}">{e(f.seconds(c.p50_s))}</td>',
         f'<td class="num" data-v="{_num(c.p95_s)}">{e(f.seconds(c.p95_s))}</td>',
         f'<td class="num" data-v="{_num(c.max_s)}">{e(f.seconds(c.max_s))}</td>',
         f'<td class="num" data-v="{c.infra}">{c.infra or ""}</td>',
-        f"<td>{flags}</td>",
+        f'<td class="flags">{flags}</td>',
     ]
     return (
         f'<tr data-nodeid="{e(c.nodeid)}" data-verdict="{e(t.verdict)}" '
         f'data-status="{e(t.status)}">{"".join(cells)}</tr>'
     )
+
+
+def _settle(t: TestStats) -> str:
+    if t.verdict == "meets":
+        return "0"
+    return "–" if t.runs_needed is None else f"+{t.runs_needed:,}"
+
+
+def _breakable(nodeid: str) -> str:
+    """Escaped, with line-break opportunities after `/` and before `::` and `[`."""
+    text = e(nodeid)
+    return text.replace("/", "/<wbr>").replace("::", "<wbr>::").replace("[", "<wbr>[")
 
 
 def _flags(t: TestStats) -> list[str]:
@@ -225,7 +244,8 @@ def _flags(t: TestStats) -> list[str]:
 
 def _tests_table(report: Report) -> str:
     heads = "".join(
-        f'<th data-type="{kind}" class="{"num" if kind == "num" else ""}">{e(name)}</th>'
+        f'<th data-type="{kind}" class="{"num" if kind == "num" else ""}"'
+        f' title="{e(_TITLES.get(name, ""))}">{e(name)}</th>'
         for name, kind in _COLUMNS
     )
     rows = "".join(_test_row(t) for t in report.tests)
@@ -238,7 +258,8 @@ def _tests_table(report: Report) -> str:
     return (
         '<section id="tests"><h2>Tests</h2>'
         '<p class="hint">Worst first. Click a column to sort; type to filter. "To settle": '
-        "further clean runs after which the upper bound would fall under the target.</p>"
+        "further clean runs after which the upper bound would fall under the target; "
+        '"Flips": pass/fail changes between consecutive runs.</p>'
         '<div class="controls"><input type="search" id="filter-text" '
         'placeholder="Filter by test id…" aria-label="Filter tests by id">'
         f'<select id="filter-verdict" aria-label="Verdict"><option value="">any verdict</option>'
@@ -270,9 +291,27 @@ def _chart_section(
     )
 
 
+def _rates_hint(report: Report) -> str:
+    shown = figures.rate_chart_tests(list(report.tests))
+    hint = (
+        "Worst upper bound first; whiskers are 95% Wilson intervals, the dashed line is the "
+        f"{f.pct(report.options.target)} target: a test meets it only when its whole interval "
+        "is left of the line (red: violates, amber: unproven, green: meets)."
+    )
+    left_out = [t for t in report.tests if t.counts.decided and t not in shown]
+    broken = sum(t.status == "broken" for t in left_out)
+    clean = sum(t.counts.failures == 0 for t in left_out)
+    if broken:
+        hint += f" {broken} broken test(s) not drawn: see the table."
+    if clean and any(t.counts.failures for t in shown):
+        hint += f" {clean} test(s) without failures not drawn."
+    return e(hint)
+
+
 def _grid_section(report: Report, charts: list[tuple[str, dict[str, Any] | None]]) -> str:
     grid = report.grid
-    spec = figures.outcome_grid(grid) if grid else None
+    started = {s.id: s.started_at for s in report.sessions}
+    spec = figures.outcome_grid(grid, started) if grid else None
     hint = "Each row a test, each column a repetition: failures that line up are one cause."
     if grid and (
         len(grid.nodeids) < grid.total_tests or len(grid.columns) < grid.total_repetitions
@@ -336,8 +375,8 @@ def _signatures_section(report: Report, limit: int = 50) -> str:
         detail = "".join(
             f"<tr><td class='nodeid'>{e(t.nodeid)}</td><td class='nodeid'>{e(s.signature)}</td>"
             f"<td class='num'>{s.count}</td>"
-            f"<td class='num'>{e(s.first_session)} #{s.first_repetition}</td>"
-            f"<td class='num'>{e(s.last_session)} #{s.last_repetition}</td>"
+            f"<td class='num'>{_where(report, s.first_session, s.first_repetition)}</td>"
+            f"<td class='num'>{_where(report, s.last_session, s.last_repetition)}</td>"
             f"<td><details><summary>{e(_first_line(s.example))}</summary>"
             f"<pre>{e(s.example)}</pre>"
             + (f"<pre>{e(s.example_traceback)}</pre>" if s.example_traceback else "")
@@ -361,6 +400,13 @@ def _signatures_section(report: Report, limit: int = 50) -> str:
         "by their normalised message, with the first occurrence as the example.</p>"
         f"{body}</section>"
     )
+
+
+def _where(report: Report, session_id: str, repetition: int) -> str:
+    """`#12`, or `session #12` when the scope spans sessions."""
+    if len(report.sessions) == 1:
+        return f"#{repetition}"
+    return f"{e(session_id)} #{repetition}"
 
 
 def _first_line(text: str, limit: int = 140) -> str:

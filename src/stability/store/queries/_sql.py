@@ -22,16 +22,24 @@ FAILED = _sql_list(FAILED_OUTCOMES)
 FAILING = _sql_list(FAILING_OUTCOMES)
 DECIDED = _sql_list(DECIDED_OUTCOMES)
 RED_STATUSES = _sql_list(RED_REPETITION_STATUSES)
+# The scope's executions with what the tallies need; sessions ranked by start (k), so
+# ordering by (k, repetition, e_start) is chronological and cheap to sort.
 SCOPED = f"""
+    ses AS (
+        SELECT id, coalesce(git_commit, 'session:' || id) AS grp,
+               row_number() OVER (ORDER BY started_at, id) AS k
+        FROM sessions WHERE id IN (SELECT unnest($ids::VARCHAR[]))
+    ),
     scoped AS (
         SELECT e.nodeid, e.outcome, e.setup_s, e.call_s, e.teardown_s, {INFRA} AS is_infra,
-               coalesce(s.git_commit, 'session:' || s.id) AS grp,
-               s.started_at AS s_start, e.session_id, e.repetition, e.started_at AS e_start,
+               ses.grp, ses.k, e.repetition, e.started_at AS e_start,
                NOT {INFRA} AND e.outcome <> 'skipped' AND e.call_s IS NOT NULL AS timed
         FROM executions e
-        JOIN sessions s ON s.id = e.session_id
+        JOIN ses ON ses.id = e.session_id
         LEFT JOIN repetitions r ON r.session_id = e.session_id AND r.number = e.repetition
         WHERE e.{IN_SCOPE} {{extra}}
     )
 """
+SCOPED_ORDER = "k, repetition, e_start"
+# Chronological order of rows carrying the session's start and id.
 ORDER = "s_start, session_id, repetition, e_start"

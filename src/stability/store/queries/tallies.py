@@ -22,6 +22,7 @@ from stability.store.queries._sql import (
     INFRA,
     ORDER,
     SCOPED,
+    SCOPED_ORDER,
     SIGNATURE,
 )
 
@@ -29,54 +30,67 @@ from stability.store.queries._sql import (
 def tally_tests(
     conn: duckdb.DuckDBPyConnection, session_ids: Sequence[str], nodeid: str | None = None
 ) -> list[TestCounts]:
-    """`aggregate.count_tests` in SQL: one row per test in the sessions, by nodeid."""
+    """`aggregate.count_tests` in SQL: one row per test in the sessions, by nodeid.
+
+    Three narrow queries (counts and percentiles; flips, which need order; pass-and-fail
+    on one commit) merged here: one query doing all three held about twice the memory.
+    """
     extra = "AND e.nodeid = $nodeid" if nodeid is not None else ""
     params: dict[str, Any] = {"ids": list(session_ids)}
     if nodeid is not None:
         params["nodeid"] = nodeid
-    rows = conn.execute(
+    scoped = SCOPED.format(extra=extra)
+    counts = conn.execute(
         f"""
-        WITH {SCOPED.format(extra=extra)},
-        decided AS (
-            SELECT nodeid, grp, outcome IN {FAILING} AS bad,
-                   lag(outcome IN {FAILING})
-                       OVER (PARTITION BY nodeid ORDER BY {ORDER}) AS prev_bad
-            FROM scoped
-            WHERE NOT is_infra AND outcome IN {DECIDED}
-        ),
-        flips AS (
-            SELECT nodeid, count(*) FILTER (WHERE bad <> prev_bad) AS flips FROM decided
-            GROUP BY nodeid
-        ),
-        mixed AS (
-            SELECT nodeid, bool_or(has_pass AND has_fail) AS mixed FROM (
-                SELECT nodeid, grp, bool_or(NOT bad) AS has_pass, bool_or(bad) AS has_fail
-                FROM decided GROUP BY nodeid, grp
-            ) GROUP BY nodeid
-        ),
-        counts AS (
-            SELECT nodeid,
-                count(*) AS executions,
-                count(*) FILTER (WHERE NOT is_infra AND outcome = 'passed') AS passed,
-                count(*) FILTER (WHERE NOT is_infra AND outcome IN {FAILED}) AS failed,
-                count(*) FILTER (WHERE NOT is_infra AND outcome = 'error') AS errors,
-                count(*) FILTER (WHERE NOT is_infra AND outcome = 'timeout') AS timeouts,
-                count(*) FILTER (WHERE NOT is_infra AND outcome = 'skipped') AS skipped,
-                count(*) FILTER (WHERE NOT is_infra AND outcome = 'xfailed') AS xfailed,
-                count(*) FILTER (WHERE NOT is_infra AND outcome = 'xpassed') AS xpassed,
-                count(*) FILTER (WHERE is_infra) AS infra,
-                quantile_cont(call_s, [0.5, 0.95]) FILTER (WHERE timed) AS q,
-                max(call_s) FILTER (WHERE timed) AS mx,
-                coalesce(sum(coalesce(setup_s, 0) + coalesce(call_s, 0) + coalesce(teardown_s, 0))
-                    FILTER (WHERE NOT is_infra), 0) AS total_s
-            FROM scoped GROUP BY nodeid
-        )
-        SELECT c.*, coalesce(f.flips, 0), coalesce(m.mixed, false)
-        FROM counts c LEFT JOIN flips f USING (nodeid) LEFT JOIN mixed m USING (nodeid)
-        ORDER BY c.nodeid
+        WITH {scoped}
+        SELECT nodeid,
+            count(*) AS executions,
+            count(*) FILTER (WHERE NOT is_infra AND outcome = 'passed') AS passed,
+            count(*) FILTER (WHERE NOT is_infra AND outcome IN {FAILED}) AS failed,
+            count(*) FILTER (WHERE NOT is_infra AND outcome = 'error') AS errors,
+            count(*) FILTER (WHERE NOT is_infra AND outcome = 'timeout') AS timeouts,
+            count(*) FILTER (WHERE NOT is_infra AND outcome = 'skipped') AS skipped,
+            count(*) FILTER (WHERE NOT is_infra AND outcome = 'xfailed') AS xfailed,
+            count(*) FILTER (WHERE NOT is_infra AND outcome = 'xpassed') AS xpassed,
+            count(*) FILTER (WHERE is_infra) AS infra,
+            quantile_cont(call_s, [0.5, 0.95]) FILTER (WHERE timed) AS q,
+            max(call_s) FILTER (WHERE timed) AS mx,
+            coalesce(sum(coalesce(setup_s, 0) + coalesce(call_s, 0) + coalesce(teardown_s, 0))
+                FILTER (WHERE NOT is_infra), 0) AS total_s
+        FROM scoped GROUP BY nodeid ORDER BY nodeid
         """,
         params,
     ).fetchall()
+    # Flips without a window function (which holds every row): each test's decided
+    # outcomes as a string in order, P or F; every "PF" or "FP" in it is one flip.
+    flips = dict(
+        conn.execute(
+            f"""
+            WITH {scoped}
+            SELECT nodeid, (2 * length(seq) - length(replace(seq, 'PF', ''))
+                            - length(replace(seq, 'FP', ''))) // 2
+            FROM (
+                SELECT nodeid, string_agg(CASE WHEN outcome IN {FAILING} THEN 'F' ELSE 'P' END,
+                                          '' ORDER BY {SCOPED_ORDER}) AS seq
+                FROM scoped WHERE NOT is_infra AND outcome IN {DECIDED} GROUP BY nodeid
+            )
+            """,
+            params,
+        ).fetchall()
+    )
+    mixed = dict(
+        conn.execute(
+            f"""
+            WITH {scoped}
+            SELECT nodeid, bool_or(has_pass AND has_fail) FROM (
+                SELECT nodeid, grp, bool_or(outcome NOT IN {FAILING}) AS has_pass,
+                       bool_or(outcome IN {FAILING}) AS has_fail
+                FROM scoped WHERE NOT is_infra AND outcome IN {DECIDED} GROUP BY nodeid, grp
+            ) GROUP BY nodeid
+            """,
+            params,
+        ).fetchall()
+    )
     return [
         TestCounts(
             nodeid=r[0],
@@ -93,10 +107,10 @@ def tally_tests(
             p95_s=r[10][1] if r[10] else None,
             max_s=r[11],
             total_s=float(r[12]),
-            flips=r[13],
-            mixed_on_one_commit=bool(r[14]),
+            flips=int(flips.get(r[0], 0)),
+            mixed_on_one_commit=bool(mixed.get(r[0], False)),
         )
-        for r in rows
+        for r in counts
     ]
 
 
