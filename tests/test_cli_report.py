@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-from history_factory import XSS_ID, empty_history, report_history
+from history_factory import XSS_ID, History, empty_history, report_history
 from stability.cli import main
 
 
@@ -151,3 +151,20 @@ def test_help_lists_the_commands() -> None:
     result = invoke("--help")
     for command in ("report", "check", "sessions", "show"):
         assert command in result.stdout
+
+
+def test_a_session_without_executions_yet(tmp_path: Path) -> None:
+    h = History(tmp_path / "h.duckdb")
+    h.session("s-running", {})
+    path = h.write()
+    result = invoke("report", "--db", str(path), "--format", "json", "--out", str(tmp_path))
+    assert result.exit_code == 2
+    assert result.stderr.strip() == ("stability: error: no test executions in the last session yet")
+
+
+def test_unwritable_out_is_one_line(db: Path, tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    result = invoke("report", "--db", str(db), "--out", str(blocker / "sub"))
+    assert result.exit_code == 2
+    assert result.stderr.startswith("stability: error: cannot write the report into")

@@ -10,7 +10,6 @@ from stability.analysis.models import (
     ContainerStart,
     RepetitionRow,
     ServiceStartup,
-    SignatureCounts,
     SuiteStats,
     TestStats,
 )
@@ -98,10 +97,3 @@ def suite_signatures(tests: Iterable[TestStats]) -> list[tuple[str, int, int, st
             affected[sig.signature] += 1
             example.setdefault(sig.signature, sig.example)
     return [(s, n, affected[s], example[s]) for s, n in count.most_common()]
-
-
-def signatures_by_test(rows: Iterable[SignatureCounts]) -> dict[str, list[SignatureCounts]]:
-    grouped: dict[str, list[SignatureCounts]] = defaultdict(list)
-    for row in rows:
-        grouped[row.nodeid].append(row)
-    return dict(grouped)

@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 import click
 
-from stability.exceptions import UsageError
+from stability.exceptions import StabilityError, UsageError
 
 F = TypeVar("F", bound=Callable[..., Any])
 FORMATS = ("html", "json", "markdown", "text")
@@ -166,24 +166,29 @@ def report(
         charts=fmt == "html",
     )
     data = build_report(_db(db), _scope(session, label, since, commit), options)
-    if fmt == "html":
-        from stability.report import _format
-        from stability.report.html import write_html
-
-        path = write_html(data, out_dir)
-        click.echo(f"{path}: {_format.headline(data)}")
-    elif fmt == "json":
-        from stability.report.json_report import write_json
-
-        click.echo(str(write_json(data, out_dir)))
-    elif fmt == "markdown":
+    if fmt == "markdown":
         from stability.report.markdown import render_markdown
 
         click.echo(render_markdown(data))
-    else:
+        return
+    if fmt == "text":
         from stability.report.text import render_text
 
         render_text(data, _console())
+        return
+    try:
+        if fmt == "html":
+            from stability.report import _format
+            from stability.report.html import write_html
+
+            path = write_html(data, out_dir)
+            click.echo(f"{path}: {_format.headline(data)}")
+        else:
+            from stability.report.json_report import write_json
+
+            click.echo(str(write_json(data, out_dir)))
+    except OSError as exc:
+        raise StabilityError(f"cannot write the report into {out_dir}: {exc.strerror}") from None
 
 
 @click.command("check")

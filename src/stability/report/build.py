@@ -20,6 +20,7 @@ from stability.analysis.models import (
 )
 from stability.analysis.per_test import DEFAULT_SLOW_THRESHOLD_S, DEFAULT_TARGET, analyse_tests
 from stability.analysis.suite import STARTUP_TARGET_S, suite_stats
+from stability.exceptions import StabilityError
 from stability.store import queries
 from stability.store.db import connect
 
@@ -75,6 +76,10 @@ def build_report(
         baseline = queries.previous_comparable(conn, sessions)
         base_p50 = queries.baseline_p50(conn, baseline.id) if baseline else {}
         counts = queries.tally_tests(conn, ids)
+        if not counts:
+            running = [s.id for s in sessions if s.status == "running"]
+            hint = f" (session {running[-1]} is still running)" if running else ""
+            raise StabilityError(f"no test executions in {scope.describe()} yet{hint}")
         signatures = queries.tally_signatures(conn, ids)
         reps = queries.repetitions(conn, ids)
         starts = queries.container_starts(conn, ids)
