@@ -232,3 +232,23 @@ def test_two_campaigns_on_one_file_at_once(project: Path) -> None:
     assert query(db, "SELECT count(*), count(DISTINCT status) FROM sessions") == [(2, 1)]
     assert query(db, "SELECT count(*) FROM repetitions") == [(6,)]
     assert query(db, "SELECT count(*) FROM executions") == [(6,)]
+
+
+def test_resume_of_a_session_whose_runner_is_alive_is_refused(project: Path) -> None:
+    (project / "test_slow.py").write_text(HANGING.format(hang_from=10**6, sleep=0.3))
+    db = project / "h.duckdb"
+    runner = start_runner(project, "test_slow.py", "--repeat", "50", "--db", str(db), "-q")
+    try:
+        wait_for(lambda: stored_repetitions(db) >= 1)
+        (session,) = query(db, "SELECT id FROM sessions")[0]
+        second = CliRunner().invoke(
+            main, ["run", "--resume", session, "--db", str(db)], catch_exceptions=False
+        )
+        assert second.exit_code == 2
+        assert second.stderr == (
+            f"stability: error: session {session} is still being run by process "
+            f"{runner.pid}; wait for it to finish or stop it, then --resume\n"
+        )
+    finally:
+        runner.send_signal(signal.SIGINT)
+        runner.communicate(timeout=60)

@@ -14,6 +14,7 @@ import os
 import secrets
 import shlex
 import signal
+import socket
 import sys
 import threading
 from collections import deque
@@ -147,6 +148,7 @@ class Campaign:
                 "--resume carries on a stored session with its own targets: give no targets"
             )
         stored = ingest.load_session(self.db, o.resume)
+        _refuse_if_still_running(stored.id, stored.status, stored.options)
         if o.repeat is not None and o.repeat < 1:
             raise UsageError(f"--repeat must be a positive integer, got {o.repeat}")
         self.session_id, self.repeat = stored.id, o.repeat or stored.repeat
@@ -169,6 +171,9 @@ class Campaign:
             "until_fail": o.until_fail,
             "pytest_args": self.pytest_args,
             "resumed": bool(o.resume),
+            # who runs it, so a --resume can tell a killed runner from a live one
+            "runner_pid": os.getpid(),
+            "runner_host": socket.gethostname(),
         }
 
     # -- the loop -------------------------------------------------------------------
@@ -360,3 +365,22 @@ def _install_signal_handlers(event: threading.Event) -> dict[int, _Handler]:
 def _restore_signal_handlers(previous: dict[int, _Handler]) -> None:
     for signum, handler in previous.items():
         signal.signal(signum, handler)
+
+
+def _refuse_if_still_running(session_id: str, status: str | None, options: dict[str, Any]) -> None:
+    """A session whose runner is alive on this host is not resumed twice at once."""
+    pid = options.get("runner_pid")
+    if status != "running" or options.get("runner_host") != socket.gethostname():
+        return
+    if not isinstance(pid, int) or pid == os.getpid():
+        return
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return  # the runner was killed: resuming is what --resume is for
+    except PermissionError:
+        pass
+    raise UsageError(
+        f"session {session_id} is still being run by process {pid}; "
+        "wait for it to finish or stop it, then --resume"
+    )
