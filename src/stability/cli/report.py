@@ -111,7 +111,7 @@ def _db(path: Path | None) -> Path:
 def _console() -> Any:
     from rich.console import Console
 
-    return Console(width=None if sys.stdout.isatty() else 160, highlight=False, soft_wrap=False)
+    return Console(width=None if sys.stdout.isatty() else 200, highlight=False, soft_wrap=False)
 
 
 @click.command("report")

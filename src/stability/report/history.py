@@ -161,6 +161,6 @@ def render_history(h: TestHistory, console: Console) -> None:
                 Text(g.signature),
                 Text(f"{g.first_session} #{g.first_repetition}"),
                 Text(f"{g.last_session} #{g.last_repetition}"),
-                Text(g.example[:300]),
+                Text("\n".join(g.example.strip().splitlines()[:3])[:300]),
             )
         console.print(sig)

@@ -2,15 +2,29 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from stability.analysis.models import TestStats
 from stability.analysis.suite import suite_signatures
 from stability.report import _format as f
 from stability.report.build import Report
 
 _STYLE = {"violates": "bold red", "unproven": "yellow", "meets": "green"}
+
+
+def _first_line(text: str, limit: int = 160) -> str:
+    line = text.strip().splitlines()[0] if text.strip() else ""
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+def _settle(t: TestStats) -> str:
+    if t.verdict == "meets":
+        return "0"
+    return "–" if t.runs_needed is None else f"+{t.runs_needed:,}"
 
 
 def render_text(report: Report, console: Console, *, limit: int = 50) -> None:
@@ -22,34 +36,26 @@ def render_text(report: Report, console: Console, *, limit: int = 50) -> None:
     console.print(Text(f"Suite: {f.suite_line(report)}"))
     table = Table(title="Tests (worst first)", title_justify="left", show_lines=False)
     longest = max((len(t.nodeid) for t in report.tests[:limit]), default=4)
-    table.add_column("Test", min_width=min(longest, 80), overflow="fold")
-    for name, justify in [
-        ("Rate", "right"),
-        ("95% interval", "left"),
-        ("Failed", "right"),
-        ("Verdict", "left"),
-        ("To settle", "right"),
-        ("Status", "left"),
-        ("Flip", "right"),
-        ("p50", "right"),
-        ("p95", "right"),
-        ("Flags", "left"),
-    ]:
+    wide = console.width >= 150  # narrow terminals drop the flip rate, p50 and flags
+    table.add_column("Test", min_width=min(longest, 48 if wide else 32), overflow="fold")
+    columns: list[tuple[str, str, Callable[[TestStats], str | Text]]] = [
+        ("Rate", "right", lambda t: f.pct(t.flake_rate)),
+        ("95% interval", "left", f.ci),
+        ("Failed", "right", f.fraction),
+        ("Verdict", "left", lambda t: Text(t.verdict, style=_STYLE[t.verdict])),
+        ("To settle", "right", _settle),
+        ("Status", "left", lambda t: Text(f.status(t))),
+        ("Flip", "right", lambda t: f.pct(t.flip_rate)),
+        ("p50", "right", lambda t: f.seconds(t.counts.p50_s)),
+        ("p95", "right", lambda t: f.seconds(t.counts.p95_s)),
+        ("Flags", "left", lambda t: Text(f.flags(t))),
+    ]
+    if not wide:
+        columns = [c for c in columns if c[0] not in ("Flip", "p50", "Flags")]
+    for name, justify, _ in columns:
         table.add_column(name, justify=justify)  # type: ignore[arg-type]
     for t in report.tests[:limit]:
-        table.add_row(
-            Text(t.nodeid),
-            f.pct(t.flake_rate),
-            f.ci(t),
-            f.fraction(t),
-            Text(t.verdict, style=_STYLE[t.verdict]),
-            f.runs_needed(t),
-            Text(f.status(t)),
-            f.pct(t.flip_rate),
-            f.seconds(t.counts.p50_s),
-            f.seconds(t.counts.p95_s),
-            Text(f.flags(t)),
-        )
+        table.add_row(Text(t.nodeid), *(cell(t) for _, _, cell in columns))
     console.print(table)
     if len(report.tests) > limit:
         console.print(f"… {len(report.tests) - limit} more tests (see --format json or html)")
@@ -59,7 +65,7 @@ def render_text(report: Report, console: Console, *, limit: int = 50) -> None:
         for name in ("Count", "Tests", "Signature", "Example"):
             sig.add_column(name, overflow="fold")
         for signature, count, tests, example in signatures[:10]:
-            sig.add_row(str(count), str(tests), Text(signature), Text(example[:200]))
+            sig.add_row(str(count), str(tests), Text(signature), Text(_first_line(example)))
         console.print(sig)
     if s.containers:
         target = f.seconds(report.options.startup_target_s)
