@@ -25,7 +25,7 @@ from stability.exceptions import StabilityError
 from stability.recorder import MAX_MESSAGE, MAX_OUTPUT, MAX_TRACEBACK, RUNNER_PID_ENV, bounded
 from stability.results_file import RESULTS_DIR_ENV, read_records
 from stability.signatures import failure_signature
-from stability.store.ingest import RepetitionRows
+from stability.store.ingest import EXECUTION_COLUMNS, RepetitionRows
 
 FAILING = frozenset({"failed", "error", "timeout", "crashed"})
 _OUTPUT_TAIL = 4000
@@ -280,25 +280,9 @@ def build_rows(
 
 
 def _execution(key: dict[str, Any], record: dict[str, Any], infra_failed: bool) -> dict[str, Any]:
-    row = {
-        **key,
-        **_pick(
-            record,
-            "nodeid",
-            "file",
-            "outcome",
-            "phase",
-            "setup_s",
-            "call_s",
-            "teardown_s",
-            "started_at",
-            "error_type",
-            "message",
-            "traceback",
-            "captured_output",
-            "infra",
-        ),
-    }
+    # every stored column the recorder reports (the signature is computed below)
+    from_record = [c for c in EXECUTION_COLUMNS if c not in key and c != "failure_signature"]
+    row = {**key, **_pick(record, *from_record)}
     row["message"] = bounded(row["message"], MAX_MESSAGE)
     row["traceback"] = bounded(row["traceback"], MAX_TRACEBACK, tail=True)
     row["captured_output"] = bounded(row["captured_output"], MAX_OUTPUT, tail=True)
