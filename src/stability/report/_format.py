@@ -37,11 +37,12 @@ def fraction(test: TestStats) -> str:
 
 
 def runs_needed(test: TestStats) -> str:
+    """Further clean runs to settle: `0` (meets), `+381`, or a dash (violates: settled bad)."""
     if test.verdict == "meets":
-        return "settled"
+        return "0"
     if test.runs_needed is None:
         return "–"
-    return f"+{test.runs_needed:,} clean"
+    return f"+{test.runs_needed:,}"
 
 
 def status(test: TestStats) -> str:

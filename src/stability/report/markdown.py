@@ -44,7 +44,8 @@ def render_markdown(report: Report) -> str:
     clean = [t for t in report.tests if t.verdict == "unproven" and t.status == "stable"]
     if worst:
         lines += [
-            "| | Test | Flake rate | 95% interval | Failed | Verdict | To settle | Status | p95 |",
+            "| | Test | Flake rate | 95% interval | Failed | Verdict | Clean runs to settle "
+            "| Status | p95 |",
             "|---|---|---:|---|---:|---|---:|---|---:|",
         ]
         icon = {"violates": "🔴", "unproven": "🟡", "meets": "🟢"}

@@ -21,12 +21,6 @@ def _first_line(text: str, limit: int = 160) -> str:
     return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
-def _settle(t: TestStats) -> str:
-    if t.verdict == "meets":
-        return "0"
-    return "–" if t.runs_needed is None else f"+{t.runs_needed:,}"
-
-
 def render_text(report: Report, console: Console, *, limit: int = 50) -> None:
     s = report.suite
     console.print(Text(f"Test stability: {f.headline(report)}", style="bold"))
@@ -43,7 +37,7 @@ def render_text(report: Report, console: Console, *, limit: int = 50) -> None:
         ("95% interval", "left", f.ci),
         ("Failed", "right", f.fraction),
         ("Verdict", "left", lambda t: Text(t.verdict, style=_STYLE[t.verdict])),
-        ("To settle", "right", _settle),
+        ("To settle", "right", f.runs_needed),
         ("Status", "left", lambda t: Text(f.status(t))),
         ("Flip", "right", lambda t: f.pct(t.flip_rate)),
         ("p50", "right", lambda t: f.seconds(t.counts.p50_s)),
