@@ -75,11 +75,9 @@ def scope_line(report: Report) -> str:
     sessions = report.sessions
     if len(sessions) == 1:
         return f"session {session_line(sessions[0])}"
-    first, last = sessions[0], sessions[-1]
-    return (
-        f"{len(sessions)} sessions ({report.scope}), "
-        f"{first.started_at:%Y-%m-%d} to {last.started_at:%Y-%m-%d}"
-    )
+    first, last = sessions[0].started_at, sessions[-1].started_at
+    span = "%Y-%m-%d %H:%M" if first.date() == last.date() else "%Y-%m-%d"
+    return f"{len(sessions)} sessions ({report.scope}), {first:{span}} to {last:{span}}"
 
 
 def headline(report: Report) -> str:

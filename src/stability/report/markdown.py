@@ -90,7 +90,8 @@ def render_markdown(report: Report) -> str:
         lines += ["### Failure signatures", "", "| Count | Tests | Signature | Example |"]
         lines.append("|---:|---:|---|---|")
         for signature, count, tests, example in signatures[:10]:
-            lines.append(f"| {count} | {tests} | {_code(signature)} | {_cell(example)} |")
+            first = example.strip().splitlines()[0] if example.strip() else ""
+            lines.append(f"| {count} | {tests} | {_code(signature)} | {_cell(first)} |")
         lines.append("")
     if s.containers:
         target = f.seconds(report.options.startup_target_s)
