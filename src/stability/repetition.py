@@ -21,13 +21,14 @@ from pathlib import Path
 from typing import Any
 
 from stability import labels
+from stability.analysis.models import FAILING_OUTCOMES
 from stability.exceptions import StabilityError
 from stability.recorder import MAX_MESSAGE, MAX_OUTPUT, MAX_TRACEBACK, RUNNER_PID_ENV, bounded
 from stability.results_file import RESULTS_DIR_ENV, read_records
 from stability.signatures import failure_signature
 from stability.store.ingest import EXECUTION_COLUMNS, RepetitionRows
 
-FAILING = frozenset({"failed", "error", "timeout", "crashed"})
+FAILING = FAILING_OUTCOMES
 _OUTPUT_TAIL = 4000
 _LATE_CONTAINER_DELAY_S = 1.0
 

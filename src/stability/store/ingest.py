@@ -16,6 +16,7 @@ from typing import Any
 
 import duckdb
 
+from stability.analysis.models import FAILING_OUTCOMES
 from stability.exceptions import StoreError, UsageError
 from stability.store.db import connect
 
@@ -208,11 +209,13 @@ def session_summary(path: Path, session_id: str) -> dict[str, Any]:
                 [session_id],
             ).fetchall()
         )
+        # The same counting rules as the report: xpassed is not a decided run.
+        failing = ", ".join(f"'{o}'" for o in sorted(FAILING_OUTCOMES))
         per_test = conn.execute(
-            """
+            f"""
             SELECT nodeid,
-                   count(*) FILTER (WHERE outcome IN ('passed', 'xpassed')) AS passed,
-                   count(*) FILTER (WHERE outcome IN ('failed', 'error', 'timeout', 'crashed')
+                   count(*) FILTER (WHERE outcome = 'passed') AS passed,
+                   count(*) FILTER (WHERE outcome IN ({failing})
                                     AND NOT coalesce(infra, false)) AS failed
             FROM executions WHERE session_id = ? GROUP BY nodeid ORDER BY nodeid
             """,
