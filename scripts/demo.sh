@@ -21,7 +21,7 @@ if [ "$status" -ne 0 ] && [ "$status" -ne 1 ]; then
     exit "$status"
 fi
 cd "$root"
-.venv/bin/stability report --db "$db" --label demo --out reports
-.venv/bin/stability report --db "$db" --label demo --format text || true
+.venv/bin/stability report --db "$db" --out reports
+.venv/bin/stability report --db "$db" --format text
 echo
 echo "demo: open $root/reports/index.html"

@@ -36,6 +36,11 @@ def test_prune_removes_what_a_dead_process_left_behind() -> None:
     _leave_a_container_behind(session)
     [left] = list_managed(session=session)
     assert (left.service, left.repetition, left.status) == ("redis", "3", "running")
+    listed = CliRunner().invoke(
+        main, ["containers", "list", "--session", session], catch_exceptions=False
+    )
+    assert f"{left.short_id} redis    running" in listed.output
+    assert listed.output.endswith("1 container(s)\n")
 
     result = CliRunner().invoke(
         main, ["containers", "prune", "--session", session], catch_exceptions=False

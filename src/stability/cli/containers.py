@@ -12,6 +12,26 @@ def containers() -> None:
     """List or remove containers started by pytest-stability."""
 
 
+@containers.command("list")
+@click.option("--session", default=None, help="Only containers of this stability session.")
+@click.option("--json", "as_json", is_flag=True, help="Print the containers as JSON.")
+def list_(session: str | None, as_json: bool) -> None:
+    """Containers started by pytest-stability that still exist."""
+    from stability.cleanup import list_managed
+
+    found = list_managed(session=session)
+    if as_json:
+        click.echo(json.dumps([c.__dict__ for c in found], indent=2))
+        return
+    for c in found:
+        owner = f"pid {c.owner_pid}" if c.owner_pid else "owner unknown"
+        click.echo(
+            f"{c.short_id} {c.service:8} {c.status:8} {c.image} session={c.session or '-'} "
+            f"repetition={c.repetition or '-'} {owner}"
+        )
+    click.echo(f"{len(found)} container(s)")
+
+
 @containers.command("prune")
 @click.option(
     "--all",
