@@ -159,19 +159,6 @@ class TrendPoint:
 
 
 @dataclass(frozen=True)
-class Signature:
-    signature: str
-    count: int
-    error_type: str | None
-    first_session: str
-    first_repetition: int
-    last_session: str
-    last_repetition: int
-    example: str
-    example_traceback: str | None = None
-
-
-@dataclass(frozen=True)
 class TestStats:
     """Everything the reports say about one test."""
 
@@ -188,7 +175,7 @@ class TestStats:
     slow: bool
     slowdown: bool = False
     baseline_p50_s: float | None = None
-    signatures: tuple[Signature, ...] = ()
+    signatures: tuple[SignatureCounts, ...] = ()
 
     @property
     def nodeid(self) -> str:

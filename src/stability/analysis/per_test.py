@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 
-from stability.analysis.models import Signature, SignatureCounts, Status, TestCounts, TestStats
+from stability.analysis.models import SignatureCounts, Status, TestCounts, TestStats
 from stability.analysis.stats import Z95, rate, runs_needed, verdict, wilson
 
 DEFAULT_TARGET = 0.01
@@ -63,20 +63,7 @@ def analyse_test(
         slow=counts.p95_s is not None and counts.p95_s > slow_threshold_s,
         slowdown=is_slowdown(counts.p50_s, baseline_p50_s),
         baseline_p50_s=baseline_p50_s,
-        signatures=tuple(
-            Signature(
-                signature=s.signature,
-                count=s.count,
-                error_type=s.error_type,
-                first_session=s.first_session,
-                first_repetition=s.first_repetition,
-                last_session=s.last_session,
-                last_repetition=s.last_repetition,
-                example=s.example,
-                example_traceback=s.example_traceback,
-            )
-            for s in sorted(signatures, key=lambda s: (-s.count, s.signature))
-        ),
+        signatures=tuple(sorted(signatures, key=lambda s: (-s.count, s.signature))),
     )
 
 

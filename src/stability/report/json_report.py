@@ -15,7 +15,7 @@ from typing import Any
 from stability.analysis.models import (
     ServiceStartup,
     SessionInfo,
-    Signature,
+    SignatureCounts,
     SuiteStats,
     TestStats,
     TrendPoint,
@@ -55,7 +55,7 @@ def session_json(s: SessionInfo) -> dict[str, Any]:
     }
 
 
-def signature_json(s: Signature) -> dict[str, Any]:
+def signature_json(s: SignatureCounts) -> dict[str, Any]:
     return {
         "signature": s.signature,
         "count": s.count,
