@@ -29,13 +29,9 @@ def render() -> str:
 
 
 def _walk(command: click.Command, path: str, parent: click.Context | None, out: list[str]) -> None:
-    ctx = click.Context(
-        command,
-        info_name=path.split()[-1],
-        parent=parent,
-        terminal_width=_WIDTH,
-        max_content_width=_WIDTH,
-    )
+    # The command's own context settings (`-h` for help), as when it is invoked.
+    settings = {**command.context_settings, "terminal_width": _WIDTH, "max_content_width": _WIDTH}
+    ctx = click.Context(command, info_name=path.split()[-1], parent=parent, **settings)
     out.append(f"### `{path}`\n\n```text\n{command.get_help(ctx).rstrip()}\n```\n")
     if isinstance(command, click.Group):
         for name in command.list_commands(ctx):
