@@ -8,9 +8,9 @@ from typing import Any
 
 import duckdb
 import pytest
-from click.testing import CliRunner, Result
+from click.testing import Result
 
-from stability.cli import main
+from runner_support import invoke
 
 FLAKY_FILE = """
 import os, pytest
@@ -28,17 +28,6 @@ def test_flaky_30_percent():
 def test_skipped():
     pass
 """
-
-
-@pytest.fixture
-def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("STABILITY_DB", raising=False)
-    return tmp_path
-
-
-def invoke(*args: str) -> Result:
-    return CliRunner().invoke(main, ["run", *args], catch_exceptions=False)
 
 
 def query(db: Path, sql: str, *params: Any) -> list[tuple[Any, ...]]:

@@ -8,10 +8,9 @@ from typing import Any
 
 import duckdb
 import pytest
-from click.testing import CliRunner, Result
 
+from runner_support import invoke
 from stability.cleanup import list_managed
-from stability.cli import main
 
 pytestmark = pytest.mark.docker
 
@@ -33,17 +32,6 @@ def test_redis(redis_client):
     assert redis_client.ping()
     {hang}
 """
-
-
-@pytest.fixture
-def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("STABILITY_DB", raising=False)
-    return tmp_path
-
-
-def invoke(*args: str) -> Result:
-    return CliRunner().invoke(main, ["run", *args], catch_exceptions=False)
 
 
 def query(db: Path, sql: str) -> list[tuple[Any, ...]]:

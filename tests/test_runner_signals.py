@@ -89,13 +89,6 @@ def test_never_reached_when_hanging():
 """
 
 
-@pytest.fixture
-def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("STABILITY_DB", raising=False)
-    return tmp_path
-
-
 @pytest.mark.slow
 def test_timeout_kills_the_group_and_records_the_running_test(project: Path) -> None:
     (project / "test_hang.py").write_text(HANGING.format(hang_from=1, sleep=0))
