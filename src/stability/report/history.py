@@ -51,7 +51,7 @@ def build_history(
         ids = [s.id for s in sessions]
         names = queries.find_nodeids(conn, ids, text)
         if not names:
-            raise StabilityError(f"no test {text!r} in {scope.describe()}")
+            raise StabilityError(f"no test {text!r} in scope ({scope.describe()})")
         if len(names) > 1:
             listed = "\n  ".join(names[:10])
             raise UsageError(f"{text!r} matches {len(names)} tests; give one of:\n  {listed}")
