@@ -21,6 +21,10 @@ class _Group(click.Group):
         except StabilityError as exc:
             click.echo(f"stability: error: {exc}", err=True)
             ctx.exit(exc.exit_code)
+        except click.UsageError as exc:  # a subcommand's bad option: one line too
+            where = exc.ctx.command_path if exc.ctx else "stability"
+            click.echo(f"stability: error: {exc.format_message()} (see `{where} --help`)", err=True)
+            ctx.exit(exc.exit_code)
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
