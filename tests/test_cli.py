@@ -37,7 +37,7 @@ def test_help_lists_every_command() -> None:
     ],
 )
 def test_bad_option_is_one_line_and_exit_2(args: list[str], expected: str) -> None:
-    result = CliRunner().invoke(main, args, catch_exceptions=False)
+    result = CliRunner().invoke(main, args, prog_name="stability", catch_exceptions=False)
     assert result.exit_code == 2
     assert result.stderr == expected
     assert result.stdout == ""
