@@ -8,9 +8,11 @@ from typing import Any
 
 import duckdb
 import pytest
+from click.testing import CliRunner
 
 from runner_support import invoke
 from stability.cleanup import list_managed
+from stability.cli import main
 
 pytestmark = pytest.mark.docker
 
@@ -109,3 +111,31 @@ def test_failing_test_keeps_container_logs(project: Path) -> None:
     assert service == "postgres" and has_logs
     session = json.loads(result.stdout)["session"]
     assert list_managed(session=session) == []
+
+
+def test_logs_command_prints_the_kept_logs(project: Path) -> None:
+    (project / "test_fails_once.py").write_text(
+        "import os\n\n"
+        "def test_pg(postgres_url):\n"
+        "    assert os.environ['STABILITY_REPETITION'] != '2', 'fails in repetition 2'\n"
+    )
+    result = invoke("test_fails_once.py", "--repeat", "2", "--json", "-q")
+    assert result.exit_code == 1
+    session = json.loads(result.stdout)["session"]
+    runner = CliRunner()
+
+    kept = runner.invoke(main, ["logs", session[:15], "2"], catch_exceptions=False)
+    assert kept.exit_code == 0, kept.stderr
+    assert kept.stdout.startswith(f"==> postgres (session {session}, repetition 2) <==\n")
+    assert "database system is ready to accept connections" in kept.stdout
+
+    as_json = runner.invoke(main, ["logs", session, "2", "--json"], catch_exceptions=False)
+    [entry] = json.loads(as_json.stdout)["logs"]
+    assert entry["service"] == "postgres" and "PostgreSQL" in entry["logs"]
+
+    passed = runner.invoke(main, ["logs", session, "1"], catch_exceptions=False)
+    assert passed.exit_code == 2
+    assert passed.stderr == (
+        f"stability: error: no container logs kept for session {session} repetition 1: "
+        "logs are kept only for repetitions in which a test failed\n"
+    )

@@ -151,6 +151,14 @@ def render_history(h: TestHistory, console: Console) -> None:
                 Text(message[0][:200] if message else ""),
             )
         console.print(fails)
+        first = h.failures[0]
+        console.print(
+            Text(
+                "The containers' logs of a failed repetition: "
+                f"stability logs {first.session_id} {first.repetition}",
+                style="dim",
+            )
+        )
     if t.signatures:
         sig = Table(title="Failure signatures", title_justify="left")
         for name in ("Count", "Signature", "First", "Last", "Example"):
