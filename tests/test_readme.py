@@ -26,6 +26,8 @@ def test_reference_covers_every_command() -> None:
         "stability check",
         "stability sessions",
         "stability show",
+        "stability logs",
+        "stability containers list",
         "stability images build",
         "stability containers prune",
     ):
