@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import socket
 from dataclasses import dataclass
+from typing import Any
 
 from stability import labels
 from stability.docker_engine import docker_client
@@ -24,30 +25,7 @@ class ManagedContainer:
 def list_managed(
     session: str | None = None, repetition: int | None = None
 ) -> list[ManagedContainer]:
-    filters = [f"{labels.MANAGED}=true"]
-    if session is not None:
-        filters.append(f"{labels.SESSION}={session}")
-    if repetition is not None:
-        filters.append(f"{labels.REPETITION}={repetition}")
-    client = docker_client()
-    found = []
-    for c in client.containers.list(all=True, filters={"label": filters}):
-        lab = c.labels
-        pid = lab.get(labels.OWNER_PID, "")
-        found.append(
-            ManagedContainer(
-                short_id=c.short_id,
-                service=lab.get(labels.SERVICE, "?"),
-                image=(c.image.tags or [c.image.short_id])[0] if c.image else "?",
-                session=lab.get(labels.SESSION),
-                repetition=lab.get(labels.REPETITION),
-                owner_pid=int(pid)
-                if pid.isdigit() and lab.get(labels.OWNER_HOST) == socket.gethostname()
-                else None,
-                status=c.status,
-            )
-        )
-    return found
+    return [managed for managed, _ in _managed(docker_client(), session, repetition)]
 
 
 def prune_containers(
@@ -58,26 +36,51 @@ def prune_containers(
     A container whose owner ran on another host (a shared engine) counts as an orphan
     only with `only_orphans=False`, since its owner cannot be checked from here.
     """
-    client = docker_client()
     removed = []
-    for managed in list_managed(session, repetition):
-        if only_orphans and not _owner_gone(managed):
+    for managed, container in _managed(docker_client(), session, repetition):
+        if only_orphans and (managed.owner_pid is None or process_alive(managed.owner_pid)):
             continue
         try:
-            client.containers.get(managed.short_id).remove(force=True, v=True)
+            container.remove(force=True, v=True)
         except Exception:  # already gone: another pruner or its owner got there first
             continue
         removed.append(managed)
     return removed
 
 
-def _owner_gone(managed: ManagedContainer) -> bool:
-    if managed.owner_pid is None:
-        return False
+def process_alive(pid: int) -> bool:
+    """Whether process `pid` exists on this host (one we may not signal counts as alive)."""
     try:
-        os.kill(managed.owner_pid, 0)
+        os.kill(pid, 0)
     except ProcessLookupError:
-        return True
-    except PermissionError:
         return False
-    return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _managed(
+    client: Any, session: str | None, repetition: int | None
+) -> list[tuple[ManagedContainer, Any]]:
+    """Our containers (by label), each with the docker-py object to act on."""
+    filters = [f"{labels.MANAGED}=true"]
+    if session is not None:
+        filters.append(f"{labels.SESSION}={session}")
+    if repetition is not None:
+        filters.append(f"{labels.REPETITION}={repetition}")
+    found = []
+    for c in client.containers.list(all=True, filters={"label": filters}):
+        lab = c.labels
+        pid = lab.get(labels.OWNER_PID, "")
+        local = pid.isdigit() and lab.get(labels.OWNER_HOST) == socket.gethostname()
+        managed = ManagedContainer(
+            short_id=c.short_id,
+            service=lab.get(labels.SERVICE, "?"),
+            image=(c.image.tags or [c.image.short_id])[0] if c.image else "?",
+            session=lab.get(labels.SESSION),
+            repetition=lab.get(labels.REPETITION),
+            owner_pid=int(pid) if local else None,
+            status=c.status,
+        )
+        found.append((managed, c))
+    return found

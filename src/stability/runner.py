@@ -25,6 +25,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from stability.cleanup import process_alive
 from stability.exceptions import UsageError
 from stability.gitinfo import environment_info
 from stability.progress import Progress, QuietProgress
@@ -156,12 +157,12 @@ class Campaign:
         self.pytest_args = o.pytest_args or list(stored.options.get("pytest_args") or [])
         validate_targets(self.targets, self.pytest_args, o.cwd)
         ingest.reopen_session(self.db, self.session_id, self.repeat, self._options_row())
-        # a killed earlier runner's repetitions may have left containers behind
-        remove_leftovers(self.session_id, sorted(set(range(1, self.repeat + 1)) - stored.completed))
         wanted = set(range(1, self.repeat + 1))
+        # a killed earlier runner's repetitions may have left containers behind
+        remove_leftovers(self.session_id, sorted(wanted - stored.completed))
         self._already = len(stored.completed & wanted)
         self.failed_reps = len(stored.not_passed & wanted)
-        return [n for n in range(1, self.repeat + 1) if n not in stored.completed]
+        return sorted(wanted - stored.completed)
 
     def _options_row(self) -> dict[str, Any]:
         o = self.options
@@ -374,12 +375,8 @@ def _refuse_if_still_running(session_id: str, status: str | None, options: dict[
         return
     if not isinstance(pid, int) or pid == os.getpid():
         return
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+    if not process_alive(pid):
         return  # the runner was killed: resuming is what --resume is for
-    except PermissionError:
-        pass
     raise UsageError(
         f"session {session_id} is still being run by process {pid}; "
         "wait for it to finish or stop it, then --resume"
