@@ -19,6 +19,7 @@ from stability.config import Settings
 from stability.docker_engine import docker_client
 from stability.exceptions import ImageUnavailable, ServiceStartError, StartupTimeout
 from stability.labels import container_labels
+from stability.text import first_line
 
 # Ryuk needs a pulled image; we label our containers and reap them ourselves.
 os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "true")
@@ -133,7 +134,7 @@ def start_service(spec: ServiceSpec) -> RunningService:
         logs = _log_tail(container)
         container.stop()
         raise ServiceStartError(
-            f"{spec.name} container ({spec.image}) failed to start: {_first_line(exc)}{logs}"
+            f"{spec.name} container ({spec.image}) failed to start: {_describe(exc)}{logs}"
         ) from None
     try:
         _wait_ready(spec, container, host, port, started)
@@ -155,7 +156,7 @@ def _ensure_image(client: Any, spec: ServiceSpec) -> None:
         client.images.pull(spec.image)
     except Exception as exc:
         env = f"STABILITY_{spec.name.upper()}_IMAGE"
-        reason = str(getattr(exc, "explanation", None) or _first_line(exc))[:160]
+        reason = str(getattr(exc, "explanation", None) or _describe(exc))[:160]
         raise ImageUnavailable(
             f"{spec.name} image {spec.image!r} is not present and cannot be pulled "
             f"({reason}); build local images with `stability images build` "
@@ -199,6 +200,5 @@ def _log_tail(container: Any) -> str:
     return "; last log lines: " + " | ".join(lines) if lines else "; the container logged nothing"
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0][:300] if text else type(exc).__name__
+def _describe(exc: BaseException) -> str:
+    return first_line(str(exc), 300, empty=type(exc).__name__)

@@ -28,6 +28,7 @@ from typing import Any
 import pytest
 
 from stability.exceptions import InfrastructureError
+from stability.records import Execution, Outcome, Phase
 from stability.results_file import RESULTS_DIR_ENV, append_record
 
 MAX_MESSAGE = 2000
@@ -122,8 +123,8 @@ class _Test:
         self.file = location[0] if location else nodeid.split("::")[0]
         self.durations: dict[str, float] = {}
         self.started_at: str | None = None
-        self.outcome: str | None = None
-        self.phase: str | None = None
+        self.outcome: Outcome | None = None
+        self.phase: Phase | None = None
         self.failure: pytest.TestReport | pytest.CollectReport | None = None
         self.sections: list[tuple[str, str]] = []
 
@@ -231,29 +232,26 @@ class Recorder(ReportAnnotator):
             test.outcome = "passed"
 
     def _emit(self, test: _Test) -> None:
-        payload: dict[str, Any] = {
-            "nodeid": test.nodeid,
-            "file": test.file,
-            "outcome": test.outcome or "passed",
-            "phase": test.phase,
-            "started_at": test.started_at,
-            "setup_s": test.durations.get("setup"),
-            "call_s": test.durations.get("call"),
-            "teardown_s": test.durations.get("teardown"),
-            "error_type": None,
-            "message": None,
-            "traceback": None,
-            "captured_output": None,
-            "infra": False,
-        }
+        execution = Execution(
+            nodeid=test.nodeid,
+            file=test.file,
+            outcome=test.outcome or "passed",
+            phase=test.phase,
+            started_at=test.started_at,
+            setup_s=test.durations.get("setup"),
+            call_s=test.durations.get("call"),
+            teardown_s=test.durations.get("teardown"),
+        )
         if test.failure is not None:
-            payload.update(_failure_details(test.failure, test.sections))
-        append_record("execution", payload)
+            _add_failure_details(execution, test.failure, test.sections)
+        append_record("execution", execution)
 
 
-def _failure_details(
-    report: pytest.TestReport | pytest.CollectReport, sections: list[tuple[str, str]]
-) -> dict[str, Any]:
+def _add_failure_details(
+    execution: Execution,
+    report: pytest.TestReport | pytest.CollectReport,
+    sections: list[tuple[str, str]],
+) -> None:
     extra = getattr(report, "stability", None) or {}
     longrepr = report.longrepr
     crash = getattr(longrepr, "reprcrash", None)
@@ -264,17 +262,14 @@ def _failure_details(
         else:
             text = str(longrepr or "").strip()
             message = text.splitlines()[-1] if text else ""
-    error_type = extra.get("error_type") or _type_from_message(message)
     output = "\n".join(f"----- {title} -----\n{content}" for title, content in sections if content)
-    return {
-        "error_type": error_type,
-        "message": bounded(message, MAX_MESSAGE),
-        "traceback": bounded(
-            str(longrepr) if longrepr is not None else None, MAX_TRACEBACK, tail=True
-        ),
-        "captured_output": bounded(output or None, MAX_OUTPUT, tail=True),
-        "infra": bool(extra.get("infra")),
-    }
+    execution.error_type = extra.get("error_type") or _type_from_message(message)
+    execution.message = bounded(message, MAX_MESSAGE)
+    execution.traceback = bounded(
+        str(longrepr) if longrepr is not None else None, MAX_TRACEBACK, tail=True
+    )
+    execution.captured_output = bounded(output or None, MAX_OUTPUT, tail=True)
+    execution.infra = bool(extra.get("infra"))
 
 
 def _type_from_message(message: str) -> str | None:

@@ -21,14 +21,21 @@ from pathlib import Path
 from typing import Any
 
 from stability import labels
-from stability.analysis.models import FAILING_OUTCOMES
+from stability.analysis.rules import FAILING_OUTCOMES
 from stability.exceptions import StabilityError
 from stability.recorder import MAX_MESSAGE, MAX_OUTPUT, MAX_TRACEBACK, RUNNER_PID_ENV, bounded
+from stability.records import (
+    ContainerLog,
+    ContainerStart,
+    Execution,
+    Repetition,
+    RepetitionStatus,
+    from_mapping,
+)
 from stability.results_file import RESULTS_DIR_ENV, read_records
 from stability.signatures import failure_signature
-from stability.store.ingest import EXECUTION_COLUMNS, RepetitionRows
+from stability.store.ingest import RepetitionRows
 
-FAILING = FAILING_OUTCOMES
 _OUTPUT_TAIL = 4000
 _LATE_CONTAINER_DELAY_S = 1.0
 
@@ -48,7 +55,7 @@ class RepetitionResult:
     number: int
     worker: int
     rows: RepetitionRows
-    status: str
+    status: RepetitionStatus
     exit_code: int | None
     wall_s: float
     output_tail: str = ""
@@ -139,7 +146,7 @@ def run_repetition(spec: RepetitionSpec, registry: ProcessRegistry) -> Repetitio
     killed = timed_out or interrupted or status == "crashed"
     if killed or rows.container_starts:
         remove_containers(spec.session_id, spec.number, late=killed)
-    failures = sum(1 for e in rows.executions if e["outcome"] in FAILING)
+    failures = sum(1 for e in rows.executions if e.outcome in FAILING_OUTCOMES)
     return RepetitionResult(
         number=spec.number,
         worker=spec.worker,
@@ -190,24 +197,20 @@ def build_rows(
     wall_s: float,
     started_at: datetime,
     output_tail: str = "",
-) -> tuple[RepetitionRows, str]:
+) -> tuple[RepetitionRows, RepetitionStatus]:
     """The rows of one repetition and its status, from what its processes recorded."""
     by_kind: dict[str, list[dict[str, Any]]] = {}
     for record in records:
         by_kind.setdefault(str(record.get("kind")), []).append(record)
-    key = {"session_id": spec.session_id, "repetition": spec.number}
-    starts = [
-        {**key, **_pick(r, "service", "image", "started_at", "ready_s", "setup_s", "ok", "error")}
-        for r in by_kind.get("container_start", [])
-    ]
-    failed_starts = [s for s in starts if not s["ok"]]
+    starts = [from_mapping(ContainerStart, r) for r in by_kind.get("container_start", [])]
+    failed_starts = [s for s in starts if not s.ok]
     finishes = by_kind.get("session_finish") or []
     finish = finishes[-1] if finishes else None
     internal = by_kind.get("internal_error", [])
     crashed = not timed_out and (finish is None or bool(internal) or finish["exitstatus"] == 3)
 
-    executions = [_execution(key, r, bool(failed_starts)) for r in by_kind.get("execution", [])]
-    finished = {e["nodeid"] for e in executions}
+    executions = [_execution(r, bool(failed_starts)) for r in by_kind.get("execution", [])]
+    finished = {e.nodeid for e in executions}
     in_flight: dict[str, dict[str, Any]] = {}
     for start in by_kind.get("test_start", []):
         if start["nodeid"] not in finished:
@@ -221,25 +224,22 @@ def build_rows(
         for start in in_flight.values():
             nodeid = start["nodeid"]
             executions.append(
-                {
-                    **key,
-                    "nodeid": nodeid,
-                    "file": nodeid.split("::")[0],
-                    "outcome": "timeout" if timed_out else "crashed",
-                    "phase": None,
-                    "started_at": start.get("started_at"),
-                    "error_type": None,
-                    "message": why,
-                    "failure_signature": "timeout" if timed_out else "crashed",
-                    "captured_output": None
+                Execution(
+                    nodeid=nodeid,
+                    file=nodeid.split("::")[0],
+                    outcome="timeout" if timed_out else "crashed",
+                    started_at=start.get("started_at"),
+                    message=why,
+                    failure_signature="timeout" if timed_out else "crashed",
+                    captured_output=None
                     if timed_out
                     else bounded(output_tail, MAX_OUTPUT, tail=True),
-                    "infra": False,
-                }
+                )
             )
 
-    failing = [e for e in executions if e["outcome"] in FAILING]
+    failing = [e for e in executions if e.outcome in FAILING_OUTCOMES]
     error: str | None = None
+    status: RepetitionStatus
     if timed_out:
         status = "timeout"
         running = ", ".join(in_flight) or "no test (collection or session set-up)"
@@ -247,8 +247,8 @@ def build_rows(
     elif failed_starts:
         status = "infra"
         causes: dict[str, list[str]] = {}
-        for start in failed_starts:
-            causes.setdefault(str(start["error"]), []).append(str(start["service"]))
+        for failed_start in failed_starts:
+            causes.setdefault(str(failed_start.error), []).append(failed_start.service)
         error = "; ".join(f"{', '.join(sorted(names))}: {cause}" for cause, names in causes.items())
     elif crashed:
         status = "crashed"
@@ -256,9 +256,9 @@ def build_rows(
             error = str(internal[-1].get("text") or "")
         else:
             error = f"pytest exited with {exit_code} without finishing its session\n{output_tail}"
-    elif failing and all(e["infra"] for e in failing):
+    elif failing and all(e.infra for e in failing):
         status = "infra"
-        error = "; ".join(sorted({str(e["message"]) for e in failing}))
+        error = "; ".join(sorted({str(e.message) for e in failing}))
     elif failing or (finish is not None and finish["exitstatus"] == 1):
         status = "failed"
     elif finish is not None and finish["exitstatus"] not in (0, 5):
@@ -266,38 +266,30 @@ def build_rows(
         error = f"pytest exited with {finish['exitstatus']}\n{output_tail}"
     else:
         status = "passed"
-    repetition = {
-        "session_id": spec.session_id,
-        "number": spec.number,
-        "worker": spec.worker,
-        "started_at": started_at,
-        "wall_s": round(wall_s, 4),
-        "exit_code": exit_code,
-        "status": status,
-        "error": bounded(error, MAX_TRACEBACK, tail=True),
-    }
-    logs = [{**key, **_pick(r, "service", "logs")} for r in by_kind.get("container_logs", [])]
+    repetition = Repetition(
+        session_id=spec.session_id,
+        number=spec.number,
+        worker=spec.worker,
+        started_at=started_at,
+        wall_s=round(wall_s, 4),
+        exit_code=exit_code,
+        status=status,
+        error=bounded(error, MAX_TRACEBACK, tail=True),
+    )
+    logs = [from_mapping(ContainerLog, r) for r in by_kind.get("container_logs", [])]
     return RepetitionRows(repetition, executions, starts, logs), status
 
 
-def _execution(key: dict[str, Any], record: dict[str, Any], infra_failed: bool) -> dict[str, Any]:
-    # every stored column the recorder reports (the signature is computed below)
-    from_record = [c for c in EXECUTION_COLUMNS if c not in key and c != "failure_signature"]
-    row = {**key, **_pick(record, *from_record)}
-    row["message"] = bounded(row["message"], MAX_MESSAGE)
-    row["traceback"] = bounded(row["traceback"], MAX_TRACEBACK, tail=True)
-    row["captured_output"] = bounded(row["captured_output"], MAX_OUTPUT, tail=True)
-    row["infra"] = bool(row["infra"]) or (
+def _execution(record: dict[str, Any], infra_failed: bool) -> Execution:
+    row = from_mapping(Execution, record)
+    row.message = bounded(row.message, MAX_MESSAGE)
+    row.traceback = bounded(row.traceback, MAX_TRACEBACK, tail=True)
+    row.captured_output = bounded(row.captured_output, MAX_OUTPUT, tail=True)
+    row.infra = bool(row.infra) or (
         infra_failed
-        and row["phase"] == "setup"
-        and str(row["message"] or "").removeprefix("Failed: ").startswith("stability:")
+        and row.phase == "setup"
+        and str(row.message or "").removeprefix("Failed: ").startswith("stability:")
     )
-    failed = row["outcome"] in FAILING
-    row["failure_signature"] = (
-        failure_signature(row["message"], row["error_type"]) if failed else None
-    )
+    failed = row.outcome in FAILING_OUTCOMES
+    row.failure_signature = failure_signature(row.message, row.error_type) if failed else None
     return row
-
-
-def _pick(record: dict[str, Any], *names: str) -> dict[str, Any]:
-    return {name: record.get(name) for name in names}

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -21,12 +22,14 @@ def results_dir() -> Path | None:
     return Path(value) if value else None
 
 
-def append_record(kind: str, payload: dict[str, Any]) -> None:
-    """Append one event to this process's results file; a no-op outside the runner."""
+def append_record(kind: str, payload: dict[str, Any] | Any) -> None:
+    """Append one event (a dict, or a record of `stability.records`) to this process's
+    results file; a no-op outside the runner."""
     folder = results_dir()
     if folder is None:
         return
-    line = json.dumps({"kind": kind, **payload}, default=str)
+    data = payload if isinstance(payload, dict) else asdict(payload)
+    line = json.dumps({"kind": kind, **data}, default=str)
     with open(folder / f"records-{os.getpid()}.jsonl", "a", encoding="utf-8") as fh:
         fh.write(line + "\n")
         fh.flush()

@@ -10,6 +10,7 @@ marks the session interrupted.
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import shlex
@@ -25,10 +26,12 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from stability.analysis.rules import RED_REPETITION_STATUSES, status_of
 from stability.cleanup import process_alive
 from stability.exceptions import UsageError
 from stability.gitinfo import environment_info
 from stability.progress import Progress, QuietProgress
+from stability.records import Session
 from stability.repetition import (
     ProcessRegistry,
     RepetitionResult,
@@ -36,10 +39,11 @@ from stability.repetition import (
     run_repetition,
 )
 from stability.store import ingest
-from stability.store.db import DEFAULT_DB, resolve_db_path
+from stability.store.db import DEFAULT_DB, connect, resolve_db_path
+from stability.store.queries import run_counts
+from stability.text import first_line
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INFRA, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
-FAILED_STATUSES = frozenset({"failed", "timeout", "crashed"})
 _POLL_S = 0.2
 
 
@@ -128,16 +132,16 @@ class Campaign:
         self.targets, self.pytest_args = list(o.targets), list(o.pytest_args)
         ingest.create_session(
             self.db,
-            {
-                "id": self.session_id,
-                "started_at": datetime.now(UTC),
-                "label": o.label,
-                "targets": self.targets,
-                "repeat": self.repeat,
-                "options": self._options_row(),
-                "status": "running",
+            Session(
+                id=self.session_id,
+                started_at=datetime.now(UTC),
+                label=o.label,
+                targets=self.targets,
+                repeat=self.repeat,
+                options=json.dumps(self._options_row(), default=str),
+                status="running",
                 **environment_info(o.cwd),
-            },
+            ),
         )
         return list(range(1, self.repeat + 1))
 
@@ -232,7 +236,7 @@ class Campaign:
                     if (
                         self.options.until_fail
                         and status == "completed"
-                        and any(r.status in FAILED_STATUSES for r in results)
+                        and any(r.status in RED_REPETITION_STATUSES for r in results)
                     ):
                         status = "stopped_at_failure"
                         pending.clear()
@@ -284,15 +288,15 @@ class Campaign:
     # -- the end --------------------------------------------------------------------
 
     def _outcome(self, status: str) -> RunOutcome:
-        summary = ingest.session_summary(self.db, self.session_id)
+        summary = session_summary(self.db, self.session_id)
         reps = summary["repetitions"]
         if status == "interrupted":
             code = EXIT_INTERRUPTED
-        elif any(reps.get(s) for s in FAILED_STATUSES):
+        elif any(reps.get(s) for s in RED_REPETITION_STATUSES):
             code = EXIT_FAILED
         elif reps.get("infra"):
             code = EXIT_INFRA
-        elif any(summary["outcomes"].get(o) for o in ("failed", "error", "timeout", "crashed")):
+        elif summary["flaky_tests"] or summary["failing_tests"]:
             code = EXIT_FAILED
         else:
             code = EXIT_OK
@@ -314,6 +318,26 @@ class Campaign:
             }
         )
         return RunOutcome(code, summary)
+
+
+def session_summary(db: Path, session_id: str) -> dict[str, Any]:
+    """Counts for the end-of-run summary, over the whole session (resumed parts too),
+    classified by the same rules as every report (`analysis.rules`)."""
+    with connect(db, write=False) as conn:
+        counts = run_counts(conn, session_id)
+    return {
+        "repetitions": counts.repetitions,
+        "repetitions_done": sum(counts.repetitions.values()),
+        "outcomes": counts.outcomes,
+        "executions": sum(counts.outcomes.values()),
+        "tests": len(counts.tests),
+        "flaky_tests": [t.nodeid for t in counts.tests if status_of(t) == "flaky"],
+        "failing_tests": [t.nodeid for t in counts.tests if status_of(t) == "broken"],
+        "problems": [
+            {"status": st, "repetitions": n, "first": first, "error": first_line(err)}
+            for st, err, n, first in counts.problems
+        ],
+    }
 
 
 def remove_leftovers(session_id: str, numbers: list[int]) -> None:

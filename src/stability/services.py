@@ -19,6 +19,7 @@ from typing import Any
 
 from stability.config import Settings
 from stability.exceptions import MigrationError, StabilityError
+from stability.records import ContainerLog, ContainerStart
 from stability.results_file import append_record
 
 SERVICES = ("postgres", "redis")
@@ -28,7 +29,7 @@ class ServiceManager:
     def __init__(self, settings: Settings, needed: Iterable[str] = ()) -> None:
         self.settings = settings
         self.needed = set(needed)
-        self.records: list[dict[str, Any]] = []
+        self.records: list[ContainerStart] = []
         self._futures: dict[str, Future[Any]] = {}
         self._lock = threading.Lock()
         self._pool = ThreadPoolExecutor(max_workers=len(SERVICES), thread_name_prefix="stability")
@@ -46,7 +47,7 @@ class ServiceManager:
             if future.done() and future.exception() is None:
                 service = future.result()
                 if keep_logs:
-                    append_record("container_logs", {"service": name, "logs": service.logs()})
+                    append_record("container_logs", ContainerLog(name, service.logs()))
                 service.stop()
         self._pool.shutdown(wait=False, cancel_futures=True)
 
@@ -56,35 +57,27 @@ class ServiceManager:
         spec = (containers.postgres_spec if name == "postgres" else containers.redis_spec)(
             self.settings
         )
-        record: dict[str, Any] = {
-            "service": name,
-            "image": spec.image,
-            "started_at": datetime.now(UTC).isoformat(),
-            "ok": False,
-            "error": None,
-            "ready_s": None,
-            "setup_s": None,
-        }
+        record = ContainerStart(name, spec.image, datetime.now(UTC).isoformat())
         asked = time.perf_counter()
         try:
             service = containers.start_service(spec)
-            record["ready_s"] = round(service.ready_s, 4)
+            record.ready_s = round(service.ready_s, 4)
             if name == "postgres":
                 try:
                     self._prepare_database(service.url)
                 except BaseException:
                     service.stop()
                     raise
-            record["ok"] = True
+            record.ok = True
             return service
         except StabilityError as exc:
-            record["error"] = str(exc)
+            record.error = str(exc)
             raise
         except Exception as exc:  # an unexpected failure is still infrastructure
-            record["error"] = f"{type(exc).__name__}: {exc}"
+            record.error = f"{type(exc).__name__}: {exc}"
             raise
         finally:
-            record["setup_s"] = round(time.perf_counter() - asked, 4)
+            record.setup_s = round(time.perf_counter() - asked, 4)
             self.records.append(record)
             append_record("container_start", record)
 

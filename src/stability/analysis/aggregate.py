@@ -10,13 +10,12 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 
-from stability.analysis.models import (
+from stability.analysis.models import ExecutionRow, SignatureCounts, TestCounts
+from stability.analysis.rules import (
     DECIDED_OUTCOMES,
     FAILED_OUTCOMES,
     FAILING_OUTCOMES,
-    ExecutionRow,
-    SignatureCounts,
-    TestCounts,
+    NOT_DECIDED_OUTCOMES,
 )
 from stability.analysis.stats import quantile
 
@@ -51,7 +50,7 @@ def count_tests(rows: Iterable[ExecutionRow]) -> list[TestCounts]:
             t["timeouts"] += outcome == "timeout"
         elif outcome == "error":
             t["errors"] += 1
-        elif outcome in ("skipped", "xfailed", "xpassed"):
+        elif outcome in NOT_DECIDED_OUTCOMES:
             t[outcome] += 1
         if outcome in DECIDED_OUTCOMES:
             bad = outcome in FAILING_OUTCOMES

@@ -2,37 +2,17 @@
 
 The store's queries build the input shapes (`ExecutionRow`, `TestCounts`, ...); the
 analysis turns them into `TestStats` and `SuiteStats`; the reports only read those.
-
-Counting rules (the "measurement truth" of the project):
-
-- An execution is *infra* when its `infra` flag is set or its repetition's status is
-  `infra`: a container could not start. Infra executions are counted apart (`infra`) and
-  left out of every rate, duration and signature.
-- *Decided* executions are passed + failed + errors. A runner `timeout` counts as failed
-  (and is also counted in `timeouts`), and so does `crashed` (the pytest process died
-  while the test ran). `skipped`, `xfailed` and a non-strict `xpassed` are
-  not decided: pytest itself passes the run either way. A strict xpass (``xfail_strict``)
-  is reported by pytest as `failed` and so counts as a failure.
-- Flake rate = (failed + errors) / decided.
+The counting rules they follow live in `stability.analysis.rules`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal
 
+from stability.analysis.rules import Status
 from stability.analysis.stats import Verdict
-
-Status = Literal["stable", "flaky", "broken", "undecided"]
-STATUSES: tuple[Status, ...] = ("broken", "flaky", "stable", "undecided")
-
-# Counted as `failed`: a test failure, the runner's time-out while the test ran, or the
-# pytest process crashing while it ran. `error` is its own count (setup/teardown).
-FAILED_OUTCOMES = frozenset({"failed", "timeout", "crashed"})
-FAILING_OUTCOMES = FAILED_OUTCOMES | {"error"}
-DECIDED_OUTCOMES = FAILING_OUTCOMES | {"passed"}
-NOT_DECIDED_OUTCOMES = frozenset({"skipped", "xfailed", "xpassed"})
+from stability.records import Outcome, Phase, RepetitionStatus
 
 
 @dataclass(frozen=True)
@@ -42,10 +22,10 @@ class ExecutionRow:
     session_id: str
     repetition: int
     nodeid: str
-    outcome: str
+    outcome: Outcome
     infra: bool = False  # the execution's flag, or its repetition's status is `infra`
     commit: str | None = None  # the session's git commit
-    phase: str | None = None
+    phase: Phase | None = None
     setup_s: float | None = None
     call_s: float | None = None
     teardown_s: float | None = None
@@ -109,7 +89,7 @@ class RepetitionRow:
 
     session_id: str
     number: int
-    status: str  # passed, failed, timeout, crashed, infra
+    status: RepetitionStatus
     failing_executions: int = 0
 
 

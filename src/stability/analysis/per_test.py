@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 
-from stability.analysis.models import SignatureCounts, Status, TestCounts, TestStats
+from stability.analysis.models import SignatureCounts, TestCounts, TestStats
+from stability.analysis.rules import status_of
 from stability.analysis.stats import Z95, rate, runs_needed, verdict, wilson
 
 DEFAULT_TARGET = 0.01
@@ -14,23 +15,6 @@ DEFAULT_SLOW_THRESHOLD_S = 1.0
 # against the previous comparable session (same label and targets).
 SLOWDOWN_RATIO = 1.5
 SLOWDOWN_MIN_S = 0.1
-
-
-def status_of(counts: TestCounts) -> Status:
-    """`broken`: decided but never passed; `flaky`: both passed and failed in scope;
-    `stable`: never failed; `undecided`: only skipped / xfail / infra executions.
-
-    A flaky test whose passes and failures never share a commit (a scope spanning
-    commits) keeps `flaky`; `TestCounts.mixed_on_one_commit` tells the two apart and the
-    reports mark it "across commits": it may be a regression or a fix instead.
-    """
-    if counts.decided == 0:
-        return "undecided"
-    if counts.passed == 0:
-        return "broken"
-    if counts.failures == 0:
-        return "stable"
-    return "flaky"
 
 
 def is_slowdown(p50_s: float | None, baseline_p50_s: float | None) -> bool:

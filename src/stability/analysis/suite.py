@@ -6,19 +6,16 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 
 from stability.analysis.models import (
-    STATUSES,
     ContainerStart,
     RepetitionRow,
     ServiceStartup,
     SuiteStats,
     TestStats,
 )
+from stability.analysis.rules import RED_REPETITION_STATUSES, STATUSES
 from stability.analysis.stats import VERDICTS, quantile, rate
 
 STARTUP_TARGET_S = 30.0
-# A repetition with one of these statuses is red even when no execution says why
-# (a collection error, a crash, the runner's time-out).
-RED_REPETITION_STATUSES = frozenset({"failed", "timeout", "crashed"})
 
 
 def is_failed_repetition(rep: RepetitionRow) -> bool:

@@ -14,8 +14,9 @@ from rich.table import Table
 from rich.text import Text
 
 from stability.analysis.aggregate import count_signatures, count_tests
-from stability.analysis.models import FAILING_OUTCOMES, ExecutionRow, SessionInfo, TestStats
+from stability.analysis.models import ExecutionRow, SessionInfo, TestStats
 from stability.analysis.per_test import analyse_test
+from stability.analysis.rules import FAILING_OUTCOMES
 from stability.exceptions import StabilityError, UsageError
 from stability.report import _format as f
 from stability.report.json_report import session_json, stats_json

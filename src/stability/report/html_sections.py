@@ -7,6 +7,7 @@ from html import escape
 from stability.analysis.suite import suite_signatures
 from stability.report import _format as f
 from stability.report.build import Report
+from stability.text import first_line
 
 
 def e(value: object) -> str:
@@ -52,7 +53,7 @@ def signatures_section(report: Report, limit: int = 50) -> str:
             f"<td class='num'>{s.count}</td>"
             f"<td class='num'>{where(report, s.first_session, s.first_repetition)}</td>"
             f"<td class='num'>{where(report, s.last_session, s.last_repetition)}</td>"
-            f"<td><details><summary>{e(first_line(s.example))}</summary>"
+            f"<td><details><summary>{e(first_line(s.example, 140, empty='(no message)'))}</summary>"
             f"<pre>{e(s.example)}</pre>"
             + (f"<pre>{e(s.example_traceback)}</pre>" if s.example_traceback else "")
             + "</details></td></tr>"
@@ -82,11 +83,6 @@ def where(report: Report, session_id: str, repetition: int) -> str:
     if len(report.sessions) == 1:
         return f"#{repetition}"
     return f"{e(session_id)} #{repetition}"
-
-
-def first_line(text: str, limit: int = 140) -> str:
-    line = text.strip().splitlines()[0] if text.strip() else "(no message)"
-    return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
 def definitions(report: Report) -> str:

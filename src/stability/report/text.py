@@ -12,13 +12,9 @@ from stability.analysis.models import TestStats
 from stability.analysis.suite import suite_signatures
 from stability.report import _format as f
 from stability.report.build import Report
+from stability.text import first_line
 
 _STYLE = {"violates": "bold red", "unproven": "yellow", "meets": "green"}
-
-
-def _first_line(text: str, limit: int = 160) -> str:
-    line = text.strip().splitlines()[0] if text.strip() else ""
-    return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
 def render_text(report: Report, console: Console, *, limit: int = 50) -> None:
@@ -59,7 +55,7 @@ def render_text(report: Report, console: Console, *, limit: int = 50) -> None:
         for name in ("Count", "Tests", "Signature", "Example"):
             sig.add_column(name, overflow="fold")
         for signature, count, tests, example in signatures[:10]:
-            sig.add_row(str(count), str(tests), Text(signature), Text(_first_line(example)))
+            sig.add_row(str(count), str(tests), Text(signature), Text(first_line(example, 160)))
         console.print(sig)
     if s.containers:
         target = f.seconds(report.options.startup_target_s)

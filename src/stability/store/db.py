@@ -17,6 +17,7 @@ import duckdb
 
 from stability.exceptions import StoreError
 from stability.store.schema import MIGRATIONS, SCHEMA_VERSION
+from stability.text import first_line
 
 DEFAULT_DB = Path(".stability") / "history.duckdb"
 DB_ENV = "STABILITY_DB"
@@ -84,11 +85,13 @@ def _open(path: Path, *, read_only: bool, busy_timeout: float) -> duckdb.DuckDBP
                 raise StoreError(
                     f"{path} stayed locked by another process for {busy_timeout:g} s"
                 ) from None
-            raise StoreError(f"cannot open {path}: {_first_line(text)}") from None
+            raise StoreError(
+                f"cannot open {path}: {first_line(text, 300, empty='unknown error')}"
+            ) from None
         except duckdb.Error as exc:
             raise StoreError(
                 f"{path} is not a readable pytest-stability history (corrupt or not DuckDB): "
-                f"{_first_line(str(exc))}"
+                f"{first_line(str(exc), 300, empty='unknown error')}"
             ) from None
 
 
@@ -112,7 +115,3 @@ def _migrate(conn: duckdb.DuckDBPyConnection, current: int) -> None:
     except BaseException:
         conn.execute("ROLLBACK")
         raise
-
-
-def _first_line(text: str) -> str:
-    return text.strip().splitlines()[0][:300] if text.strip() else "unknown error"

@@ -17,6 +17,7 @@ from stability.store.queries.scope import (
     previous_comparable,
     resolve_scope,
 )
+from stability.store.queries.summary import RunCounts, run_counts
 from stability.store.queries.tallies import (
     baseline_p50,
     container_starts,
@@ -28,6 +29,7 @@ from stability.store.queries.tallies import (
 )
 
 __all__ = [
+    "RunCounts",
     "Scope",
     "baseline_p50",
     "call_durations",
@@ -42,6 +44,7 @@ __all__ = [
     "previous_comparable",
     "repetitions",
     "resolve_scope",
+    "run_counts",
     "tally_signatures",
     "tally_tests",
     "trend",

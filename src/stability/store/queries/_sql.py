@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-from stability.analysis.models import DECIDED_OUTCOMES, FAILED_OUTCOMES, FAILING_OUTCOMES
-from stability.analysis.suite import RED_REPETITION_STATUSES
+from stability.analysis.rules import (
+    DECIDED_OUTCOMES,
+    FAILED_OUTCOMES,
+    FAILING_OUTCOMES,
+    RED_REPETITION_STATUSES,
+)
 
 IN_SCOPE = "session_id IN (SELECT unnest($ids::VARCHAR[]))"
 # An execution is infra when flagged, or when its repetition could not start containers.
@@ -17,7 +21,7 @@ def _sql_list(values: frozenset[str]) -> str:
     return "(" + ", ".join(f"'{v}'" for v in sorted(values)) + ")"
 
 
-# The outcome sets of `stability.analysis.models`, as SQL lists.
+# The outcome sets of `stability.analysis.rules`, as SQL lists.
 FAILED = _sql_list(FAILED_OUTCOMES)
 FAILING = _sql_list(FAILING_OUTCOMES)
 DECIDED = _sql_list(DECIDED_OUTCOMES)

@@ -1,0 +1,62 @@
+"""The counting rules: the one home of what counts as failed, decided, infra, flaky, broken.
+
+Every consumer — the run summary, every report format, `show`, `check`, and the SQL in
+`store.queries` (as lists built from these sets) — uses these definitions.
+
+- An execution is *infra* when its `infra` flag is set or its repetition's status is
+  `infra`: a container could not start. Infra executions are counted apart (`infra`) and
+  left out of every rate, duration and signature.
+- *Decided* executions are passed + failed + errors. A runner `timeout` counts as failed
+  (and is also counted in `timeouts`), and so does `crashed` (the pytest process died
+  while the test ran). `skipped`, `xfailed` and a non-strict `xpassed` are not decided:
+  pytest itself passes the run either way. A strict xpass (``xfail_strict``) is reported
+  by pytest as `failed` and so counts as a failure.
+- Flake rate = (failed + errors) / decided; its verdict is `stats.verdict`.
+- Status (`status_of`): *broken* never passed, *flaky* passed and failed, *stable* never
+  failed, *undecided* has no decided execution.
+- A repetition is red when one of its non-infra executions failed, or its status is one
+  of `RED_REPETITION_STATUSES`.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Literal
+
+from stability.records import Outcome, RepetitionStatus
+
+if TYPE_CHECKING:
+    from stability.analysis.models import TestCounts
+
+Status = Literal["stable", "flaky", "broken", "undecided"]
+STATUSES: tuple[Status, ...] = ("broken", "flaky", "stable", "undecided")
+
+# Counted as `failed`: a test failure, the runner's time-out while the test ran, or the
+# pytest process crashing while it ran. `error` is its own count (setup/teardown).
+FAILED_OUTCOMES: frozenset[Outcome] = frozenset({"failed", "timeout", "crashed"})
+FAILING_OUTCOMES: frozenset[Outcome] = FAILED_OUTCOMES | {"error"}
+DECIDED_OUTCOMES: frozenset[Outcome] = FAILING_OUTCOMES | {"passed"}
+NOT_DECIDED_OUTCOMES: frozenset[Outcome] = frozenset({"skipped", "xfailed", "xpassed"})
+# A repetition with one of these statuses is red even when no execution says why
+# (a collection error, a crash, the runner's time-out).
+RED_REPETITION_STATUSES: frozenset[RepetitionStatus] = frozenset({"failed", "timeout", "crashed"})
+
+
+def is_failing(outcome: str) -> bool:
+    return outcome in FAILING_OUTCOMES
+
+
+def status_of(counts: TestCounts) -> Status:
+    """`broken`: decided but never passed; `flaky`: both passed and failed in scope;
+    `stable`: never failed; `undecided`: only skipped / xfail / infra executions.
+
+    A flaky test whose passes and failures never share a commit (a scope spanning
+    commits) keeps `flaky`; `TestCounts.mixed_on_one_commit` tells the two apart and the
+    reports mark it "across commits": it may be a regression or a fix instead.
+    """
+    if counts.decided == 0:
+        return "undecided"
+    if counts.passed == 0:
+        return "broken"
+    if counts.failures == 0:
+        return "stable"
+    return "flaky"

@@ -1,0 +1,126 @@
+"""The records that flow through the pipeline, and the names of outcomes and statuses.
+
+One definition each: the recorder writes them (as JSON lines), the runner reads them and
+adds what only it knows, and the store's columns derive from their fields
+(`columns(...)`). What counts as failed, decided or infra is not decided here but in
+`stability.analysis.rules`. A field added here is a column to add in `store/schema.py`; mypy
+catches a misspelt field wherever a record is built.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from datetime import datetime
+from typing import Any, Literal, TypeVar, get_args
+
+Outcome = Literal[
+    "passed", "failed", "error", "skipped", "xfailed", "xpassed", "timeout", "crashed"
+]
+Phase = Literal["collect", "setup", "call", "teardown"]
+RepetitionStatus = Literal["passed", "failed", "timeout", "crashed", "infra"]
+SessionStatus = Literal["running", "completed", "interrupted", "stopped_at_failure"]
+
+OUTCOMES: tuple[Outcome, ...] = get_args(Outcome)
+REPETITION_STATUSES: tuple[RepetitionStatus, ...] = get_args(RepetitionStatus)
+
+
+@dataclass
+class Execution:
+    """One test's result in one repetition: written by the recorder, completed by the
+    runner (`failure_signature`, `infra` from the repetition), stored as one row."""
+
+    nodeid: str
+    file: str
+    outcome: Outcome
+    phase: Phase | None = None
+    setup_s: float | None = None
+    call_s: float | None = None
+    teardown_s: float | None = None
+    started_at: str | None = None
+    error_type: str | None = None
+    message: str | None = None  # bounded
+    traceback: str | None = None  # bounded
+    failure_signature: str | None = None  # set by the runner for failing outcomes
+    captured_output: str | None = None  # failures only, bounded
+    infra: bool = False  # failed because of the infrastructure, not the test
+
+
+@dataclass
+class ContainerStart:
+    """One container start by the container layer, measured from asking to answering."""
+
+    service: str
+    image: str | None
+    started_at: str | None
+    ready_s: float | None = None  # asking to answering
+    setup_s: float | None = None  # including migrations and seed
+    ok: bool = False
+    error: str | None = None
+
+
+@dataclass
+class ContainerLog:
+    """A service's logs, kept for a repetition with a failure."""
+
+    service: str
+    logs: str | None
+
+
+@dataclass
+class Repetition:
+    """One fresh pytest process of a session, as the runner saw it."""
+
+    session_id: str
+    number: int
+    worker: int
+    started_at: datetime
+    wall_s: float
+    exit_code: int | None
+    status: RepetitionStatus
+    error: str | None = None
+
+
+@dataclass
+class Session:
+    """One `stability run` invocation."""
+
+    id: str
+    started_at: datetime
+    label: str | None
+    targets: list[str]
+    repeat: int
+    options: str  # JSON
+    status: SessionStatus
+    finished_at: datetime | None = None
+    git_commit: str | None = None
+    git_branch: str | None = None
+    git_dirty: bool | None = None
+    host: str | None = None
+    python_version: str | None = None
+    pytest_version: str | None = None
+    package_version: str | None = None
+    cwd: str | None = None
+
+
+# Records stored per repetition carry this key in front of their own fields.
+REPETITION_KEY = ("session_id", "repetition")
+
+R = TypeVar("R")
+
+
+def columns(record_type: type[Any], *, keyed: bool = False) -> tuple[str, ...]:
+    """The stored column names of a record type, with the repetition key when `keyed`."""
+    own = tuple(f.name for f in fields(record_type))
+    return (*REPETITION_KEY, *own) if keyed else own
+
+
+def values(record: Any) -> list[Any]:
+    """The record's field values in `columns` order."""
+    return [getattr(record, f.name) for f in fields(record)]
+
+
+def from_mapping(record_type: type[R], data: dict[str, Any]) -> R:
+    """A record from a JSON object: unknown keys are ignored (a newer recorder), missing
+    optional ones take their defaults."""
+    names = {f.name for f in fields(record_type)}  # type: ignore[arg-type]
+    return record_type(**{k: v for k, v in data.items() if k in names})
