@@ -20,12 +20,9 @@ Every consumer — the run summary, every report format, `show`, `check`, and th
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal
+from typing import Literal, Protocol
 
 from stability.records import Outcome, RepetitionStatus
-
-if TYPE_CHECKING:
-    from stability.analysis.models import TestCounts
 
 Status = Literal["stable", "flaky", "broken", "undecided"]
 STATUSES: tuple[Status, ...] = ("broken", "flaky", "stable", "undecided")
@@ -45,7 +42,18 @@ def is_failing(outcome: str) -> bool:
     return outcome in FAILING_OUTCOMES
 
 
-def status_of(counts: TestCounts) -> Status:
+class Tallied(Protocol):
+    """What a status is judged from (`models.TestCounts` has it)."""
+
+    @property
+    def passed(self) -> int: ...
+    @property
+    def decided(self) -> int: ...
+    @property
+    def failures(self) -> int: ...
+
+
+def status_of(counts: Tallied) -> Status:
     """`broken`: decided but never passed; `flaky`: both passed and failed in scope;
     `stable`: never failed; `undecided`: only skipped / xfail / infra executions.
 
