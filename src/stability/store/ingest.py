@@ -72,6 +72,14 @@ def create_session(path: Path, session: Session) -> None:
             raise StoreError(f"session {session.id} already exists in {path}") from None
 
 
+def session_exists(path: Path, session_id: str) -> bool:
+    if not path.exists():
+        return False
+    with connect(path, write=False) as conn:
+        row = conn.execute("SELECT count(*) FROM sessions WHERE id = ?", [session_id]).fetchone()
+    return bool(row and row[0])
+
+
 def load_session(path: Path, session_id: str) -> StoredSession:
     """A session to resume, with the numbers of its completed repetitions."""
     with connect(path, write=False) as conn:
