@@ -46,6 +46,19 @@ def merge_histories(sources: Sequence[Path], into: Path) -> MergeResult:
     """Merge `sources` into `into` (created if missing) in one transaction."""
     unique = _check_paths(sources, into)
     result = MergeResult(into=str(into), sources=[str(p) for p in unique])
+    created = not into.exists()
+    try:
+        _merge_all(unique, into, result)
+    except BaseException:
+        if created:  # a refused merge into a new file leaves no file behind
+            for leftover in (into, into.with_name(into.name + ".wal")):
+                leftover.unlink(missing_ok=True)
+        raise
+    result.sessions = sorted(set(result.sessions))
+    return result
+
+
+def _merge_all(unique: list[Path], into: Path, result: MergeResult) -> None:
     with connect(into, write=True) as conn:
         aliases = [_attach(conn, path, i) for i, path in enumerate(unique)]
         try:
@@ -60,8 +73,6 @@ def merge_histories(sources: Sequence[Path], into: Path) -> MergeResult:
         finally:
             for alias in aliases:
                 conn.execute(f"DETACH {alias}")
-    result.sessions = sorted(set(result.sessions))
-    return result
 
 
 def _check_paths(sources: Sequence[Path], into: Path) -> list[Path]:
@@ -71,15 +82,26 @@ def _check_paths(sources: Sequence[Path], into: Path) -> list[Path]:
     unique: list[Path] = []
     seen: set[Path] = set()
     for path in sources:
-        if not path.is_file():
-            raise UsageError(f"{path}: no such file")
         resolved = path.resolve()
         if resolved == target:
             raise UsageError(f"{path} is the target itself: merge other files --into it")
+        if not path.is_file():
+            raise UsageError(f"{path}: no such file")
+        if not _is_duckdb(path):
+            raise StoreError(f"{path} is not a DuckDB file (a pytest-stability history)")
         if resolved not in seen:  # the same file named twice adds nothing anyway
             seen.add(resolved)
             unique.append(path)
     return unique
+
+
+def _is_duckdb(path: Path) -> bool:
+    """DuckDB files carry the magic bytes `DUCK` at offset 8."""
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(12)[8:12] == b"DUCK"
+    except OSError as exc:
+        raise StoreError(f"cannot read {path}: {exc.strerror}") from None
 
 
 def _attach(conn: duckdb.DuckDBPyConnection, path: Path, index: int) -> str:
