@@ -73,7 +73,9 @@ def test_whole_histories_from_two_machines_merge_and_a_second_merge_adds_nothing
 def _set_options(db: Path, session_id: str, options: dict[str, Any]) -> None:
     conn = duckdb.connect(str(db))
     try:
-        conn.execute("UPDATE sessions SET options = ? WHERE id = ?", [json.dumps(options), session_id])
+        conn.execute(
+            "UPDATE sessions SET options = ? WHERE id = ?", [json.dumps(options), session_id]
+        )
     finally:
         conn.close()
 
@@ -132,7 +134,9 @@ def test_shards_of_one_session_become_one_session(tmp_path: Path) -> None:
         conn.close()
     into = tmp_path / "all.duckdb"
     assert merge(str(s2), str(s1), "--into", str(into)).exit_code == 0
-    [(started, finished, status)] = query(into, "SELECT started_at, finished_at, status FROM sessions")
+    [(started, finished, status)] = query(
+        into, "SELECT started_at, finished_at, status FROM sessions"
+    )
     [(first_start, _)] = query(s1, "SELECT started_at, finished_at FROM sessions")
     [(_, last_finish)] = query(s2, "SELECT started_at, finished_at FROM sessions")
     assert (started, finished, status) == (first_start, last_finish, "interrupted")
@@ -172,9 +176,7 @@ def test_an_older_schema_merges_with_its_columns(tmp_path: Path) -> None:
     conn.close()
     into = tmp_path / "all.duckdb"
     assert merge(str(old), "--into", str(into)).exit_code == 0
-    assert query(into, "SELECT session_id, number, shard FROM repetitions") == [
-        ("old-1", 1, None)
-    ]
+    assert query(into, "SELECT session_id, number, shard FROM repetitions") == [("old-1", 1, None)]
     assert query(old, "SELECT max(version) FROM schema_info") == [(1,)]  # never written
 
 

@@ -10,9 +10,7 @@ import click
 
 
 @click.command("merge")
-@click.argument(
-    "sources", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path)
-)
+@click.argument("sources", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
 @click.option(
     "--into",
     "into",

@@ -206,9 +206,7 @@ def _merge_one(
     _widen_sessions(conn, alias, sorted(known))
 
 
-def _check_agreement(
-    conn: duckdb.DuckDBPyConnection, alias: str, path: Path, into: Path
-) -> None:
+def _check_agreement(conn: duckdb.DuckDBPyConnection, alias: str, path: Path, into: Path) -> None:
     """Sessions held on both sides must describe the same campaign."""
     names = ", ".join(f"{{side}}.{c}" for c in (*_AGREE, "options"))
     rows = conn.execute(
@@ -246,9 +244,7 @@ def _show(value: Any) -> str:
     return "(none)" if value is None else json.dumps(value)
 
 
-def _check_repetitions(
-    conn: duckdb.DuckDBPyConnection, alias: str, path: Path, into: Path
-) -> None:
+def _check_repetitions(conn: duckdb.DuckDBPyConnection, alias: str, path: Path, into: Path) -> None:
     """A repetition number run twice (overlapping shards) is refused, not guessed."""
     clash = conn.execute(
         f"""
