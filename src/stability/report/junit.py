@@ -33,10 +33,12 @@ def _num(value: float | None) -> str | None:
 
 def classname_and_name(nodeid: str) -> tuple[str, str, str]:
     """pytest's (classname, name, file) for a node id: the inverse of its JUnit naming."""
-    parts = nodeid.split("::")
+    head, bracket, params = nodeid.partition("[")  # a parameter id may hold anything
+    parts = head.split("::")
     if len(parts) == 1:
         return "", nodeid, ""
     file, *classes, name = parts
+    name += bracket + params
     module = file.removesuffix(".py").replace("/", ".")
     return ".".join([module, *classes]), name, file
 
