@@ -163,3 +163,44 @@ def test_four_shards_merged_in_any_order_report_like_one_run(tmp_path: Path) -> 
     again = stability("merge", order[0], "--into", "merged.duckdb", "--json", cwd=tmp_path)
     assert json.loads(again.stdout)["repetitions_added"] == 0
     assert rows(tmp_path / "merged.duckdb", "SELECT count(*) FROM executions") == [(48,)]
+
+
+def _run(*args: str) -> Any:
+    from runner_support import invoke
+
+    return invoke(*args)
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["--shard", "2/4"], "--shard needs --session-id ID"),
+        (["--shard", "5/4", "--session-id", "x"], "--shard '5/4': I must be between 1 and N"),
+        (["--shard", "3/3", "--session-id", "x", "--repeat", "2"], "gets no repetition"),
+        (["--session-id", "has space"], "--session-id 'has space'"),
+    ],
+)
+def test_bad_shard_options_are_one_line(project: Path, args: list[str], says: str) -> None:
+    (project / "test_a.py").write_text("def test_a():\n    pass\n")
+    repeat = [] if "--repeat" in args else ["--repeat", "4"]
+    result = _run("test_a.py", *repeat, *args)
+    assert result.exit_code == 2
+    [line] = result.stderr.splitlines()
+    assert says in line
+    assert not (project / ".stability" / "history.duckdb").exists()
+
+
+def test_a_shard_runs_its_share_and_resumes_as_that_shard(project: Path) -> None:
+    (project / "test_a.py").write_text("def test_a():\n    pass\n")
+    first = _run("test_a.py", "--repeat", "5", "--shard", "2/2", "--session-id", "ci-7", "-q")
+    assert first.exit_code == 0, first.output
+    db = project / ".stability" / "history.duckdb"
+    assert rows(db, "SELECT number, shard FROM repetitions ORDER BY 1") == [(2, "2/2"), (4, "2/2")]
+    again = _run("test_a.py", "--repeat", "5", "--session-id", "ci-7", "-q")
+    assert again.exit_code == 2 and "session ci-7 already exists" in again.stderr
+    # a resume with a higher N carries on as the same shard: 6 is shard 2's, 5 is not
+    more = _run("--resume", "ci-7", "--repeat", "6", "-q")
+    assert more.exit_code == 0, more.output
+    assert [n for (n,) in rows(db, "SELECT number FROM repetitions ORDER BY 1")] == [2, 4, 6]
+    other = _run("--resume", "ci-7", "--shard", "1/2", "-q")
+    assert other.exit_code == 2 and "ran as shard 2/2, not --shard 1/2" in other.stderr
