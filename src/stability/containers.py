@@ -24,10 +24,13 @@ from stability.text import first_line
 # Ryuk needs a pulled image; we label our containers and reap them ourselves.
 os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "true")
 # testcontainers guesses a gateway address when /.dockerenv exists; with a local engine
-# the published ports are on loopback. DooD set-ups set TESTCONTAINERS_CONNECTION_MODE.
+# (a unix socket, or TCP on loopback) the published ports are on loopback. A remote
+# engine (DOCKER_HOST=tcp://host:2375) publishes them on its host, which testcontainers
+# already connects to. DooD set-ups set TESTCONTAINERS_CONNECTION_MODE.
+_LOCAL_ENGINES = ("unix://", "tcp://127.0.0.1:", "tcp://localhost:", "tcp://[::1]:")
 if not (os.environ.get("TC_HOST") or os.environ.get("TESTCONTAINERS_HOST_OVERRIDE")):
     docker_host = os.environ.get("DOCKER_HOST", "unix://")
-    if docker_host.startswith("unix://"):
+    if docker_host.startswith(_LOCAL_ENGINES):
         os.environ.setdefault("TESTCONTAINERS_CONNECTION_MODE", "docker_host")
 
 POLL_INTERVAL_S = 0.05

@@ -30,12 +30,42 @@ _manager_key = pytest.StashKey["ServiceManager"]()
 _needed_key = pytest.StashKey[set[str]]()
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("stability", "pytest-stability")
+    group.addoption(
+        "--stability-quarantine",
+        dest="stability_quarantine",
+        metavar="FILE",
+        default=None,
+        help="Quarantine file (from `stability quarantine`): failures of the tests in it "
+        "do not fail the run. Default: [tool.stability] quarantine.",
+    )
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.stash[_needed_key] = set()
     if results_dir() is not None:  # `stability run` asked for the recorder
         from stability import recorder
 
         recorder.register(config)
+        return  # a campaign records real outcomes: no quarantine
+    quarantine = _quarantine_file(config)
+    if quarantine is not None:
+        from stability import quarantine_plugin
+
+        quarantine_plugin.configure(config, quarantine)
+
+
+def _quarantine_file(config: pytest.Config) -> Path | None:
+    option = config.getoption("stability_quarantine", None)
+    if option:
+        return Path(option)
+    from stability.config import load_settings
+
+    try:
+        return load_settings(Path(config.rootpath)).quarantine
+    except StabilityError:  # a bad [tool.stability]: the report header says so
+        return None
 
 
 def pytest_report_header(config: pytest.Config) -> str:

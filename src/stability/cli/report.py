@@ -17,7 +17,7 @@ import click
 from stability.exceptions import StabilityError, UsageError
 
 F = TypeVar("F", bound=Callable[..., Any])
-FORMATS = ("html", "json", "markdown", "text")
+FORMATS = ("html", "json", "junit", "markdown", "text")
 
 
 class RateParam(click.ParamType):  # type: ignore[type-arg]
@@ -123,7 +123,7 @@ def _console() -> Any:
     type=click.Path(file_okay=False, path_type=Path),
     default=Path("reports"),
     show_default=True,
-    help="Folder for index.html (html) or report.json (json).",
+    help="Folder for index.html (html), report.json (json) or junit.xml (junit).",
 )
 @click.option(
     "--format",
@@ -131,7 +131,7 @@ def _console() -> Any:
     type=click.Choice(FORMATS),
     default="html",
     show_default=True,
-    help="html and json write into --out; markdown and text print.",
+    help="html, json and junit write into --out; markdown and text print.",
 )
 @click.option(
     "--startup-target",
@@ -183,6 +183,10 @@ def report(
 
             path = write_html(data, out_dir)
             click.echo(f"{path}: {_format.headline(data)}")
+        elif fmt == "junit":
+            from stability.report.junit import write_junit
+
+            click.echo(str(write_junit(data, out_dir)))
         else:
             from stability.report.json_report import write_json
 

@@ -96,6 +96,21 @@ class _RunCommand(click.Command):
     metavar="SESSION",
     help="Carry on a session to N, skipping its completed repetitions.",
 )
+@click.option(
+    "--shard",
+    "shard",
+    default=None,
+    metavar="I/N",
+    help="Run only shard I of N of the repetitions (numbers r with (r-1) % N == I-1); "
+    "needs --session-id.",
+)
+@click.option(
+    "--session-id",
+    "session_id",
+    default=None,
+    metavar="ID",
+    help="The session's id (the same for every shard, e.g. the CI run's id).",
+)
 @click.option("-q", "--quiet", is_flag=True, help="No progress and no summary.")
 @click.option("--json", "as_json", is_flag=True, help="Print a machine-readable summary.")
 @click.pass_context
@@ -109,6 +124,8 @@ def run(
     label: str | None,
     db: str | None,
     resume: str | None,
+    shard: str | None,
+    session_id: str | None,
     quiet: bool,
     as_json: bool,
 ) -> None:
@@ -120,6 +137,7 @@ def run(
     """
     from stability.progress import make_progress, summary_lines
     from stability.runner import Campaign, RunOptions
+    from stability.shards import check_session_id, parse_shard
     from stability.store.db import resolve_db_path
 
     pytest_args = list(ctx.meta.get("stability.pytest_args", []))
@@ -136,6 +154,8 @@ def run(
         db=resolve_db_path(db),
         pytest_args=pytest_args,
         resume=resume,
+        shard=parse_shard(shard) if shard is not None else None,
+        session_id=check_session_id(session_id) if session_id is not None else None,
     )
     progress = make_progress(quiet, sys.stderr)
     outcome = Campaign(options, progress).run()
