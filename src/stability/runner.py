@@ -60,6 +60,17 @@ class RunOptions:
     resume: str | None = None
     cwd: Path = field(default_factory=Path.cwd)
 
+    def __post_init__(self) -> None:
+        # The CLI checks these with its flags' names; here they are the library's contract.
+        if self.repeat is None and not self.resume:
+            raise ValueError("a new session needs a repeat count")
+        if self.repeat is not None and self.repeat < 1:
+            raise ValueError(f"repeat must be at least 1, got {self.repeat}")
+        if self.jobs < 1:
+            raise ValueError(f"jobs must be at least 1, got {self.jobs}")
+        if self.timeout is not None and not self.timeout > 0:
+            raise ValueError(f"timeout must be a positive number of seconds, got {self.timeout}")
+
 
 @dataclass
 class RunOutcome:
@@ -119,14 +130,9 @@ class Campaign:
     def prepare(self) -> list[int]:
         """Validate everything and open (or reopen) the session; the numbers to run."""
         o = self.options
-        if o.jobs < 1:
-            raise UsageError(f"--jobs must be a positive integer, got {o.jobs}")
-        if o.timeout is not None and o.timeout <= 0:
-            raise UsageError(f"--timeout must be a positive number of seconds, got {o.timeout:g}")
         if o.resume:
             return self._prepare_resume()
-        if o.repeat is None or o.repeat < 1:
-            raise UsageError(f"--repeat must be a positive integer, got {o.repeat}")
+        assert o.repeat is not None  # RunOptions asks for it without a session to resume
         validate_targets(o.targets, o.pytest_args, o.cwd)
         self.session_id, self.repeat = new_session_id(), o.repeat
         self.targets, self.pytest_args = list(o.targets), list(o.pytest_args)
@@ -149,13 +155,9 @@ class Campaign:
         o = self.options
         assert o.resume is not None
         if o.targets:
-            raise UsageError(
-                "--resume carries on a stored session with its own targets: give no targets"
-            )
+            raise UsageError("a resumed session runs its own targets: give no targets")
         stored = ingest.load_session(self.db, o.resume)
         _refuse_if_still_running(stored.id, stored.status, stored.options)
-        if o.repeat is not None and o.repeat < 1:
-            raise UsageError(f"--repeat must be a positive integer, got {o.repeat}")
         self.session_id, self.repeat = stored.id, o.repeat or stored.repeat
         self.targets = stored.targets
         self.pytest_args = o.pytest_args or list(stored.options.get("pytest_args") or [])
