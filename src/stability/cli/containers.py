@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
 import click
 
 from stability.cli._options import json_option, print_json
+
+if TYPE_CHECKING:
+    from stability.cleanup import ManagedContainer
 
 
 @click.group()
@@ -44,8 +50,17 @@ def list_(session: str | None, as_json: bool) -> None:
 def prune(everything: bool, session: str | None, as_json: bool) -> None:
     """Remove leftover containers (by default those whose pytest process is gone)."""
     from stability.cleanup import prune_containers
+    from stability.exceptions import ContainerRemovalError
 
-    removed = prune_containers(only_orphans=not everything, session=session)
+    try:
+        removed = prune_containers(only_orphans=not everything, session=session)
+    except ContainerRemovalError as exc:
+        _show_removed(exc.removed, as_json)  # then the refusal, on stderr
+        raise
+    _show_removed(removed, as_json)
+
+
+def _show_removed(removed: Sequence[ManagedContainer], as_json: bool) -> None:
     if as_json:
         print_json(removed)
         return
