@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from stability.config import Settings
@@ -21,6 +21,9 @@ from stability.docker_engine import docker_client
 from stability.exceptions import ImageUnavailable, ServiceStartError, StartupTimeout
 from stability.labels import container_labels
 from stability.text import first_line
+
+if TYPE_CHECKING:
+    from testcontainers.core.container import DockerContainer
 
 POLL_INTERVAL_S = 0.05
 _LOG_TAIL_LINES = 8
@@ -40,7 +43,7 @@ class ServiceSpec:
 @dataclass
 class RunningService:
     spec: ServiceSpec
-    container: Any  # testcontainers DockerContainer
+    container: DockerContainer
     host: str
     port: int
     ready_s: float
