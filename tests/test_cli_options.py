@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from stability.cli import main
-from stability.cli._options import RATE, SECONDS, SinceType, make_scope, print_json
+from stability.cli._options import RATE, SECONDS, ScopeArgs, SinceType, print_json
 from stability.report._format import pct
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
@@ -60,8 +60,9 @@ def test_seconds_are_finite_and_positive(text: str) -> None:
 
 def test_session_with_a_filter_is_a_usage_error() -> None:
     with pytest.raises(click.UsageError, match="--session picks one session"):
-        make_scope("2026", "nightly", None, None)
-    assert make_scope("2026", None, None, None).session == "2026"
+        ScopeArgs("2026", "nightly").scope()
+    assert ScopeArgs("2026").scope().session == "2026"
+    assert ScopeArgs(label="nightly").scope(every=True).every_session
 
 
 @pytest.mark.parametrize(

@@ -7,13 +7,14 @@ library below takes checked values and names no flag.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import math
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import click
 
@@ -131,27 +132,47 @@ def filter_options(func: F) -> F:
     return func
 
 
+@dataclasses.dataclass(frozen=True)
+class ScopeArgs:
+    """--session, --label, --since and --commit as given."""
+
+    session: str | None = None
+    label: str | None = None
+    since: datetime | None = None
+    commit: str | None = None
+
+    def scope(self, *, every: bool = False) -> Scope:
+        """The scope they name (`every`: no option means every session, not the last)."""
+        from stability.store.queries import Scope
+
+        if self.session is not None and (self.label or self.since or self.commit):
+            raise click.UsageError(
+                "--session picks one session: drop --label, --since and --commit"
+            )
+        return Scope(
+            session=self.session,
+            label=self.label,
+            since=self.since,
+            commit=self.commit,
+            every_session=every,
+        )
+
+
 def scope_options(func: F) -> F:
-    """--db, --session and the filters: which sessions a reading command looks at."""
-    func = filter_options(func)
-    func = click.option("--session", default=None, help="One session (id or unique prefix).")(func)
-    return db_option(func)
+    """--db, --session and the filters; the command gets `db` and `scope` (ScopeArgs)."""
 
+    @functools.wraps(func)
+    def command(*args: Any, **kwargs: Any) -> Any:
+        kwargs["scope"] = ScopeArgs(
+            *(kwargs.pop(k) for k in ("session", "label", "since", "commit"))
+        )
+        return func(*args, **kwargs)
 
-def make_scope(
-    session: str | None,
-    label: str | None,
-    since: datetime | None,
-    commit: str | None,
-    *,
-    every: bool = False,
-) -> Scope:
-    """The scope the options name; --session with a filter is a usage error."""
-    from stability.store.queries import Scope
-
-    if session is not None and (label or since or commit):
-        raise click.UsageError("--session picks one session: drop --label, --since and --commit")
-    return Scope(session=session, label=label, since=since, commit=commit, every_session=every)
+    wrapped = filter_options(command)
+    wrapped = click.option("--session", default=None, help="One session (id or unique prefix).")(
+        wrapped
+    )
+    return cast(F, db_option(wrapped))
 
 
 def json_option(what: str) -> Callable[[F], F]:

@@ -18,10 +18,10 @@ import click
 from stability.cli._options import (
     RATE,
     SECONDS,
+    ScopeArgs,
     db_option,
     filter_options,
     json_option,
-    make_scope,
     print_json,
     scope_options,
 )
@@ -92,10 +92,7 @@ def _console() -> Console:
 )
 def report(
     db: Path | None,
-    session: str | None,
-    label: str | None,
-    since: datetime | None,
-    commit: str | None,
+    scope: ScopeArgs,
     target: float,
     slow_threshold: float,
     out_dir: Path,
@@ -115,7 +112,7 @@ def report(
         startup_target_s=startup_target,
         charts=fmt == "html",
     )
-    data = build_report(_db(db), make_scope(session, label, since, commit), options)
+    data = build_report(_db(db), scope.scope(), options)
     if fmt == "markdown":
         from stability.report.markdown import render_markdown
 
@@ -166,10 +163,7 @@ def report(
 def check(
     ctx: click.Context,
     db: Path | None,
-    session: str | None,
-    label: str | None,
-    since: datetime | None,
-    commit: str | None,
+    scope: ScopeArgs,
     max_flake_rate: float,
     strict: bool,
     max_p95: float | None,
@@ -180,9 +174,7 @@ def check(
     from stability.report._format import pct
     from stability.report.build import ReportOptions, build_report
 
-    data = build_report(
-        _db(db), make_scope(session, label, since, commit), ReportOptions(target=max_flake_rate)
-    )
+    data = build_report(_db(db), scope.scope(), ReportOptions(target=max_flake_rate))
     result = check_tests(
         data.tests, max_flake_rate=max_flake_rate, strict=strict, max_p95_s=max_p95
     )
@@ -263,10 +255,7 @@ def sessions(
 def show(
     nodeid: str,
     db: Path | None,
-    session: str | None,
-    label: str | None,
-    since: datetime | None,
-    commit: str | None,
+    scope: ScopeArgs,
     target: float,
     slow_threshold: float,
     as_json: bool,
@@ -281,7 +270,7 @@ def show(
     history = build_history(
         _db(db),
         nodeid,
-        make_scope(session, label, since, commit, every=True),
+        scope.scope(every=True),
         target=target,
         slow_threshold_s=slow_threshold,
     )
