@@ -21,8 +21,9 @@ import pandas as pd
 
 from stability.analysis.models import TestStats
 from stability.analysis.per_test import DEFAULT_SLOW_THRESHOLD_S, DEFAULT_TARGET
+from stability.since import parse_since
 from stability.store.db import connect, resolve_db_path
-from stability.store.queries import Scope, list_sessions, parse_since, resolve_scope
+from stability.store.queries import Scope, list_sessions, resolve_scope
 from stability.store.queries.frames import executions_frame
 
 __all__ = ["History"]

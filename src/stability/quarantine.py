@@ -49,8 +49,8 @@ def entries_from_report(
     tests: Iterable[TestStats], *, today: date, days: int, target: float
 ) -> list[Entry]:
     """The violating flaky tests of a report's per-test table, worst first."""
-    from stability.analysis.stats import format_rate
     from stability.report import _format as f
+    from stability.report._format import pct as format_rate
 
     chosen: list[Entry] = []
     for t in tests:

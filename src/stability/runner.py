@@ -63,6 +63,17 @@ class RunOptions:
     shard: Shard | None = None  # this machine's share of the repetition numbers
     session_id: str | None = None  # given (shared by every shard), else a new one
 
+    def __post_init__(self) -> None:
+        # The CLI checks these with its flags' names; here they are the library's contract.
+        if self.repeat is None and not self.resume:
+            raise ValueError("a new session needs a repeat count")
+        if self.repeat is not None and self.repeat < 1:
+            raise ValueError(f"repeat must be at least 1, got {self.repeat}")
+        if self.jobs < 1:
+            raise ValueError(f"jobs must be at least 1, got {self.jobs}")
+        if self.timeout is not None and not self.timeout > 0:
+            raise ValueError(f"timeout must be a positive number of seconds, got {self.timeout}")
+
 
 @dataclass
 class RunOutcome:
@@ -123,14 +134,9 @@ class Campaign:
     def prepare(self) -> list[int]:
         """Validate everything and open (or reopen) the session; the numbers to run."""
         o = self.options
-        if o.jobs < 1:
-            raise UsageError(f"--jobs must be a positive integer, got {o.jobs}")
-        if o.timeout is not None and o.timeout <= 0:
-            raise UsageError(f"--timeout must be a positive number of seconds, got {o.timeout:g}")
         if o.resume:
             return self._prepare_resume()
-        if o.repeat is None or o.repeat < 1:
-            raise UsageError(f"--repeat must be a positive integer, got {o.repeat}")
+        assert o.repeat is not None  # RunOptions asks for it without a session to resume
         if self.shard and not o.session_id:
             raise UsageError(
                 "--shard needs --session-id ID, the same for every shard, so that "
@@ -174,11 +180,9 @@ class Campaign:
         o = self.options
         assert o.resume is not None
         if o.targets:
-            raise UsageError(
-                "--resume carries on a stored session with its own targets: give no targets"
-            )
+            raise UsageError("a resumed session runs its own targets: give no targets")
         if o.session_id:
-            raise UsageError("--resume carries on a session with its own id: drop --session-id")
+            raise UsageError("a resumed session keeps its own id: give no session id")
         stored = ingest.load_session(self.db, o.resume)
         stored_shard = stored.options.get("shard")
         if self.shard and str(self.shard) != stored_shard:
@@ -191,8 +195,6 @@ class Campaign:
 
             self.shard = parse_shard(str(stored_shard))
         _refuse_if_still_running(stored.id, stored.status, stored.options)
-        if o.repeat is not None and o.repeat < 1:
-            raise UsageError(f"--repeat must be a positive integer, got {o.repeat}")
         self.session_id, self.repeat = stored.id, o.repeat or stored.repeat
         self.targets = stored.targets
         self.pytest_args = o.pytest_args or list(stored.options.get("pytest_args") or [])

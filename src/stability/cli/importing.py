@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
+
+from stability.cli._options import db_option, json_option, print_json
 
 
 @click.group("import")
@@ -17,14 +18,8 @@ def import_group() -> None:
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--label", default=None, help="Tag the session (e.g. ci).")
 @click.option("--commit", default=None, metavar="SHA", help="The git commit the results are of.")
-@click.option(
-    "--db",
-    "db",
-    default=None,
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="History file [default: $STABILITY_DB or .stability/history.duckdb].",
-)
-@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@db_option
+@json_option("the result")
 def junit(
     files: tuple[Path, ...], label: str | None, commit: str | None, db: Path | None, as_json: bool
 ) -> None:
@@ -54,7 +49,7 @@ def junit(
             "tests": tests,
             "executions": executions,
         }
-        click.echo(json.dumps(summary, indent=2))
+        print_json(summary)
         return
     click.echo(
         f"imported {len(repetitions)} file(s) as session {session.id} into {path}: "
@@ -63,7 +58,3 @@ def junit(
 
 
 import_group.add_command(junit)
-
-
-def register(main: click.Group) -> None:
-    main.add_command(import_group)

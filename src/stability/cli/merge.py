@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict
 from pathlib import Path
 
 import click
+
+from stability.cli._options import json_option, print_json
 
 
 @click.command("merge")
@@ -18,7 +18,7 @@ import click
     type=click.Path(dir_okay=False, path_type=Path),
     help="The history to merge into (created if missing).",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@json_option("the result")
 def merge(sources: tuple[Path, ...], into: Path, as_json: bool) -> None:
     """Merge history files (SOURCES) into one: the shards of a session become one session.
 
@@ -31,7 +31,7 @@ def merge(sources: tuple[Path, ...], into: Path, as_json: bool) -> None:
 
     result = merge_histories(list(sources), into)
     if as_json:
-        click.echo(json.dumps(asdict(result), indent=2))
+        print_json(result)
         return
     click.echo(
         f"merged {len(result.sources)} file(s) into {result.into}: "
@@ -39,7 +39,3 @@ def merge(sources: tuple[Path, ...], into: Path, as_json: bool) -> None:
         f"{result.repetitions_added} repetitions and {result.executions_added} executions "
         f"added, {result.repetitions_skipped} repetitions already there"
     )
-
-
-def register(main: click.Group) -> None:
-    main.add_command(merge)

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import json
 from datetime import date
 from pathlib import Path
 
 import click
 
-from stability.cli.report import RATE, _db, _scope, _scope_options
+from stability.cli._options import RATE, ScopeArgs, json_option, print_json, scope_options
 
 
 @click.command("quarantine")
-@_scope_options
+@scope_options
 @click.option(
     "--target",
     type=RATE,
@@ -35,13 +34,10 @@ from stability.cli.report import RATE, _db, _scope, _scope_options
     show_default=True,
     help="The quarantine file to write (replaced only if this command wrote it).",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print the entries as JSON.")
+@json_option("the entries")
 def quarantine(
     db: Path | None,
-    session: str | None,
-    label: str | None,
-    since: str | None,
-    commit: str | None,
+    scope: ScopeArgs,
     target: float,
     days: int,
     out: Path,
@@ -55,39 +51,31 @@ def quarantine(
     still run, but their failures do not fail the session until the entry expires.
     """
     from stability import quarantine as q
-    from stability.analysis.stats import format_rate
+    from stability.report._format import pct as format_rate
     from stability.report.build import ReportOptions, build_report
+    from stability.store.db import resolve_db_path
 
-    data = build_report(
-        _db(db), _scope(session, label, since, commit), ReportOptions(target=target)
-    )
+    data = build_report(resolve_db_path(db), scope.scope(), ReportOptions(target=target))
     today = date.today()
     entries = q.entries_from_report(data.tests, today=today, days=days, target=target)
     header = f"Written on {today} from {data.scope} (target {format_rate(target)})."
     q.write(out, entries, header)
     if as_json:
-        click.echo(
-            json.dumps(
-                {
-                    "out": str(out),
-                    "entries": [
-                        {
-                            "nodeid": e.nodeid,
-                            "reason": e.reason,
-                            "flake_rate": e.flake_rate,
-                            "expires": e.expires.isoformat(),
-                        }
-                        for e in entries
-                    ],
-                },
-                indent=2,
-            )
+        print_json(
+            {
+                "out": str(out),
+                "entries": [
+                    {
+                        "nodeid": e.nodeid,
+                        "reason": e.reason,
+                        "flake_rate": e.flake_rate,
+                        "expires": e.expires.isoformat(),
+                    }
+                    for e in entries
+                ],
+            }
         )
         return
     for e in entries:
         click.echo(f"quarantined {e.nodeid} until {e.expires}: {e.reason}")
     click.echo(f"{out}: {len(entries)} test(s) quarantined ({data.scope})")
-
-
-def register(main: click.Group) -> None:
-    main.add_command(quarantine)

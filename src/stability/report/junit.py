@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from stability.analysis.models import TestStats
-from stability.analysis.stats import format_rate
 from stability.report import _format as f
+from stability.report._format import pct as format_rate
 from stability.report.build import Report
 
 # Characters XML 1.0 cannot hold, even escaped.
