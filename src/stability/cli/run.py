@@ -134,7 +134,7 @@ def run(
             "--shard needs --session-id ID, the same for every shard, so that "
             "`stability merge` can join them into one session"
         )
-    if shard and repeat and not resume and not shard.numbers(repeat):
+    if shard and repeat and not resume and shard.index > repeat:  # its share is empty
         raise UsageError(
             f"--shard {shard} gets no repetition of --repeat {repeat}: "
             "use at most as many shards as repetitions"
