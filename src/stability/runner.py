@@ -139,12 +139,12 @@ class Campaign:
         assert o.repeat is not None  # RunOptions asks for it without a session to resume
         if self.shard and not o.session_id:
             raise UsageError(
-                "--shard needs --session-id ID, the same for every shard, so that "
+                "a shard needs a session id, the same for every shard, so that "
                 "`stability merge` can join them into one session"
             )
         if self.shard and not self.shard.numbers(o.repeat):
             raise UsageError(
-                f"--shard {self.shard} gets no repetition of --repeat {o.repeat}: "
+                f"shard {self.shard} gets no repetition of {o.repeat}: "
                 "use at most as many shards as repetitions"
             )
         validate_targets(o.targets, o.pytest_args, o.cwd)

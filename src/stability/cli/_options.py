@@ -78,7 +78,37 @@ class SecondsType(click.FloatRange):
         return seconds
 
 
+class _CheckedText(click.ParamType):  # type: ignore[type-arg]
+    """A value the library parses; its ValueError becomes this option's usage error."""
+
+    def __init__(self, name: str, parse: Callable[[str], Any]) -> None:
+        self.name = name
+        self.parse = parse
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if not isinstance(value, str):
+            return value  # already converted (a default, or a second pass)
+        try:
+            return self.parse(value)
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+def _shard(text: str) -> Any:
+    from stability.shards import parse_shard
+
+    return parse_shard(text)
+
+
+def _session_id(text: str) -> str:
+    from stability.shards import check_session_id
+
+    return check_session_id(text)
+
+
 RATE = RateType()
+SHARD = _CheckedText("shard", _shard)
+SESSION_ID = _CheckedText("session id", _session_id)
 SINCE = SinceType()
 SECONDS = SecondsType()
 
