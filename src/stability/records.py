@@ -67,6 +67,25 @@ class ContainerLog:
 
 
 @dataclass
+class ContainerState:
+    """A container's state as seen just before its owner removed it (`container_health`).
+
+    Not stored: the runner judges it, and a failure becomes the repetition's `infra`
+    status and reason and its later failures' `infra` flag.
+    """
+
+    service: str
+    container_id: str | None
+    status: str  # running, exited, dead, paused, restarting; gone, unreachable
+    exit_code: int | None = None
+    oom_killed: bool = False
+    restart_count: int = 0
+    started_at: str | None = None
+    finished_at: str | None = None  # None: never stopped
+    error: str | None = None  # why it could not be inspected
+
+
+@dataclass
 class Repetition:
     """One fresh pytest process of a session, as the runner saw it."""
 

@@ -20,7 +20,7 @@ from typing import Any
 from stability.config import Settings
 from stability.exceptions import MigrationError, StabilityError
 from stability.records import ContainerLog, ContainerStart
-from stability.results_file import append_record
+from stability.results_file import append_record, recording
 
 SERVICES = ("postgres", "redis")
 
@@ -46,6 +46,8 @@ class ServiceManager:
         for name, future in self._futures.items():
             if future.done() and future.exception() is None:
                 service = future.result()
+                if recording():  # the runner judges whether it stayed up (container_health)
+                    append_record("container_state", service.state())
                 if keep_logs:
                     append_record("container_logs", ContainerLog(name, service.logs()))
                 service.stop()
