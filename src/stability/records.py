@@ -17,7 +17,8 @@ Outcome = Literal[
     "passed", "failed", "error", "skipped", "xfailed", "xpassed", "timeout", "crashed"
 ]
 Phase = Literal["collect", "setup", "call", "teardown"]
-RepetitionStatus = Literal["passed", "failed", "timeout", "crashed", "infra"]
+# environment: its only failures were the environment's (network, DNS); not red
+RepetitionStatus = Literal["passed", "failed", "timeout", "crashed", "infra", "environment"]
 SessionStatus = Literal["running", "completed", "interrupted", "stopped_at_failure"]
 
 OUTCOMES: tuple[Outcome, ...] = get_args(Outcome)
@@ -43,6 +44,8 @@ class Execution:
     failure_signature: str | None = None  # set by the runner for failing outcomes
     captured_output: str | None = None  # failures only, bounded
     infra: bool = False  # failed because of the infrastructure, not the test
+    environment: bool = False  # failed because the network / a name was unreachable
+    failure_frame: str | None = None  # file:line in function, where it failed in the project
 
 
 @dataclass

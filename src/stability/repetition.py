@@ -43,6 +43,7 @@ from stability.records import (
 from stability.results_file import RESULTS_DIR_ENV, read_records
 from stability.signatures import failure_signature
 from stability.store.ingest import RepetitionRows
+from stability.text import first_line
 
 _OUTPUT_TAIL = 4000
 _LATE_CONTAINER_DELAY_S = 1.0
@@ -288,6 +289,9 @@ def build_rows(
     elif failing and all(e.infra for e in failing):
         status = "infra"
         error = "; ".join(sorted({str(e.message) for e in failing}))
+    elif failing and all(e.infra or e.environment for e in failing):
+        status = "environment"
+        error = "; ".join(sorted({first_line(e.message) for e in failing if e.environment}))
     elif failing or (finish is not None and finish["exitstatus"] == 1):
         status = "failed"
     elif finish is not None and finish["exitstatus"] not in (0, 5):
@@ -322,7 +326,9 @@ def _execution(record: dict[str, Any], infra_failed: bool) -> Execution:
         and str(row.message or "").removeprefix("Failed: ").startswith("stability:")
     )
     failed = row.outcome in FAILING_OUTCOMES
-    row.failure_signature = failure_signature(row.message, row.error_type) if failed else None
+    row.failure_signature = (
+        failure_signature(row.message, row.error_type, row.failure_frame) if failed else None
+    )
     return row
 
 
@@ -349,7 +355,7 @@ def _blame_infrastructure(executions: list[Execution], died_at: datetime | None)
             continue
         ended = _ended_at(e)
         if died_at is None or ended is None or ended >= died_at - GRACE:
-            e.infra = True
+            e.infra, e.environment = True, False
 
 
 def _running_at(executions: list[Execution], moment: datetime) -> str | None:

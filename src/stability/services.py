@@ -42,6 +42,14 @@ class ServiceManager:
                     self._futures[wanted] = self._pool.submit(self._start, wanted)
         return self._futures[name].result()
 
+    def ports(self) -> set[int]:
+        """The published ports of the services started so far."""
+        return {
+            int(f.result().port)
+            for f in list(self._futures.values())
+            if f.done() and f.exception() is None
+        }
+
     def close(self, keep_logs: bool = False) -> None:
         for name, future in self._futures.items():
             if future.done() and future.exception() is None:

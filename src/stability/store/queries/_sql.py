@@ -9,16 +9,19 @@ from stability.analysis.rules import (
     RED_REPETITION_STATUSES,
 )
 
-IN_SCOPE = "session_id IN (SELECT unnest($ids::VARCHAR[]))"
-# An execution is infra when flagged, or when its repetition could not start containers.
-INFRA = "(coalesce(e.infra, false) OR coalesce(r.status, '') = 'infra')"
-SIGNATURE = (
-    "coalesce(nullif(trim(e.failure_signature), ''), nullif(trim(e.error_type), ''), e.outcome)"
-)
-
 
 def _sql_list(values: frozenset[str]) -> str:
     return "(" + ", ".join(f"'{v}'" for v in sorted(values)) + ")"
+
+
+IN_SCOPE = "session_id IN (SELECT unnest($ids::VARCHAR[]))"
+# An execution is infra when flagged, or when its repetition could not start containers.
+INFRA = "(coalesce(e.infra, false) OR coalesce(r.status, '') = 'infra')"
+# An environment failure: a failing execution flagged by the recorder (network, DNS).
+ENVIRONMENT = f"(coalesce(e.environment, false) AND e.outcome IN {_sql_list(FAILING_OUTCOMES)})"
+SIGNATURE = (
+    "coalesce(nullif(trim(e.failure_signature), ''), nullif(trim(e.error_type), ''), e.outcome)"
+)
 
 
 # The outcome sets of `stability.analysis.rules`, as SQL lists.
@@ -34,14 +37,25 @@ SCOPED = f"""
                row_number() OVER (ORDER BY started_at, id) AS k
         FROM sessions WHERE id IN (SELECT unnest($ids::VARCHAR[]))
     ),
-    scoped AS (
+    raw AS (
         SELECT e.nodeid, e.outcome, e.setup_s, e.call_s, e.teardown_s, {INFRA} AS is_infra,
-               ses.grp, ses.k, e.repetition, e.started_at AS e_start,
-               NOT {INFRA} AND e.outcome <> 'skipped' AND e.call_s IS NOT NULL AS timed
+               NOT {INFRA} AND {ENVIRONMENT} AS env_failure,
+               ses.grp, ses.k, e.repetition, e.started_at AS e_start
         FROM executions e
         JOIN ses ON ses.id = e.session_id
         LEFT JOIN repetitions r ON r.session_id = e.session_id AND r.number = e.repetition
         WHERE e.{IN_SCOPE} {{extra}}
+    ),
+    env_only AS (  -- tests whose every failure is the environment's
+        SELECT nodeid FROM raw WHERE NOT is_infra AND outcome IN {FAILING}
+        GROUP BY nodeid HAVING bool_and(env_failure)
+    ),
+    scoped AS (
+        SELECT raw.*,
+               is_infra OR (env_failure AND nodeid IN (SELECT nodeid FROM env_only)) AS is_apart,
+               NOT is_infra AND NOT env_failure AND outcome <> 'skipped'
+                   AND call_s IS NOT NULL AS timed
+        FROM raw
     )
 """
 SCOPED_ORDER = "k, repetition, e_start"

@@ -181,7 +181,8 @@ def list_sessions(
             FROM repetitions r
             LEFT JOIN (
                 SELECT e.session_id, e.repetition, count(*) AS failing FROM executions e
-                WHERE e.outcome IN {FAILING} AND NOT coalesce(e.infra, false)
+                WHERE e.outcome IN {FAILING}
+                  AND NOT coalesce(e.infra, false) AND NOT coalesce(e.environment, false)
                   AND e.session_id IN (SELECT id FROM chosen)
                 GROUP BY ALL
             ) f ON f.session_id = r.session_id AND f.repetition = r.number
