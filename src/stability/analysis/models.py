@@ -119,6 +119,7 @@ class SessionInfo:
     git_commit: str | None
     git_branch: str | None
     host: str | None
+    conditions: str = ""  # pytest args and order options (`pooling.run_conditions`)
     repetitions: int = 0  # stored repetitions
     failed_repetitions: int = 0
     infra_repetitions: int = 0

@@ -60,6 +60,12 @@ def _scope_options(func: F) -> F:
                 "--since", default=None, help="Sessions started since: 7d, 12h, 2026-11-01."
             ),
             click.option("--commit", default=None, help="Sessions on this git commit (prefix)."),
+            click.option(
+                "--pool-all",
+                is_flag=True,
+                help="Pool every session in scope; by default only those run with the newest "
+                "one's pytest arguments and order options.",
+            ),
         ]
     ):
         func = option(func)
@@ -88,6 +94,7 @@ def _scope(
     label: str | None,
     since: str | None,
     commit: str | None,
+    pool_all: bool = False,
     *,
     every: bool = False,
 ) -> Any:
@@ -99,6 +106,7 @@ def _scope(
         since=parse_since(since) if since else None,
         commit=commit,
         every_session=every,
+        pool_all=pool_all,
     )
 
 
@@ -146,6 +154,7 @@ def report(
     label: str | None,
     since: str | None,
     commit: str | None,
+    pool_all: bool,
     target: float,
     slow_threshold: float,
     out_dir: Path,
@@ -165,7 +174,7 @@ def report(
         startup_target_s=startup_target,
         charts=fmt == "html",
     )
-    data = build_report(_db(db), _scope(session, label, since, commit), options)
+    data = build_report(_db(db), _scope(session, label, since, commit, pool_all), options)
     if fmt == "markdown":
         from stability.report.markdown import render_markdown
 
@@ -220,6 +229,7 @@ def check(
     label: str | None,
     since: str | None,
     commit: str | None,
+    pool_all: bool,
     max_flake_rate: float,
     strict: bool,
     max_p95: float | None,
@@ -231,7 +241,9 @@ def check(
     from stability.report.build import ReportOptions, build_report
 
     data = build_report(
-        _db(db), _scope(session, label, since, commit), ReportOptions(target=max_flake_rate)
+        _db(db),
+        _scope(session, label, since, commit, pool_all),
+        ReportOptions(target=max_flake_rate),
     )
     result = check_tests(
         data.tests, max_flake_rate=max_flake_rate, strict=strict, max_p95_s=max_p95
@@ -330,7 +342,7 @@ def sessions(
             limit=limit or None,
         )
     if as_json:
-        click.echo(dumps([session_json(s) for s in rows]))
+        click.echo(dumps([session_json(s, counted=True) for s in rows]))
         return
     if not rows:
         raise UsageError("no sessions match: run `stability run` first, or widen the filters")
@@ -381,6 +393,7 @@ def show(
     label: str | None,
     since: str | None,
     commit: str | None,
+    pool_all: bool,
     target: float,
     slow_threshold: float,
     as_json: bool,
@@ -395,7 +408,7 @@ def show(
     history = build_history(
         _db(db),
         nodeid,
-        _scope(session, label, since, commit, every=True),
+        _scope(session, label, since, commit, pool_all, every=True),
         target=target,
         slow_threshold_s=slow_threshold,
     )

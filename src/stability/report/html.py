@@ -96,6 +96,7 @@ def render_html(report: Report, *, plotly_js: str | None = None) -> str:
             charts,
         ),
         sections.signatures_section(report),
+        sections.environment_section(report),
         sections.definitions(report),
     ]
     scripts = [
@@ -159,8 +160,8 @@ def _banner(report: Report) -> str:
     )
     notes = [f"Suite: {e(f.suite_line(report))}."]
     notes.append(
-        f"{s.tests} tests, {s.executions:,} executions ({s.decided:,} decided) in "
-        f"{len(report.sessions)} session(s)."
+        f"{f.plural(s.tests, 'test')}, {f.plural(s.executions, 'execution')} "
+        f"({s.decided:,} decided) in {f.plural(len(report.sessions), 'session')}."
     )
     if report.baseline:
         notes.append(
@@ -196,7 +197,8 @@ _TITLES = {
     "Failed": "failed + errors / decided runs (passed + failed + errors)",
     "To settle": "further clean runs after which the upper bound falls under the target",
     "Flips": "pass/fail changes between consecutive runs / (runs - 1)",
-    "Infra": "executions left out: a container could not start",
+    "Infra": "executions left out: a container failed to start, died, ran out of memory or "
+    "restarted, or the Docker engine went away",
     "95% interval": "95% Wilson interval of the flake rate",
 }
 
@@ -207,7 +209,8 @@ def _test_row(t: TestStats) -> str:
     settle = 0 if t.verdict == "meets" else t.runs_needed
     cells = [
         f'<td class="nodeid">{_breakable(c.nodeid)}</td>',
-        f'<td data-v="{e(t.verdict)}"><span class="pill {e(t.verdict)}">{e(t.verdict)}</span></td>',
+        f'<td data-v="{e(t.verdict)}"><span class="pill {e(t.verdict)}">{e(f.verdict(t))}</span>'
+        "</td>",
         f'<td class="num" data-v="{_num(t.flake_rate)}">{e(f.pct(t.flake_rate))}</td>',
         f'<td class="num" data-v="{_num(t.ci_high)}">{e(f.ci(t))}</td>',
         f'<td class="num" data-v="{c.failures}">{c.failures} / {c.decided}</td>',

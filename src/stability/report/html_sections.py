@@ -78,6 +78,24 @@ def signatures_section(report: Report, limit: int = 50) -> str:
     )
 
 
+def environment_section(report: Report) -> str:
+    """Tests whose environment failures are counted apart (empty when there are none)."""
+    tests = f.environment_tests(report)
+    if not tests:
+        return ""
+    rows = "".join(
+        f"<tr><td class='nodeid'>{e(t.nodeid)}</td><td class='num'>{t.counts.environment}</td>"
+        f"<td class='num'>{t.counts.passed}</td></tr>"
+        for t in tests
+    )
+    return (
+        '<section id="environment"><h2>Environment failures</h2>'
+        f'<p class="hint">{e(f.ENVIRONMENT_HINT)}</p><table><thead><tr><th>Test</th>'
+        "<th class='num'>Failures</th><th class='num'>Passed</th></tr></thead>"
+        f"<tbody>{rows}</tbody></table></section>"
+    )
+
+
 def where(report: Report, session_id: str, repetition: int) -> str:
     """`#12`, or `session #12` when the scope spans sessions."""
     if len(report.sessions) == 1:
