@@ -124,13 +124,15 @@ def definitions(report: Report) -> str:
         (
             "To settle",
             "Further clean runs after which the interval's upper bound would fall "
-            "under the target (given the failures already seen); – for a violating test.",
+            "under the target (given the failures already seen); – for a violating test "
+            "and for one with no decided run.",
         ),
         (
             "Status",
             "flaky: passed and failed; broken: never passed; stable: never failed; "
-            'undecided: only skipped or infra runs. "across commits": its passes and failures '
-            "never share a commit.",
+            "environment: only failed because the network was unreachable; undecided: only "
+            'skipped or infra runs. "across commits": its passes and failures never share a '
+            "commit.",
         ),
         (
             "Flip rate",
@@ -139,8 +141,25 @@ def definitions(report: Report) -> str:
         ),
         (
             "Infra",
-            "Executions whose containers could not start: counted apart, left out of "
-            "rates and durations.",
+            "Executions of a repetition whose containers failed to start, died, ran out of "
+            "memory or restarted, or whose Docker engine went away: counted apart, left out "
+            "of rates and durations. A failure before the container died stays the test's.",
+        ),
+        (
+            "Environment",
+            "Failures because a name did not resolve, the network was unreachable or an "
+            "address that is not one of our containers refused: counted apart unless the "
+            "test also fails in other ways.",
+        ),
+        (
+            "Signature",
+            "The failure message with numbers, ids and paths normalised, and where it failed "
+            "in the project (file:line in function): one cause, one signature.",
+        ),
+        (
+            "Pooling",
+            "Several sessions pool only those run with the newest one's pytest arguments and "
+            "order options; --pool-all pools them all.",
         ),
         (
             "Slow, slowdown",
