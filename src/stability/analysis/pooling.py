@@ -32,8 +32,10 @@ def run_conditions(options: str | dict[str, Any] | None) -> str:
     parts = [f"pytest args: {shlex.join(str(a) for a in args)}" if args else "no pytest args"]
     for key, words in _ORDER_KEYS.items():
         value = data.get(key)
-        if value not in (None, False, 0, 1, ""):
-            parts.append(words if value is True else f"{words}: {value}")
+        if value is True:
+            parts.append(words)
+        elif value not in (None, False, 0, 1, ""):  # off, or one run per process: the default
+            parts.append(f"{words}: {value}")
     return "; ".join(parts)
 
 
