@@ -6,6 +6,7 @@ must be `infra` with its reason, no test may come out flaky from it, and `check`
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ import pytest
 from click.testing import CliRunner
 
 from runner_support import invoke
-from stability.cleanup import list_managed
+from stability.cleanup import list_managed, prune_containers
 from stability.cli import main
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
@@ -177,3 +178,92 @@ def test_postgres_stopped_right_after_the_tests(project: Path) -> None:
 def test_redis_out_of_memory(project: Path) -> None:
     _, db = campaign(project, REDIS_OUT_OF_MEMORY)
     assert_judged_as_infra(db, "redis container ran out of memory (OOM-killed, exit code 137)")
+
+
+ENGINE_GOES_AWAY = """
+import os, time
+from pathlib import Path
+from faults import FAULTY
+
+def test_a(pg_transaction):
+    assert pg_transaction.execute("SELECT 1").fetchone() == (1,)
+    if FAULTY:  # the proxy to the engine shuts when it sees this file
+        Path(os.environ["ENGINE_OFF"]).touch()
+        time.sleep(1.0)
+
+def test_b(pg_transaction):
+    assert pg_transaction.execute("SELECT 2").fetchone() == (2,)
+"""
+
+
+class EngineProxy:
+    """A unix socket in front of the real Docker engine that can go away: what a
+    repetition sees when its engine dies (the real, shared engine is never touched)."""
+
+    def __init__(self, folder: Path, engine: str = "/var/run/docker.sock") -> None:
+        import socket
+        import threading
+
+        self.path, self.off = folder / "engine.sock", folder / "engine-off"
+        self.engine = engine
+        self.server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.server.bind(str(self.path))
+        self.server.listen(64)
+        self.server.settimeout(0.1)
+        self.open: list[socket.socket] = []
+        self.closed = threading.Event()
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        import socket
+        import threading
+
+        while not self.off.exists():
+            try:
+                client, _ = self.server.accept()
+            except TimeoutError:
+                continue
+            upstream = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            upstream.connect(self.engine)
+            self.open += [client, upstream]
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+        self.server.close()
+        for s in self.open:  # every connection breaks, as when the engine dies
+            with contextlib.suppress(OSError):
+                s.shutdown(socket.SHUT_RDWR)
+                s.close()
+        self.closed.set()
+
+    @staticmethod
+    def _pipe(src: Any, dst: Any) -> None:
+        with contextlib.suppress(OSError):
+            while data := src.recv(65536):
+                dst.sendall(data)
+
+
+def test_an_engine_that_goes_away_makes_the_repetition_infra(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    proxy = EngineProxy(project)
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{proxy.path}")
+    monkeypatch.setenv("ENGINE_OFF", str(proxy.off))
+    (project / "faults.py").write_text(HELPERS)
+    (project / "test_faulty.py").write_text(ENGINE_GOES_AWAY)
+    try:
+        result = invoke(
+            "test_faulty.py", "--repeat", "1", "--json", "-q", "--", "-p", "no:randomly"
+        )
+        summary = json.loads(result.stdout)
+    finally:
+        proxy.off.touch()
+        monkeypatch.delenv("DOCKER_HOST")
+        # the containers it could not remove through the dead proxy: remove them here
+        prune_containers(only_orphans=False, session=summary["session"])
+    assert proxy.closed.is_set()
+    assert summary["exit_code"] == 3, summary  # the one repetition was infra
+    assert summary["flaky_tests"] == [] and summary["failing_tests"] == []
+    db = project / ".stability" / "history.duckdb"
+    [(status, error)] = query(db, "SELECT status, error FROM repetitions")
+    assert status == "infra"
+    assert error.startswith("the Docker engine stopped answering"), error
