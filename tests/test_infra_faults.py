@@ -62,7 +62,7 @@ def test_a_uses_redis(redis_client, redis_container):
     redis_client.set("k", "v")
     assert redis_client.get("k") == "v"
     if FAULTY:  # once this test is over, redis is gone
-        kill_soon(redis_container).join()
+        {fault}
 
 def test_b_uses_redis(redis_client):
     assert redis_client.ping()
@@ -158,9 +158,19 @@ def test_postgres_killed_in_the_middle_of_a_test(project: Path) -> None:
     ]
 
 
-def test_redis_killed_between_two_tests(project: Path) -> None:
-    _, db = campaign(project, REDIS_KILLED_BETWEEN_TESTS)
-    assert_judged_as_infra(db, "redis container exited with code 137 (killed)")
+@pytest.mark.parametrize(
+    ("fault", "reason"),
+    [
+        ("kill_soon(redis_container).join()", "redis container exited with code 137 (killed)"),
+        ("redis_container.get_wrapped_container().restart(timeout=0)", "redis container restarted"),
+    ],
+    ids=["killed", "restarted"],
+)
+def test_redis_killed_or_restarted_between_two_tests(
+    project: Path, fault: str, reason: str
+) -> None:
+    _, db = campaign(project, REDIS_KILLED_BETWEEN_TESTS.format(fault=fault))
+    assert_judged_as_infra(db, reason)
     rows = query(
         db, "SELECT nodeid, outcome, infra FROM executions WHERE repetition = 1 ORDER BY 1"
     )
