@@ -76,7 +76,7 @@ def execution(nodeid: str, outcome: str, started: datetime, call_s: float) -> di
 
 def rows(records: list[dict[str, Any]], leftovers: list[ContainerState] | None = None) -> Any:
     spec = RepetitionSpec("s", 1, 1, [], Path("."))
-    base = [
+    base: list[dict[str, Any]] = [
         {
             "kind": "container_start",
             "service": "postgres",

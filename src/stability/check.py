@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from stability.analysis.models import TestStats
-from stability.analysis.stats import format_rate
+from stability.report._format import pct
 
 
 @dataclass(frozen=True)
@@ -92,15 +92,15 @@ def judged_line(t: TestStats, strict: bool, budget: float) -> str:
     estimate); report verdict violates, 95% interval 56.6% to 100%`."""
     c = t.counts
     if strict:
-        what = f"95% upper bound {format_rate(t.ci_high)}"
-        how = f"not under the {format_rate(budget)} budget ({RULE_STRICT})"
+        what = f"95% upper bound {pct(t.ci_high)}"
+        how = f"not under the {pct(budget)} budget ({RULE_STRICT})"
     else:
-        what = f"flake rate {format_rate(t.flake_rate)}"
-        how = f"over the {format_rate(budget)} budget ({RULE_POINT})"
+        what = f"flake rate {pct(t.flake_rate)}"
+        how = f"over the {pct(budget)} budget ({RULE_POINT})"
     return (
         f"{c.nodeid}: {t.status}, {what} ({c.failures}/{c.decided} failed) {how}; "
-        f"report verdict {t.verdict}, 95% interval {format_rate(t.ci_low)} – "
-        f"{format_rate(t.ci_high)}"
+        f"report verdict {t.verdict}, 95% interval {pct(t.ci_low)} – "
+        f"{pct(t.ci_high)}"
     )
 
 
