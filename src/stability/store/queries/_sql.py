@@ -37,26 +37,27 @@ SCOPED = f"""
                row_number() OVER (ORDER BY started_at, id) AS k
         FROM sessions WHERE id IN (SELECT unnest($ids::VARCHAR[]))
     ),
-    raw AS (
+    scoped AS (
         SELECT e.nodeid, e.outcome, e.setup_s, e.call_s, e.teardown_s, {INFRA} AS is_infra,
-               NOT {INFRA} AND {ENVIRONMENT} AS env_failure,
-               ses.grp, ses.k, e.repetition, e.started_at AS e_start
+               {INFRA} OR ({ENVIRONMENT}
+                   AND e.nodeid IN (SELECT unnest($env_only::VARCHAR[]))) AS is_apart,
+               ses.grp, ses.k, e.repetition, e.started_at AS e_start,
+               NOT {INFRA} AND NOT {ENVIRONMENT} AND e.outcome <> 'skipped'
+                   AND e.call_s IS NOT NULL AS timed
         FROM executions e
         JOIN ses ON ses.id = e.session_id
         LEFT JOIN repetitions r ON r.session_id = e.session_id AND r.number = e.repetition
         WHERE e.{IN_SCOPE} {{extra}}
-    ),
-    env_only AS (  -- tests whose every failure is the environment's
-        SELECT nodeid FROM raw WHERE NOT is_infra AND outcome IN {FAILING}
-        GROUP BY nodeid HAVING bool_and(env_failure)
-    ),
-    scoped AS (
-        SELECT raw.*,
-               is_infra OR (env_failure AND nodeid IN (SELECT nodeid FROM env_only)) AS is_apart,
-               NOT is_infra AND NOT env_failure AND outcome <> 'skipped'
-                   AND call_s IS NOT NULL AS timed
-        FROM raw
     )
+"""
+# The tests of a scope whose every (non-infra) failure is an environment failure: their
+# environment failures are counted apart (`$env_only` of SCOPED). Failures are few, so
+# this is a cheap first query rather than a second pass over every execution.
+ENVIRONMENT_ONLY = f"""
+    SELECT e.nodeid FROM executions e
+    LEFT JOIN repetitions r ON r.session_id = e.session_id AND r.number = e.repetition
+    WHERE e.{IN_SCOPE} {{extra}} AND e.outcome IN {FAILING} AND NOT {INFRA}
+    GROUP BY e.nodeid HAVING bool_and(coalesce(e.environment, false))
 """
 SCOPED_ORDER = "k, repetition, e_start"
 # Chronological order of rows carrying the session's start and id.

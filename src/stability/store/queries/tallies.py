@@ -17,6 +17,7 @@ from stability.analysis.models import (
 from stability.store.queries._sql import (
     DECIDED,
     ENVIRONMENT,
+    ENVIRONMENT_ONLY,
     FAILED,
     FAILING,
     IN_SCOPE,
@@ -40,6 +41,7 @@ def tally_tests(
     params: dict[str, Any] = {"ids": list(session_ids)}
     if nodeid is not None:
         params["nodeid"] = nodeid
+    params["env_only"] = environment_only(conn, params, extra)
     scoped = SCOPED.format(extra=extra)
     counts = conn.execute(
         f"""
@@ -117,6 +119,14 @@ def tally_tests(
     ]
 
 
+def environment_only(
+    conn: duckdb.DuckDBPyConnection, params: dict[str, Any], extra: str = ""
+) -> list[str]:
+    """The tests whose environment failures are counted apart (`analysis.rules`)."""
+    names = {k: v for k, v in params.items() if k in ("ids", "nodeid")}
+    return [r[0] for r in conn.execute(ENVIRONMENT_ONLY.format(extra=extra), names).fetchall()]
+
+
 def tally_signatures(
     conn: duckdb.DuckDBPyConnection,
     session_ids: Sequence[str],
@@ -134,21 +144,19 @@ def tally_signatures(
     }
     if nodeid is not None:
         params["nodeid"] = nodeid
+    params["env_only"] = environment_only(conn, params, extra)
     rows = conn.execute(
         f"""
-        WITH failing_all AS (
+        WITH failing AS (
             SELECT e.nodeid, {SIGNATURE} AS signature, e.error_type, e.message, e.traceback,
-                   e.session_id, e.repetition, s.started_at AS s_start, e.started_at AS e_start,
-                   {ENVIRONMENT} AS env_failure
+                   e.session_id, e.repetition, s.started_at AS s_start, e.started_at AS e_start
             FROM executions e
             JOIN sessions s ON s.id = e.session_id
             LEFT JOIN repetitions r ON r.session_id = e.session_id AND r.number = e.repetition
             WHERE e.{IN_SCOPE} {extra}
               AND e.outcome IN {FAILING} AND NOT {INFRA}
-        ),
-        failing AS (  -- a test's environment failures count only when it also fails otherwise
-            SELECT * FROM failing_all WHERE NOT env_failure OR nodeid NOT IN (
-                SELECT nodeid FROM failing_all GROUP BY nodeid HAVING bool_and(env_failure))
+              -- environment failures count only for a test that also fails otherwise
+              AND NOT ({ENVIRONMENT} AND e.nodeid IN (SELECT unnest($env_only::VARCHAR[])))
         ),
         grouped AS (
             SELECT nodeid, signature, count(*) AS n,
