@@ -336,8 +336,8 @@ class Campaign:
             code = EXIT_INTERRUPTED
         elif any(reps.get(s) for s in RED_REPETITION_STATUSES):
             code = EXIT_FAILED
-        elif reps.get("infra"):
-            code = EXIT_INFRA
+        elif reps.get("infra") and reps.get("infra") == summary["repetitions_done"]:
+            code = EXIT_INFRA  # every repetition: the numbers say nothing about the tests
         elif summary["flaky_tests"] or summary["failing_tests"]:
             code = EXIT_FAILED
         else:

@@ -145,12 +145,13 @@ def filter_options(func: F) -> F:
 
 @dataclasses.dataclass(frozen=True)
 class ScopeArgs:
-    """--session, --label, --since and --commit as given."""
+    """--session, --label, --since, --commit and --pool-all as given."""
 
     session: str | None = None
     label: str | None = None
     since: datetime | None = None
     commit: str | None = None
+    pool_all: bool = False
 
     def scope(self, *, every: bool = False) -> Scope:
         """The scope they name (`every`: no option means every session, not the last)."""
@@ -166,20 +167,28 @@ class ScopeArgs:
             since=self.since,
             commit=self.commit,
             every_session=every,
+            pool_all=self.pool_all,
         )
 
 
 def scope_options(func: F) -> F:
-    """--db, --session and the filters; the command gets `db` and `scope` (ScopeArgs)."""
+    """--db, --session, the filters and --pool-all; the command gets `db` and `scope`
+    (ScopeArgs)."""
 
     @functools.wraps(func)
     def command(*args: Any, **kwargs: Any) -> Any:
         kwargs["scope"] = ScopeArgs(
-            *(kwargs.pop(k) for k in ("session", "label", "since", "commit"))
+            *(kwargs.pop(k) for k in ("session", "label", "since", "commit", "pool_all"))
         )
         return func(*args, **kwargs)
 
-    wrapped = filter_options(command)
+    wrapped = click.option(
+        "--pool-all",
+        is_flag=True,
+        help="Pool every session in scope; by default only those run with the newest one's "
+        "pytest arguments and order options.",
+    )(command)
+    wrapped = filter_options(wrapped)
     wrapped = click.option("--session", default=None, help="One session (id or unique prefix).")(
         wrapped
     )

@@ -19,8 +19,9 @@ Exit codes:
   0    every execution passed (skips and xfails are fine)
   1    some execution failed, errored, timed out or crashed
   2    bad usage or input (missing target, bad number, unusable database)
-  3    infrastructure: Docker or a container failed and no test failed otherwise,
-       so the numbers say nothing about the tests
+  3    infrastructure: every repetition hit a Docker or container failure (one that
+       failed to start, died, ran out of memory or restarted, or an engine that went
+       away), so the numbers say nothing about the tests
   130  interrupted (Ctrl-C); completed repetitions are kept, --resume carries on
 """
 
