@@ -46,6 +46,7 @@ class Execution:
     infra: bool = False  # failed because of the infrastructure, not the test
     environment: bool = False  # failed because the network / a name was unreachable
     failure_frame: str | None = None  # file:line in function, where it failed in the project
+    leftovers: str | None = None  # JSON: state the test left behind (`stability.leftovers`)
 
 
 @dataclass

@@ -6,7 +6,7 @@ who query the history with SQL): add columns freely, never rename or drop.
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 # Each entry upgrades the schema from version i to i + 1 (index 0: empty -> 1).
 MIGRATIONS: list[str] = [
@@ -91,5 +91,9 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE executions ADD COLUMN IF NOT EXISTS failure_frame VARCHAR;
     ALTER TABLE executions ADD COLUMN IF NOT EXISTS environment BOOLEAN DEFAULT false;
+    """,
+    # 4: what each test left behind in PostgreSQL/Redis (the leftover check)
+    """
+    ALTER TABLE executions ADD COLUMN IF NOT EXISTS leftovers VARCHAR;  -- JSON, NULL: clean
     """,
 ]
