@@ -134,7 +134,9 @@ def _merge_redis(a: Mapping[str, Any], b: Mapping[str, Any]) -> dict[str, Any]:
     for kind in REDIS_KINDS:
         x, y = a.get(kind), b.get(kind)
         if x or y:
-            examples = list(dict.fromkeys([*(x or {}).get("examples", ()), *(y or {}).get("examples", ())]))
+            examples = list(
+                dict.fromkeys([*(x or {}).get("examples", ()), *(y or {}).get("examples", ())])
+            )
             out[kind] = {
                 "count": (x or {}).get("count", 0) + (y or {}).get("count", 0),
                 "examples": examples[:EXAMPLE_KEYS],
@@ -151,8 +153,11 @@ def describe(leftovers: Mapping[str, Any] | None) -> str:
     pg = leftovers.get("postgres") or {}
     rows = [
         f"{table} "
-        + " ".join(f"{'+' if kind == 'inserted' else '~' if kind == 'updated' else '-'}{n} {kind}"
-                   for kind, n in change.items() if n)
+        + " ".join(
+            f"{'+' if kind == 'inserted' else '~' if kind == 'updated' else '-'}{n} {kind}"
+            for kind, n in change.items()
+            if n
+        )
         for table, change in sorted(pg.get("rows", {}).items())
     ]
     if rows:

@@ -218,7 +218,9 @@ class RedisProbe:
         self._redis = redis
         self.url = url
         self.client = redis.Redis.from_url(url, decode_responses=True, socket_timeout=10)
-        flags = str(self.client.config_get("notify-keyspace-events").get("notify-keyspace-events", ""))
+        flags = str(
+            self.client.config_get("notify-keyspace-events").get("notify-keyspace-events", "")
+        )
         wanted = "".join(sorted(set(flags) | set("EAn")))  # key events, all types, new keys
         if set(wanted) != set(flags):
             self.client.config_set("notify-keyspace-events", wanted)

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from stability.analysis.leftovers import LeftoverSummary, summarise
 from stability.analysis.models import (
     ContainerStart,
     SessionInfo,
@@ -68,6 +69,7 @@ class Report:
     grid: OutcomeGrid | None = None
     durations: dict[str, list[float]] = field(default_factory=dict)
     startups: dict[str, list[float]] = field(default_factory=dict)
+    leftovers: tuple[LeftoverSummary, ...] = ()  # tests that left state behind
     generated_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     left_out: tuple[SessionInfo, ...] = ()  # in scope, but run under other conditions
 
@@ -84,6 +86,9 @@ def build_report(
         reps = queries.repetitions(conn, ids)
         starts = queries.container_starts(conn, ids)
         trend = queries.trend(conn, sessions[-1], options.trend_sessions)
+        leftovers = summarise(
+            queries.leftover_rows(conn, ids), {t.nodeid: t.counts.executions for t in tests}
+        )
         suite = suite_stats(tests, reps, starts, startup_target_s=options.startup_target_s)
         grid = None
         durations: dict[str, list[float]] = {}
@@ -112,6 +117,7 @@ def build_report(
         durations=durations,
         startups=_startup_samples(starts, options.startup_samples) if options.charts else {},
         left_out=pooled.left_out,
+        leftovers=tuple(leftovers),
     )
 
 

@@ -15,6 +15,7 @@ from rich.table import Table
 from rich.text import Text
 
 from stability.analysis.aggregate import count_signatures, count_tests, signature_of
+from stability.analysis.leftovers import LeftoverSummary, summarise
 from stability.analysis.models import ExecutionRow, SessionInfo, TestStats
 from stability.analysis.per_test import analyse_test
 from stability.analysis.pooling import pool
@@ -46,6 +47,7 @@ class TestHistory:
     total_failures: int
     with_logs: frozenset[tuple[str, int]] = frozenset()  # (session, repetition) with logs
     left_out: tuple[SessionInfo, ...] = ()  # sessions run under other conditions
+    leftovers: LeftoverSummary | None = None  # what it left behind, when it did
 
 
 def build_history(
@@ -64,6 +66,7 @@ def build_history(
         nodeid = names[0]
         rows = queries.executions(conn, ids, nodeid)
         logged = queries.repetitions_with_logs(conn, ids)
+        left = summarise(queries.leftover_rows(conn, ids, nodeid), {nodeid: len(rows)})
 
     def analyse(subset: list[ExecutionRow]) -> TestStats:
         counts = count_tests(subset)[0]
@@ -90,6 +93,7 @@ def build_history(
         total_failures=len(failing),
         with_logs=frozenset(logged),
         left_out=pooled.left_out,
+        leftovers=left[0] if left else None,
     )
 
 
@@ -97,7 +101,7 @@ def history_json(h: TestHistory) -> dict[str, Any]:
     return {
         "nodeid": h.nodeid,
         "scope": h.scope,
-        "test": stats_json(h.stats),
+        "test": stats_json(h.stats, h.leftovers),
         "sessions": [
             {"session": session_json(line.session), "test": stats_json(line.stats)}
             for line in h.sessions
@@ -132,6 +136,15 @@ def render_history(h: TestHistory, console: Console) -> None:
             f"— over {h.scope}{f.left_out_note(h.left_out)}"
         )
     )
+    if h.leftovers is not None:
+        lv = h.leftovers
+        console.print(
+            Text(
+                f"Leaves state behind in {lv.executions} of {lv.checked} executions; "
+                f"the latest: {lv.description}",
+                style="yellow",
+            )
+        )
     table = Table(title="By session", title_justify="left")
     for name in ("Session", "Started", "Label", "Commit", "Conditions", "Failed", "Rate"):
         table.add_column(name, overflow="fold")
