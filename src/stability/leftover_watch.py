@@ -20,6 +20,7 @@ test's execution; a plain pytest run lists them in its terminal summary.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Generator
 from typing import Any
@@ -86,10 +87,8 @@ class LeftoverWatch:
             else:
                 self._between_tests()
         for probe in self.probes.values():
-            try:
+            with contextlib.suppress(Exception):  # a connection already gone is closed
                 probe.close()
-            except Exception:
-                pass
         self.probes.clear()
 
     # -- tests ---------------------------------------------------------------------

@@ -26,6 +26,7 @@ from typing import Any
 EXAMPLE_KEYS = 3  # Redis key names kept per kind
 REDIS_KINDS = ("added", "changed", "removed")
 ROW_KINDS = ("inserted", "updated", "deleted")
+_SIGN = {"inserted": "+", "updated": "~", "deleted": "-"}
 
 Leftovers = dict[str, Any]
 
@@ -153,11 +154,7 @@ def describe(leftovers: Mapping[str, Any] | None) -> str:
     pg = leftovers.get("postgres") or {}
     rows = [
         f"{table} "
-        + " ".join(
-            f"{'+' if kind == 'inserted' else '~' if kind == 'updated' else '-'}{n} {kind}"
-            for kind, n in change.items()
-            if n
-        )
+        + " ".join(f"{_SIGN[kind]}{change[kind]} {kind}" for kind in ROW_KINDS if change.get(kind))
         for table, change in sorted(pg.get("rows", {}).items())
     ]
     if rows:

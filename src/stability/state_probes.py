@@ -154,12 +154,12 @@ class PostgresProbe:
         self._new_versions = {}
         new_counts: dict[str, int] = {}
         if tables and (counts is None or xids):
+            written = "xmin = ANY(%(xids)s::text[]::xid[])"
             query = " UNION ALL ".join(
-                f"SELECT {i}, count(*), count(*) FILTER (WHERE xmin = ANY(%(xids)s::text[]::xid[])) "
-                f"FROM {table}"
+                f"SELECT {i}, count(*), count(*) FILTER (WHERE {written}) FROM {table.replace('%', '%%')}"
                 for i, table in enumerate(tables)
             )
-            for i, total, new in conn.execute(query, {"xids": xids}):  # type: ignore[arg-type]
+            for i, total, new in conn.execute(query, {"xids": xids}):
                 new_counts[tables[i]] = int(total)
                 self._new_versions[tables[i]] = int(new)
         elif counts is not None:
@@ -224,7 +224,7 @@ class RedisProbe:
         wanted = "".join(sorted(set(flags) | set("EAn")))  # key events, all types, new keys
         if set(wanted) != set(flags):
             self.client.config_set("notify-keyspace-events", wanted)
-        self.pubsub = self.client.pubsub(ignore_subscribe_messages=True)
+        self.pubsub = self.client.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
         self.pubsub.psubscribe("__keyevent@*__:*")
         self.pubsub.subscribe(self.MARKER_CHANNEL)
         self._marker = 0
