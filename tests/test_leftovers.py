@@ -170,7 +170,7 @@ def test_check_leftovers_setting(tmp_path: Path) -> None:
     assert load_settings(tmp_path, environ=env).check_leftovers is False
     assert load_settings(tmp_path / "x", environ={}).check_leftovers is True  # the nearest file
     (tmp_path / "pyproject.toml").write_text('[tool.stability]\ncheck_leftovers = "maybe"\n')
-    with pytest.raises(ConfigError, match="check_leftovers .* must be true or false"):
+    with pytest.raises(ConfigError, match=r"check_leftovers .* must be true or false"):
         load_settings(tmp_path, environ={})
 
 

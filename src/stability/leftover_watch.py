@@ -142,48 +142,51 @@ class LeftoverWatch:
         return found
 
     def _between_tests(self) -> None:
-        found = self._measure()
         owners = self._owners_at_start or ([self._last_test] if self._last_test else [])
-        self._refresh_owners()
+        self._start_next_window()  # before measuring: a thread ending meanwhile still counts
+        found = self._measure()
         if found:
             for owner in dict.fromkeys(owners):
                 self._record(owner, {**found, "late": True})
 
     def _finish_test(self, item: pytest.Item) -> None:
-        owners = list(self._owners_at_start)
+        owners = self._owners_at_start
+        # Threads first: one that writes while we measure is then still its test's.
+        for thread in threading.enumerate():
+            if (
+                thread not in self._threads_before
+                and thread.is_alive()
+                and not thread.name.startswith(_OWN_THREAD_PREFIXES)
+            ):
+                self._owners[thread] = item.nodeid
+        started = sorted(t.name for t, owner in self._owners.items() if owner == item.nodeid)
+        self._start_next_window()
         found = self._measure()
-        names = set(getattr(item, "fixturenames", ()))
+        in_transaction = "pg_transaction" in getattr(item, "fixturenames", ())
+        pg = found.get("postgres")
+        if pg and in_transaction:
+            # A rollback never resets a sequence, so a test in pg_transaction draws from
+            # them as a matter of course: not a leftover (of it, or of anyone in its window).
+            pg = {k: v for k, v in pg.items() if k != "sequences"}
+            if pg:
+                found["postgres"] = pg
+            else:
+                found.pop("postgres")
         own: lo.Leftovers = {}
         if owners and found:  # a thread an earlier test left running was still alive
             for owner in dict.fromkeys(owners):
                 self._record(owner, {**found, "late": True})
         elif found:
             own = found
-            pg = own.get("postgres")
-            if pg and "pg_transaction" in names:
-                # A rollback never resets a sequence: not a leftover of this test.
-                pg = {k: v for k, v in pg.items() if k != "sequences"}
-                if pg:
-                    own["postgres"] = pg
-                    own["bypassed_transaction"] = True
-                else:
-                    own.pop("postgres")
-        started = [
-            t
-            for t in threading.enumerate()
-            if t not in self._threads_before
-            and t.is_alive()
-            and not t.name.startswith(_OWN_THREAD_PREFIXES)
-        ]
+            if "postgres" in own and in_transaction:
+                own["bypassed_transaction"] = True
         if started:
-            own["threads"] = sorted(t.name for t in started)
-            for thread in started:
-                self._owners[thread] = item.nodeid
+            own["threads"] = started
         self._last_test = item.nodeid
-        self._refresh_owners()
         self._record(item.nodeid, own)
 
-    def _refresh_owners(self) -> None:
+    def _start_next_window(self) -> None:
+        """The tests whose threads are alive as the next window starts own what it sees."""
         self._owners = {t: owner for t, owner in self._owners.items() if t.is_alive()}
         self._owners_at_start = list(dict.fromkeys(self._owners.values()))
 

@@ -155,8 +155,9 @@ class PostgresProbe:
         new_counts: dict[str, int] = {}
         if tables and (counts is None or xids):
             written = "xmin = ANY(%(xids)s::text[]::xid[])"
-            query = " UNION ALL ".join(
-                f"SELECT {i}, count(*), count(*) FILTER (WHERE {written}) FROM {table.replace('%', '%%')}"
+            query = " UNION ALL ".join(  # '%' in a name would read as a placeholder
+                f"SELECT {i}, count(*), count(*) FILTER (WHERE {written}) FROM "
+                + table.replace("%", "%%")
                 for i, table in enumerate(tables)
             )
             for i, total, new in conn.execute(query, {"xids": xids}):
