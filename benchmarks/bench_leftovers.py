@@ -117,7 +117,7 @@ def bench_probes(project: Path, table: str, rounds: int) -> dict[str, float]:
 
         def rolled_back_write() -> None:  # what a pg_transaction test does
             with writer.transaction(force_rollback=True):
-                writer.execute(f"UPDATE {table} SET {_column(table)} = {_column(table)}")
+                writer.execute(f"UPDATE {table} SET {_row(table)}")
 
         def committed_write() -> None:  # a write transaction that commits
             writer.execute("SELECT txid_current()")
@@ -147,8 +147,11 @@ def bench_probes(project: Path, table: str, rounds: int) -> dict[str, float]:
         manager.close()
 
 
-def _column(table: str) -> str:
-    return "stock" if table == "products" else "n"
+def _row(table: str) -> str:
+    """One row's update, as a test would write (in a transaction that rolls back)."""
+    return (
+        "stock = stock - 1 WHERE sku = 'kettle-1'" if table == "products" else "n = 0 WHERE id = 1"
+    )
 
 
 # -- campaign ------------------------------------------------------------------------
@@ -218,9 +221,9 @@ def main() -> None:
         for label, project, table, tests in cases:
             print(f"\n{label}")
             for name, value in bench_probes(project, table, args.probe_rounds).items():
-                print(f"  probe   {name:40} {value:8.2f} ms (median)")
+                print(f"  probe   {name:40} {value:8.2f} ms (median)", flush=True)
             for name, value in bench_campaign(project, tests, args.rounds).items():
-                print(f"  campaign {name:39} {value:8.3f}")
+                print(f"  campaign {name:39} {value:8.3f}", flush=True)
     finally:
         shutil.rmtree(wide, ignore_errors=True)
 

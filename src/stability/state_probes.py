@@ -8,8 +8,8 @@ PostgreSQL, per window:
 - committed write transactions: the transaction ids that committed between the previous
   snapshot (`pg_current_snapshot()`) and this one, by `pg_xact_status`. Reads never get
   an id, a rolled-back transaction (`pg_transaction`) is `aborted`: neither counts.
-- objects created or dropped: the catalog (relations, schemas, functions, extensions)
-  compared by a digest, listed only when the digest moved;
+- objects created or dropped: the catalog (relations, schemas, functions, extensions),
+  read only after a commit (DDL is transactional: no commit, no change);
 - sequences: `last_value` of each, since `nextval` is never rolled back.
 Only when a write transaction committed (rare in a well-isolated suite) does it count
 rows: per table, `count(*)` and the rows whose `xmin` is one of those transactions,
@@ -72,7 +72,6 @@ _WINDOW = f"""
                                             pg_snapshot_xmax(snap)::text::bigint - 1) AS x
               WHERE (x >= %(prev_xmax)s OR x = ANY(%(prev_xip)s::bigint[]))
                 AND pg_xact_status(x::text::xid8) = 'committed'),
-        (SELECT md5(coalesce(string_agg(name, ',' ORDER BY name), '')) FROM ({_CATALOG}) o(name)),
         ({_SEQUENCES})
     FROM now
 """
@@ -86,7 +85,6 @@ _TABLES = f"""
 @dataclass
 class _PgState:
     snapshot: str  # xmin:xmax:xip,...
-    catalog_digest: str
     catalog: set[str]
     sequences: dict[str, list[int | None]]
     counts: dict[str, int] = field(default_factory=dict)
@@ -113,10 +111,8 @@ class PostgresProbe:
         """What changed since the previous measure (None: nothing)."""
         _, prev_xmax, prev_xip = _snapshot_bounds(self.state.snapshot)
         params = {"low": min([prev_xmax, *prev_xip]), "prev_xmax": prev_xmax, "prev_xip": prev_xip}
-        snapshot, committed, digest, sequences = self.conn.execute(
-            _WINDOW, params, prepare=True
-        ).fetchone()  # type: ignore[misc]
-        if committed or digest != self.state.catalog_digest:
+        snapshot, committed, sequences = self.conn.execute(_WINDOW, params, prepare=True).fetchone()  # type: ignore[misc]
+        if committed:  # DDL is transactional too: no commit, no catalog change
             before = self.state
             with self.conn.transaction():  # one snapshot for the whole picture
                 self.conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
@@ -141,12 +137,10 @@ class PostgresProbe:
         conn = self.conn
         if committed is None:  # the window's transactions, as of this snapshot
             assert params is not None
-            snapshot, committed, digest, sequences = conn.execute(_WINDOW, params).fetchone()  # type: ignore[misc]
+            snapshot, committed, sequences = conn.execute(_WINDOW, params).fetchone()  # type: ignore[misc]
         else:
-            snapshot, digest, sequences = conn.execute(
-                "SELECT pg_current_snapshot()::text, "
-                f"(SELECT md5(coalesce(string_agg(name, ',' ORDER BY name), '')) "
-                f"FROM ({_CATALOG}) o(name)), ({_SEQUENCES})"
+            snapshot, sequences = conn.execute(
+                f"SELECT pg_current_snapshot()::text, ({_SEQUENCES})"
             ).fetchone()  # type: ignore[misc]
         catalog = {row[0] for row in conn.execute(_CATALOG)}
         tables = [row[0] for row in conn.execute(_TABLES)]
@@ -165,7 +159,7 @@ class PostgresProbe:
                 self._new_versions[tables[i]] = int(new)
         elif counts is not None:
             new_counts = dict(counts)
-        state = _PgState(snapshot, digest, catalog, sequences, new_counts)
+        state = _PgState(snapshot, catalog, sequences, new_counts)
         self.state = state
         return state
 
