@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -131,7 +132,7 @@ def test_summaries_rank_the_most_frequent_polluters_first() -> None:
 
 def test_the_runner_merges_a_tests_own_and_late_leftovers_into_its_execution() -> None:
     spec = RepetitionSpec("s1", 1, 0, ["pytest"], Path("."))
-    records = [
+    records: list[dict[str, Any]] = [
         {"kind": "session_start", "pid": 1},
         {"kind": "leftovers", "nodeid": "t.py::a", "leftovers": {"threads": ["mailer"]}},
         {"kind": "execution", "nodeid": "t.py::a", "file": "t.py", "outcome": "passed"},
