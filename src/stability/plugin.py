@@ -54,14 +54,16 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.stash[_needed_key] = set()
+    campaign = results_dir() is not None  # `stability run` asked for the recorder
+    if campaign:
+        from stability import recorder
+
+        recorder.register(config)  # a pytest a test starts is told it records nothing
     if _check_leftovers(config):
         from stability import leftover_watch
 
         leftover_watch.register(config)
-    if results_dir() is not None:  # `stability run` asked for the recorder
-        from stability import recorder
-
-        recorder.register(config)
+    if campaign:
         return  # a campaign records real outcomes: no quarantine
     quarantine = _quarantine_file(config)
     if quarantine is not None:
