@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import io
 import json
+from pathlib import Path
 
 import pytest
 from rich.console import Console
 
 from history_factory import XSS_ID, report_history
 from stability import leftovers as lo
+from stability.analysis.leftovers import rank_polluter_candidates
 from stability.report.build import Report, ReportOptions, build_report
 from stability.report.html import render_html
 from stability.report.json_report import report_json
 from stability.report.markdown import render_markdown
 from stability.report.text import render_text
+from stability.store import queries
 from stability.store.db import connect
 from stability.store.queries import Scope
 
@@ -80,3 +83,18 @@ def test_html_section_escapes_names_and_keys(report: Report) -> None:
     assert "test_create" in section and "3/20" in section
     assert "<script>alert(4)" not in section and "&lt;script&gt;alert(4)" in section
     assert "<script>alert(1)" not in section  # the hostile test id
+
+
+def test_a_polluter_search_tries_known_polluters_first(tmp_path: Path) -> None:
+    db = report_history(tmp_path / "history.duckdb")
+    with connect(db, write=True) as conn:
+        conn.execute(
+            "UPDATE executions SET leftovers = ? WHERE nodeid = ? AND repetition <= 2",
+            [lo.dumps(LATEST), CREATE],
+        )
+    with connect(db, write=False) as conn:
+        ids = [r[0] for r in conn.execute("SELECT id FROM sessions").fetchall()]
+        summaries = queries.leftover_summaries(conn, ids)
+    assert [(s.nodeid, s.executions, s.checked) for s in summaries] == [(CREATE, 4, 30)]
+    candidates = ["tests/test_cache.py::test_expire", XSS_ID, CREATE]
+    assert rank_polluter_candidates(candidates, summaries) == [CREATE, *candidates[:2]]

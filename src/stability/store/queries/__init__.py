@@ -9,7 +9,7 @@ hold this SQL to.
 """
 
 from stability.store.queries.charts import call_durations, grid_cells, grid_columns, trend
-from stability.store.queries.leftovers import leftover_rows
+from stability.store.queries.leftovers import leftover_rows, leftover_summaries
 from stability.store.queries.logs import container_logs, repetitions_with_logs
 from stability.store.queries.scope import (
     Scope,
@@ -42,6 +42,7 @@ __all__ = [
     "grid_cells",
     "grid_columns",
     "leftover_rows",
+    "leftover_summaries",
     "list_sessions",
     "previous_comparable",
     "repetitions",

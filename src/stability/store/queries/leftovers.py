@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import duckdb
 
-from stability.analysis.leftovers import LeftoverRow
+from stability.analysis.leftovers import LeftoverRow, LeftoverSummary, summarise
 from stability.store.queries._sql import IN_SCOPE
 
 
@@ -35,3 +35,19 @@ def leftover_rows(
         LeftoverRow(str(n), int(k), str(latest), bool(bypassed), bool(late))
         for n, k, latest, bypassed, late in rows
     ]
+
+
+def leftover_summaries(
+    conn: duckdb.DuckDBPyConnection, session_ids: Sequence[str]
+) -> list[LeftoverSummary]:
+    """The tests of the sessions that left state behind, most often first: what a
+    polluter search ranks its candidates by (`analysis.leftovers.rank_polluter_candidates`)."""
+    rows = leftover_rows(conn, session_ids)
+    if not rows:
+        return []
+    counts = conn.execute(
+        f"SELECT nodeid, count(*) FROM executions WHERE {IN_SCOPE} "
+        "AND nodeid IN (SELECT unnest($nodeids::VARCHAR[])) GROUP BY nodeid",
+        {"ids": list(session_ids), "nodeids": [r.nodeid for r in rows]},
+    ).fetchall()
+    return summarise(rows, {str(n): int(k) for n, k in counts})
