@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import time
 from collections.abc import Generator
 from typing import Any
 
@@ -61,6 +62,8 @@ class LeftoverWatch:
         self._gap = False  # a test without services ran since the last measure
         self._closed_for: str | None = None  # services stopped after this test's measure
         self._current: pytest.Item | None = None
+        self.spent_s = 0.0  # the check's own time, all measures included
+        self.tests = 0  # tests it measured
 
     # -- services ------------------------------------------------------------------
 
@@ -117,18 +120,31 @@ class LeftoverWatch:
                 self._finish_test(item)
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
-        if not (self.found or self.problems):
+        if not self.tests:
             return
         write = terminalreporter.write_line
-        terminalreporter.section("tests that left state behind (stability leftovers)")
+        if self.found or self.problems:
+            terminalreporter.section("tests that left state behind (stability leftovers)")
         for nodeid, found in self.found.items():
             write(f"{nodeid}: {lo.describe(found)}")
         for problem in self.problems:
             write(f"leftover check incomplete: {problem}")
+        write(
+            f"stability leftovers: {len(self.found)} of {self.tests} tests left state behind; "
+            f"the check took {self.spent_s * 1000:.0f} ms "
+            f"({self.spent_s * 1000 / self.tests:.1f} ms per test)"
+        )
 
     # -- windows -------------------------------------------------------------------
 
     def _measure(self) -> lo.Leftovers:
+        started = time.perf_counter()
+        try:
+            return self._measure_probes()
+        finally:
+            self.spent_s += time.perf_counter() - started
+
+    def _measure_probes(self) -> lo.Leftovers:
         found: lo.Leftovers = {}
         for name, probe in list(self.probes.items()):
             try:
@@ -150,6 +166,7 @@ class LeftoverWatch:
                 self._record(owner, {**found, "late": True})
 
     def _finish_test(self, item: pytest.Item) -> None:
+        self.tests += 1
         owners = self._owners_at_start
         # Threads first: one that writes while we measure is then still its test's.
         for thread in threading.enumerate():
