@@ -323,7 +323,7 @@ class Campaign:
 def session_summary(db: Path, session_id: str) -> dict[str, Any]:
     """Counts for the end-of-run summary, over the whole session (resumed parts too),
     classified by the same rules as every report (`analysis.rules`)."""
-    with connect(db, write=False) as conn:
+    with connect(db, "read") as conn:
         counts = run_counts(conn, session_id)
     return {
         "repetitions": counts.repetitions,

@@ -299,7 +299,7 @@ def sessions(
     from stability.store import queries
     from stability.store.db import connect
 
-    with connect(_db(db), write=False) as conn:
+    with connect(_db(db), "read") as conn:
         rows = queries.list_sessions(
             conn,
             label=label,

@@ -70,7 +70,7 @@ def build_report(
     db_path: Path, scope: queries.Scope, options: ReportOptions | None = None
 ) -> Report:
     options = options or ReportOptions()
-    with connect(db_path, write=False) as conn:
+    with connect(db_path, "read") as conn:
         sessions = queries.resolve_scope(conn, scope, str(db_path))
         ids = [s.id for s in sessions]
         baseline = queries.previous_comparable(conn, sessions)

@@ -47,7 +47,7 @@ class TestHistory:
 def build_history(
     db_path: Path, text: str, scope: queries.Scope, *, target: float, slow_threshold_s: float
 ) -> TestHistory:
-    with connect(db_path, write=False) as conn:
+    with connect(db_path, "read") as conn:
         sessions = queries.resolve_scope(conn, scope, str(db_path))
         ids = [s.id for s in sessions]
         names = queries.find_nodeids(conn, ids, text)

@@ -65,7 +65,7 @@ class RepetitionRows:
 
 
 def create_session(path: Path, session: Session) -> None:
-    with connect(path, write=True) as conn:
+    with connect(path, "write") as conn:
         try:
             _insert(conn, "sessions", SESSION_COLUMNS, [values(session)])
         except duckdb.ConstraintException:
@@ -73,8 +73,12 @@ def create_session(path: Path, session: Session) -> None:
 
 
 def load_session(path: Path, session_id: str) -> StoredSession:
-    """A session to resume, with the numbers of its completed repetitions."""
-    with connect(path, write=False) as conn:
+    """A session to resume, with the numbers of its completed repetitions.
+
+    Opened for writing (`--resume` is a write: an older schema is upgraded) when the
+    file exists; a missing file is not created.
+    """
+    with connect(path, "write" if path.exists() else "read") as conn:
         found = conn.execute(
             "SELECT id, targets, repeat, options, status, label FROM sessions WHERE id = ?",
             [session_id],
@@ -99,7 +103,7 @@ def load_session(path: Path, session_id: str) -> StoredSession:
 
 def reopen_session(path: Path, session_id: str, repeat: int, options: Mapping[str, Any]) -> None:
     """Mark a resumed session running again (with its possibly raised N)."""
-    with connect(path, write=True) as conn:
+    with connect(path, "write") as conn:
         conn.execute(
             "UPDATE sessions SET status = 'running', finished_at = NULL, repeat = ?, "
             "options = ? WHERE id = ?",
@@ -114,7 +118,7 @@ def ingest_repetition(path: Path, rows: RepetitionRows) -> None:
     ingesting twice never duplicates.
     """
     key = [rows.repetition.session_id, rows.repetition.number]
-    with connect(path, write=True) as conn:
+    with connect(path, "write") as conn:
         conn.execute("BEGIN TRANSACTION")
         try:
             conn.execute("DELETE FROM repetitions WHERE session_id = ? AND number = ?", key)
@@ -136,7 +140,7 @@ def ingest_repetition(path: Path, rows: RepetitionRows) -> None:
 
 
 def finish_session(path: Path, session_id: str, status: str) -> None:
-    with connect(path, write=True) as conn:
+    with connect(path, "write") as conn:
         conn.execute(
             "UPDATE sessions SET status = ?, finished_at = ? WHERE id = ?",
             [status, datetime.now(UTC), session_id],
@@ -145,7 +149,7 @@ def finish_session(path: Path, session_id: str, status: str) -> None:
 
 def discard_session(path: Path, session_id: str) -> bool:
     """Remove a session that stored no repetition (bad input found once running)."""
-    with connect(path, write=True) as conn:
+    with connect(path, "write") as conn:
         conn.execute("BEGIN TRANSACTION")
         row = conn.execute(
             "SELECT count(*) FROM repetitions WHERE session_id = ?", [session_id]

@@ -13,7 +13,7 @@ def container_logs(
     db: Path, session: str, repetition: int, service: str | None = None
 ) -> tuple[str, list[tuple[str, str]]]:
     """The full session id and `(service, logs)` of one repetition, by service name."""
-    with connect(db, write=False) as conn:
+    with connect(db, "read") as conn:
         [info] = resolve_scope(conn, Scope(session=session))
         rows = conn.execute(
             "SELECT service, logs FROM container_logs WHERE session_id = ? AND repetition = ? "
