@@ -23,6 +23,7 @@ from typing import Any
 from stability import labels
 from stability.analysis.rules import FAILING_OUTCOMES
 from stability.exceptions import StabilityError
+from stability.reaper import owned_tmpdir
 from stability.recorder import MAX_MESSAGE, MAX_OUTPUT, MAX_TRACEBACK, RUNNER_PID_ENV, bounded
 from stability.records import (
     ContainerLog,
@@ -97,7 +98,10 @@ def _kill_group(proc: subprocess.Popen[bytes]) -> None:
 
 
 def run_repetition(spec: RepetitionSpec, registry: ProcessRegistry) -> RepetitionResult:
-    folder = Path(tempfile.mkdtemp(prefix=f"stability-{spec.session_id}-{spec.number}-"))
+    # inside the runner's own folder, which its reaper removes if the runner is killed
+    folder = Path(
+        tempfile.mkdtemp(prefix=f"stability-{spec.session_id}-{spec.number}-", dir=owned_tmpdir())
+    )
     env = {
         **os.environ,
         RESULTS_DIR_ENV: str(folder),
