@@ -18,7 +18,6 @@ import signal
 import socket
 import sys
 import threading
-from collections import deque
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -44,6 +43,9 @@ from stability.store.queries import run_counts
 from stability.text import first_line
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INFRA, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+EXIT_TERMINATED = 128 + signal.SIGTERM  # 143, as a shell reports a SIGTERM
+MAX_REPEAT = 2**31 - 1  # the history's repetition numbers are 32-bit
+MAX_JOBS = 256
 _POLL_S = 0.2
 
 
@@ -59,6 +61,40 @@ class RunOptions:
     pytest_args: list[str] = field(default_factory=list)
     resume: str | None = None
     cwd: Path = field(default_factory=Path.cwd)
+
+
+class PendingNumbers:
+    """The repetition numbers still to run, 1..N minus `done`, without a list of N.
+
+    N may be up to 2^31 - 1 (with --until-fail, say): memory stays flat.
+    """
+
+    def __init__(self, repeat: int, done: set[int] | frozenset[int] = frozenset()) -> None:
+        self._next, self._last, self._done = 1, repeat, done
+        self._skip()
+
+    def _skip(self) -> None:
+        while self._next <= self._last and self._next in self._done:
+            self._next += 1
+
+    def __bool__(self) -> bool:
+        return self._next <= self._last
+
+    def __len__(self) -> int:
+        return max(self._last - self._next + 1, 0) - sum(
+            1 for n in self._done if self._next <= n <= self._last
+        )
+
+    def popleft(self) -> int:
+        if not self:
+            raise IndexError("no repetition left")
+        number = self._next
+        self._next += 1
+        self._skip()
+        return number
+
+    def clear(self) -> None:
+        self._next = self._last + 1
 
 
 @dataclass
@@ -106,6 +142,7 @@ class Campaign:
         self.db = resolve_db_path(options.db)
         self.registry = ProcessRegistry()
         self.interrupt = threading.Event()
+        self.signals: list[int] = []  # the signals that stopped the run
         self.session_id = ""
         self.repeat = 0
         self.targets: list[str] = []
@@ -116,17 +153,22 @@ class Campaign:
 
     # -- set-up ---------------------------------------------------------------------
 
-    def prepare(self) -> list[int]:
-        """Validate everything and open (or reopen) the session; the numbers to run."""
+    def prepare(self) -> PendingNumbers:
+        """Validate everything, then open (or reopen) the session; the numbers to run.
+
+        Nothing is written before every input is known to be good.
+        """
         o = self.options
-        if o.jobs < 1:
-            raise UsageError(f"--jobs must be a positive integer, got {o.jobs}")
-        if o.timeout is not None and o.timeout <= 0:
+        if not 1 <= o.jobs <= MAX_JOBS:
+            raise UsageError(f"--jobs must be an integer from 1 to {MAX_JOBS}, got {o.jobs}")
+        if o.timeout is not None and not 0 < o.timeout < float("inf"):
             raise UsageError(f"--timeout must be a positive number of seconds, got {o.timeout:g}")
-        if o.resume:
+        if o.repeat is not None and not 1 <= o.repeat <= MAX_REPEAT:
+            raise UsageError(f"--repeat must be an integer from 1 to {MAX_REPEAT}, got {o.repeat}")
+        if o.resume is not None:
             return self._prepare_resume()
-        if o.repeat is None or o.repeat < 1:
-            raise UsageError(f"--repeat must be a positive integer, got {o.repeat}")
+        if o.repeat is None:
+            raise UsageError("--repeat N is required (how many repetitions to run)")
         validate_targets(o.targets, o.pytest_args, o.cwd)
         self.session_id, self.repeat = new_session_id(), o.repeat
         self.targets, self.pytest_args = list(o.targets), list(o.pytest_args)
@@ -143,30 +185,35 @@ class Campaign:
                 **environment_info(o.cwd),
             ),
         )
-        return list(range(1, self.repeat + 1))
+        return PendingNumbers(self.repeat)
 
-    def _prepare_resume(self) -> list[int]:
+    def _prepare_resume(self) -> PendingNumbers:
         o = self.options
         assert o.resume is not None
+        if not o.resume.strip():
+            raise UsageError("--resume needs a session id, got an empty one")
         if o.targets:
             raise UsageError(
                 "--resume carries on a stored session with its own targets: give no targets"
             )
         stored = ingest.load_session(self.db, o.resume)
         _refuse_if_still_running(stored.id, stored.status, stored.options)
-        if o.repeat is not None and o.repeat < 1:
-            raise UsageError(f"--repeat must be a positive integer, got {o.repeat}")
+        if o.repeat is not None and o.repeat < stored.repeat:
+            raise UsageError(
+                f"session {stored.id} was asked for {stored.repeat} repetitions "
+                f"({len(stored.completed)} stored); --resume can raise N, not lower it: "
+                f"give --repeat {stored.repeat} or more, or none"
+            )
         self.session_id, self.repeat = stored.id, o.repeat or stored.repeat
         self.targets = stored.targets
         self.pytest_args = o.pytest_args or list(stored.options.get("pytest_args") or [])
         validate_targets(self.targets, self.pytest_args, o.cwd)
         ingest.reopen_session(self.db, self.session_id, self.repeat, self._options_row())
-        wanted = set(range(1, self.repeat + 1))
         # a killed earlier runner's repetitions may have left containers behind
-        remove_leftovers(self.session_id, sorted(wanted - stored.completed))
-        self._already = len(stored.completed & wanted)
-        self.failed_reps = len(stored.not_passed & wanted)
-        return sorted(wanted - stored.completed)
+        remove_leftovers(self.session_id, stored.completed)
+        self._already = sum(1 for n in stored.completed if n <= self.repeat)
+        self.failed_reps = sum(1 for n in stored.not_passed if n <= self.repeat)
+        return PendingNumbers(self.repeat, stored.completed)
 
     def _options_row(self) -> dict[str, Any]:
         o = self.options
@@ -186,10 +233,10 @@ class Campaign:
     def run(self) -> RunOutcome:
         numbers = self.prepare()
         status = "completed"
-        previous = _install_signal_handlers(self.interrupt)
+        previous = _install_signal_handlers(self.interrupt, self.signals)
         try:
             self.progress.start(self.repeat, self._already, self.failed_reps)
-            status = self._loop(deque(numbers))
+            status = self._loop(numbers)
         except KeyboardInterrupt:  # a second Ctrl-C: stop now
             self.registry.kill_all()
             status = "interrupted"
@@ -199,10 +246,10 @@ class Campaign:
         ingest.finish_session(self.db, self.session_id, status)
         return self._outcome(status)
 
-    def _loop(self, pending: deque[int]) -> str:
+    def _loop(self, pending: PendingNumbers) -> str:
         argv = pytest_command(self.targets, self.pytest_args)
         status = "completed"
-        free = list(range(1, self.options.jobs + 1))
+        free = list(range(1, min(self.options.jobs, len(pending)) + 1))
         running: dict[Future[RepetitionResult], int] = {}
         with ThreadPoolExecutor(self.options.jobs, thread_name_prefix="repetition") as pool:
 
@@ -246,7 +293,7 @@ class Campaign:
                         try:
                             self._check_usage(result)
                         except UsageError:
-                            self._stop_running(running)
+                            self._stop_running(running, quiet=True)
                             if not ingest.discard_session(self.db, self.session_id):
                                 ingest.finish_session(self.db, self.session_id, "interrupted")
                             raise
@@ -256,23 +303,42 @@ class Campaign:
                 raise
         return status
 
-    def _stop_running(self, running: dict[Future[RepetitionResult], int]) -> None:
+    def _stop_running(
+        self, running: dict[Future[RepetitionResult], int], *, quiet: bool = False
+    ) -> None:
         killed = self.registry.kill_all()
-        if killed:
+        if killed and not quiet:
             self.progress.note(f"stopping: killed repetition(s) {_numbers(killed)}")
         # each repetition's thread removes its containers once its process is gone
         wait(running)
 
     def _check_usage(self, result: RepetitionResult) -> None:
-        """pytest refusing the arguments or finding no tests is bad input, not a result."""
-        if result.rows.executions:
+        """Bad input found once running, before any test ran: not a result to keep.
+
+        pytest refusing the arguments, finding no tests, or failing to import a test
+        file or a conftest.py (a syntax error, a missing module) in the first repetition
+        that reports: the same one line and exit 2 for each, naming the file.
+        """
+        collect_errors = [e for e in result.rows.executions if e["phase"] == "collect"]
+        if len(collect_errors) < len(result.rows.executions):
             self.ran_tests = True
             return
-        if self.ran_tests or result.exit_code not in (4, 5):
+        if self.ran_tests:
+            return
+        if collect_errors:
+            first = collect_errors[0]
+            raise UsageError(
+                f"pytest cannot collect {first['nodeid']}: {_reason(first['message'])}"
+            )
+        if result.exit_code not in (4, 5):
             return
         lines = [line.strip() for line in result.output_tail.splitlines() if line.strip()]
         if result.exit_code == 4:
             reason = next((ln for ln in reversed(lines) if "error" in ln.lower()), "usage error")
+            conftest = next((ln for ln in lines if "while loading conftest" in ln), None)
+            if conftest is not None:
+                where = conftest.split("'")[1] if conftest.count("'") >= 2 else "conftest.py"
+                raise UsageError(f"pytest cannot load {_relative(where)}: {_reason(reason)}")
             raise UsageError(f"pytest refused the arguments: {reason}")
         raise UsageError(
             f"pytest collected no tests from {' '.join(self.targets)}"
@@ -291,7 +357,7 @@ class Campaign:
         summary = session_summary(self.db, self.session_id)
         reps = summary["repetitions"]
         if status == "interrupted":
-            code = EXIT_INTERRUPTED
+            code = EXIT_TERMINATED if signal.SIGTERM in self.signals else EXIT_INTERRUPTED
         elif any(reps.get(s) for s in RED_REPETITION_STATUSES):
             code = EXIT_FAILED
         elif reps.get("infra"):
@@ -340,7 +406,7 @@ def session_summary(db: Path, session_id: str) -> dict[str, Any]:
     }
 
 
-def remove_leftovers(session_id: str, numbers: list[int]) -> None:
+def remove_leftovers(session_id: str, completed: set[int]) -> None:
     """Containers of repetitions that never completed (their runner was killed)."""
     from stability.cleanup import prune_containers
     from stability.exceptions import StabilityError
@@ -353,7 +419,7 @@ def remove_leftovers(session_id: str, numbers: list[int]) -> None:
         }
     except StabilityError:  # no Docker engine: nothing to remove
         return
-    for number in sorted(leftovers & set(numbers)):
+    for number in sorted(leftovers - completed):
         # only orphans: a process of the killed runner may still be stopping its own
         prune_containers(only_orphans=True, session=session_id, repetition=number)
 
@@ -364,6 +430,19 @@ def _list_session(session_id: str) -> list[Any]:
     return list(list_managed(session=session_id))
 
 
+def _reason(message: str | None) -> str:
+    """`E   SyntaxError: invalid syntax` -> `SyntaxError: invalid syntax`."""
+    text = (message or "").strip().splitlines()
+    return text[-1].removeprefix("E").strip()[:300] if text else "unknown error"
+
+
+def _relative(path: str) -> str:
+    try:
+        return os.path.relpath(path)
+    except ValueError:
+        return path
+
+
 def _numbers(numbers: list[int]) -> str:
     return ", ".join(str(n) for n in numbers)
 
@@ -371,12 +450,16 @@ def _numbers(numbers: list[int]) -> str:
 _Handler = Any
 
 
-def _install_signal_handlers(event: threading.Event) -> dict[int, _Handler]:
-    """SIGINT/SIGTERM set `event` (the loop stops cleanly); a second SIGINT is immediate."""
+def _install_signal_handlers(event: threading.Event, seen: list[int]) -> dict[int, _Handler]:
+    """SIGINT/SIGTERM set `event` (the loop stops cleanly); a second SIGINT is immediate.
+
+    Each signal received is appended to `seen` (the exit code tells which one).
+    """
     if threading.current_thread() is not threading.main_thread():
         return {}
 
     def handler(signum: int, frame: FrameType | None) -> None:
+        seen.append(signum)
         if event.is_set() and signum == signal.SIGINT:
             raise KeyboardInterrupt
         event.set()

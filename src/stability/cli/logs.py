@@ -7,6 +7,8 @@ from pathlib import Path
 
 import click
 
+from stability.cli._checks import file_path
+
 
 def register(main: click.Group) -> None:
     main.add_command(logs)
@@ -23,8 +25,9 @@ def register(main: click.Group) -> None:
 )
 @click.option(
     "--db",
-    type=click.Path(dir_okay=False, path_type=Path),
     default=None,
+    callback=file_path,
+    metavar="FILE",
     help="History file [default: $STABILITY_DB or .stability/history.duckdb].",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the logs as JSON.")

@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 
 import click
 
+from stability.cli._checks import file_path, not_empty
 from stability.exceptions import StabilityError, UsageError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -45,8 +46,9 @@ def _db_option(func: F) -> F:
     return click.option(
         "--db",
         "db",
-        type=click.Path(dir_okay=False, path_type=Path),
         default=None,
+        callback=file_path,
+        metavar="FILE",
         help="History file [default: $STABILITY_DB or .stability/history.duckdb].",
     )(func)
 
@@ -54,12 +56,27 @@ def _db_option(func: F) -> F:
 def _scope_options(func: F) -> F:
     for option in reversed(
         [
-            click.option("--session", default=None, help="One session (id or unique prefix)."),
-            click.option("--label", default=None, help="Every session with this label."),
             click.option(
-                "--since", default=None, help="Sessions started since: 7d, 12h, 2026-11-01."
+                "--session",
+                default=None,
+                callback=not_empty,
+                help="One session (id or unique prefix).",
             ),
-            click.option("--commit", default=None, help="Sessions on this git commit (prefix)."),
+            click.option(
+                "--label", default=None, callback=not_empty, help="Every session with this label."
+            ),
+            click.option(
+                "--since",
+                default=None,
+                callback=not_empty,
+                help="Sessions started since: 7d, 12h, 2026-11-01.",
+            ),
+            click.option(
+                "--commit",
+                default=None,
+                callback=not_empty,
+                help="Sessions on this git commit (prefix).",
+            ),
         ]
     ):
         func = option(func)
@@ -274,9 +291,19 @@ def check(
 
 @click.command("sessions")
 @_db_option
-@click.option("--label", default=None, help="Only sessions with this label.")
-@click.option("--since", default=None, help="Only sessions started since: 7d, 2026-11-01.")
-@click.option("--commit", default=None, help="Only sessions on this git commit (prefix).")
+@click.option("--label", default=None, callback=not_empty, help="Only sessions with this label.")
+@click.option(
+    "--since",
+    default=None,
+    callback=not_empty,
+    help="Only sessions started since: 7d, 2026-11-01.",
+)
+@click.option(
+    "--commit",
+    default=None,
+    callback=not_empty,
+    help="Only sessions on this git commit (prefix).",
+)
 @click.option(
     "--limit",
     type=click.IntRange(min=0),

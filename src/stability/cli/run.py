@@ -7,6 +7,7 @@ import sys
 
 import click
 
+from stability.cli._checks import not_empty
 from stability.exceptions import UsageError
 
 EPILOG = """\b
@@ -17,18 +18,20 @@ Exit codes:
   3    infrastructure: Docker or a container failed and no test failed otherwise,
        so the numbers say nothing about the tests
   130  interrupted (Ctrl-C); completed repetitions are kept, --resume carries on
+  143  stopped by SIGTERM; the same
 """
 
 
-def _positive_int(value: str | None, option: str) -> int | None:
+def _positive_int(value: str | None, option: str, maximum: int) -> int | None:
     if value is None:
         return None
+    wanted = f"{option} must be an integer from 1 to {maximum}, got {value!r}"
     try:
         number = int(value)
     except ValueError:
-        raise UsageError(f"{option} must be a positive integer, got {value!r}") from None
-    if number < 1:
-        raise UsageError(f"{option} must be a positive integer, got {value!r}")
+        raise UsageError(wanted) from None
+    if not 1 <= number <= maximum:
+        raise UsageError(wanted)
     return number
 
 
@@ -39,7 +42,7 @@ def _positive_float(value: str | None, option: str) -> float | None:
         number = float(value)
     except ValueError:
         raise UsageError(f"{option} must be a positive number of seconds, got {value!r}") from None
-    if not number > 0 or number == float("inf"):
+    if not 0 < number < float("inf"):
         raise UsageError(f"{option} must be a positive number of seconds, got {value!r}")
     return number
 
@@ -81,11 +84,14 @@ class _RunCommand(click.Command):
     help="Kill a repetition that runs longer; its running test is recorded as timeout.",
 )
 @click.option("--until-fail", is_flag=True, help="Stop at the first repetition with a failure.")
-@click.option("--label", default=None, help="Tag the session (e.g. nightly).")
+@click.option(
+    "--label", default=None, callback=not_empty, help="Tag the session (e.g. nightly)."
+)
 @click.option(
     "--db",
     "db",
     default=None,
+    callback=not_empty,
     metavar="PATH",
     help="History file [default: $STABILITY_DB or .stability/history.duckdb].",
 )
@@ -93,6 +99,7 @@ class _RunCommand(click.Command):
     "--resume",
     "resume",
     default=None,
+    callback=not_empty,
     metavar="SESSION",
     help="Carry on a session to N, skipping its completed repetitions.",
 )
@@ -119,17 +126,17 @@ def run(
     Every outcome and timing is stored in DuckDB; `stability report` reads it.
     """
     from stability.progress import make_progress, summary_lines
-    from stability.runner import Campaign, RunOptions
+    from stability.runner import MAX_JOBS, MAX_REPEAT, Campaign, RunOptions
     from stability.store.db import resolve_db_path
 
     pytest_args = list(ctx.meta.get("stability.pytest_args", []))
-    n = _positive_int(repeat, "--repeat")
+    n = _positive_int(repeat, "--repeat", MAX_REPEAT)
     if n is None and not resume:
         raise UsageError("--repeat N is required (how many repetitions to run)")
     options = RunOptions(
         targets=list(targets),
         repeat=n,
-        jobs=_positive_int(jobs, "--jobs") or 1,
+        jobs=_positive_int(jobs, "--jobs", MAX_JOBS) or 1,
         timeout=_positive_float(timeout, "--timeout"),
         until_fail=until_fail,
         label=label,
