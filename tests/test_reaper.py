@@ -81,7 +81,7 @@ def alive(pid: int) -> bool:
 
 def test_sigkill_of_the_owners_group_removes_its_containers_and_folder() -> None:
     session = f"reap-{uuid.uuid4().hex[:8]}"
-    proc, pid, reaper_pid, folder = start_owner(session, ("postgres", "redis"))
+    proc, _, reaper_pid, folder = start_owner(session, ("postgres", "redis"))
     assert {c.service for c in list_managed(session=session)} == {"postgres", "redis"}
     assert folder.is_dir() and alive(reaper_pid)
 

@@ -38,7 +38,8 @@ def container_labels(service: str) -> dict[str, str]:
 def process_started(pid: int) -> str | None:
     """When process `pid` started, from /proc (None where there is no /proc, or no pid)."""
     try:
-        stat = open(f"/proc/{pid}/stat", encoding="ascii", errors="replace").read()
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as fh:
+            stat = fh.read()
     except OSError:
         return None
     fields = stat.rsplit(")", 1)[-1].split()

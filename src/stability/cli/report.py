@@ -340,7 +340,8 @@ def sessions(
     if not rows:
         raise UsageError("no sessions match: run `stability run` first, or widen the filters")
     from rich.table import Table
-    from rich.text import Text
+
+    from stability.report._printable import printable_text
 
     table = Table()
     for name in (
@@ -361,11 +362,11 @@ def sessions(
             f"{s.failed_repetitions} ({f.pct(s.failed_repetitions / decided)})" if decided else "–"
         )
         table.add_row(
-            Text(s.id),
+            printable_text(s.id),
             f"{s.started_at:%Y-%m-%d %H:%M}",
-            Text(s.label or ""),
-            Text((s.git_commit or "")[:10]),
-            Text(s.status or ""),
+            printable_text(s.label or ""),
+            printable_text((s.git_commit or "")[:10]),
+            printable_text(s.status or ""),
             f"{s.repetitions}/{s.repeat}",
             red,
             str(s.tests),

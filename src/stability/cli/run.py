@@ -84,9 +84,7 @@ class _RunCommand(click.Command):
     help="Kill a repetition that runs longer; its running test is recorded as timeout.",
 )
 @click.option("--until-fail", is_flag=True, help="Stop at the first repetition with a failure.")
-@click.option(
-    "--label", default=None, callback=not_empty, help="Tag the session (e.g. nightly)."
-)
+@click.option("--label", default=None, callback=not_empty, help="Tag the session (e.g. nightly).")
 @click.option(
     "--db",
     "db",

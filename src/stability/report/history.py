@@ -11,7 +11,6 @@ from typing import Any
 
 from rich.console import Console
 from rich.table import Table
-from rich.text import Text
 
 from stability.analysis.aggregate import count_signatures, count_tests
 from stability.analysis.models import ExecutionRow, SessionInfo, TestStats
@@ -19,6 +18,7 @@ from stability.analysis.per_test import analyse_test
 from stability.analysis.rules import FAILING_OUTCOMES
 from stability.exceptions import StabilityError, UsageError
 from stability.report import _format as f
+from stability.report._printable import printable_text
 from stability.report.json_report import session_json, stats_json
 from stability.store import queries
 from stability.store.db import connect
@@ -112,9 +112,9 @@ def history_json(h: TestHistory) -> dict[str, Any]:
 
 def render_history(h: TestHistory, console: Console) -> None:
     t = h.stats
-    console.print(Text(h.nodeid, style="bold"))
+    console.print(printable_text(h.nodeid, style="bold"))
     console.print(
-        Text(
+        printable_text(
             f"{f.pct(t.flake_rate)} flake rate ({f.fraction(t)} failed, 95% interval {f.ci(t)}), "
             f"{t.verdict}, {f.status(t)}; flip rate {f.pct(t.flip_rate)}; "
             f"call p50 {f.seconds(t.counts.p50_s)}, p95 {f.seconds(t.counts.p95_s)} "
@@ -127,10 +127,10 @@ def render_history(h: TestHistory, console: Console) -> None:
     for line in h.sessions:
         s, st = line.session, line.stats
         table.add_row(
-            Text(s.id),
+            printable_text(s.id),
             f"{s.started_at:%Y-%m-%d %H:%M}",
-            Text(s.label or ""),
-            Text((s.git_commit or "")[:10]),
+            printable_text(s.label or ""),
+            printable_text((s.git_commit or "")[:10]),
             f.fraction(st),
             f.pct(st.flake_rate),
             st.verdict,
@@ -145,16 +145,16 @@ def render_history(h: TestHistory, console: Console) -> None:
         for r in h.failures:
             message = (r.message or r.error_type or "").strip().splitlines()
             fails.add_row(
-                Text(r.session_id),
+                printable_text(r.session_id),
                 str(r.repetition),
                 r.outcome,
-                Text(r.phase or ""),
-                Text(message[0][:200] if message else ""),
+                printable_text(r.phase or ""),
+                printable_text(message[0][:200] if message else ""),
             )
         console.print(fails)
         first = h.failures[0]
         console.print(
-            Text(
+            printable_text(
                 "The containers' logs of a failed repetition: "
                 f"stability logs {first.session_id} {first.repetition}",
                 style="dim",
@@ -167,9 +167,9 @@ def render_history(h: TestHistory, console: Console) -> None:
         for g in t.signatures:
             sig.add_row(
                 str(g.count),
-                Text(g.signature),
-                Text(f"{g.first_session} #{g.first_repetition}"),
-                Text(f"{g.last_session} #{g.last_repetition}"),
-                Text("\n".join(g.example.strip().splitlines()[:3])[:300]),
+                printable_text(g.signature),
+                printable_text(f"{g.first_session} #{g.first_repetition}"),
+                printable_text(f"{g.last_session} #{g.last_repetition}"),
+                printable_text("\n".join(g.example.strip().splitlines()[:3])[:300]),
             )
         console.print(sig)

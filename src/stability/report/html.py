@@ -20,11 +20,13 @@ from stability.report import _format as f
 from stability.report import figures
 from stability.report import html_sections as sections
 from stability.report._assets import CSS, JS
+from stability.report._printable import printable
 from stability.report.build import Report
 
 
 def e(value: object) -> str:
-    return escape(str(value), quote=True)
+    """User data for markup: control characters shown escaped, then HTML-escaped."""
+    return escape(printable(str(value)), quote=True)
 
 
 def script_json(data: Any) -> str:

@@ -6,12 +6,14 @@ from html import escape
 
 from stability.analysis.suite import suite_signatures
 from stability.report import _format as f
+from stability.report._printable import printable
 from stability.report.build import Report
 from stability.text import first_line
 
 
 def e(value: object) -> str:
-    return escape(str(value), quote=True)
+    """User data for markup: control characters shown escaped, then HTML-escaped."""
+    return escape(printable(str(value)), quote=True)
 
 
 def containers_table(report: Report) -> str:

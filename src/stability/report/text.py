@@ -11,6 +11,7 @@ from rich.text import Text
 from stability.analysis.models import TestStats
 from stability.analysis.suite import suite_signatures
 from stability.report import _format as f
+from stability.report._printable import printable_text
 from stability.report.build import Report
 from stability.text import first_line
 
@@ -19,11 +20,13 @@ _STYLE = {"violates": "bold red", "unproven": "yellow", "meets": "green"}
 
 def render_text(report: Report, console: Console, *, limit: int = 50) -> None:
     s = report.suite
-    console.print(Text(f"Test stability: {f.headline(report)}", style="bold"))
+    console.print(printable_text(f"Test stability: {f.headline(report)}", style="bold"))
     console.print(
-        Text(f"Scope: {f.scope_line(report)}; {s.tests} tests, {s.executions:,} executions")
+        printable_text(
+            f"Scope: {f.scope_line(report)}; {s.tests} tests, {s.executions:,} executions"
+        )
     )
-    console.print(Text(f"Suite: {f.suite_line(report)}"))
+    console.print(printable_text(f"Suite: {f.suite_line(report)}"))
     table = Table(title="Tests (worst first)", title_justify="left", show_lines=False)
     longest = max((len(t.nodeid) for t in report.tests[:limit]), default=4)
     wide = console.width >= 150  # narrow terminals drop the flip rate, p50 and flags
@@ -32,20 +35,20 @@ def render_text(report: Report, console: Console, *, limit: int = 50) -> None:
         ("Rate", "right", lambda t: f.pct(t.flake_rate)),
         ("95% interval", "left", f.ci),
         ("Failed", "right", f.fraction),
-        ("Verdict", "left", lambda t: Text(t.verdict, style=_STYLE[t.verdict])),
+        ("Verdict", "left", lambda t: printable_text(t.verdict, style=_STYLE[t.verdict])),
         ("To settle", "right", f.runs_needed),
-        ("Status", "left", lambda t: Text(f.status(t))),
+        ("Status", "left", lambda t: printable_text(f.status(t))),
         ("Flip", "right", lambda t: f.pct(t.flip_rate)),
         ("p50", "right", lambda t: f.seconds(t.counts.p50_s)),
         ("p95", "right", lambda t: f.seconds(t.counts.p95_s)),
-        ("Flags", "left", lambda t: Text(f.flags(t))),
+        ("Flags", "left", lambda t: printable_text(f.flags(t))),
     ]
     if not wide:
         columns = [c for c in columns if c[0] not in ("Flip", "p50", "Flags")]
     for name, justify, _ in columns:
         table.add_column(name, justify=justify)  # type: ignore[arg-type]
     for t in report.tests[:limit]:
-        table.add_row(Text(t.nodeid), *(cell(t) for _, _, cell in columns))
+        table.add_row(printable_text(t.nodeid), *(cell(t) for _, _, cell in columns))
     console.print(table)
     if len(report.tests) > limit:
         console.print(f"… {len(report.tests) - limit} more tests (see --format json or html)")
@@ -55,7 +58,12 @@ def render_text(report: Report, console: Console, *, limit: int = 50) -> None:
         for name in ("Count", "Tests", "Signature", "Example"):
             sig.add_column(name, overflow="fold")
         for signature, count, tests, example in signatures[:10]:
-            sig.add_row(str(count), str(tests), Text(signature), Text(first_line(example, 160)))
+            sig.add_row(
+                str(count),
+                str(tests),
+                printable_text(signature),
+                printable_text(first_line(example, 160)),
+            )
         console.print(sig)
     if s.containers:
         target = f.seconds(report.options.startup_target_s)
@@ -64,7 +72,7 @@ def render_text(report: Report, console: Console, *, limit: int = 50) -> None:
             box.add_column(name)
         for c in s.containers:
             box.add_row(
-                Text(c.service),
+                printable_text(c.service),
                 str(c.starts),
                 str(c.failed),
                 f.seconds(c.p50_s),

@@ -16,7 +16,7 @@ import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Literal
 
@@ -203,7 +203,7 @@ def _columns(conn: duckdb.DuckDBPyConnection) -> dict[str, set[str]]:
     return found
 
 
-@lru_cache(maxsize=None)
+@cache
 def expected_columns(version: int) -> dict[str, frozenset[str]]:
     """The tables and columns a history of schema `version` has (from the migrations)."""
     conn = duckdb.connect(":memory:", config=dict(CONNECTION_CONFIG))

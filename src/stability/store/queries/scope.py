@@ -51,7 +51,10 @@ def parse_since(text: str, now: datetime | None = None) -> datetime:
     match = _SINCE.match(text)
     if match:
         amount, unit = float(match.group(1)), match.group(2)
-        return now - timedelta(**{_UNITS[unit]: amount})
+        try:
+            return now - timedelta(**{_UNITS[unit]: amount})
+        except (OverflowError, ValueError):
+            raise UsageError(f"--since {text!r} reaches back before year 1") from None
     try:
         value = datetime.fromisoformat(text.strip())
     except ValueError:
