@@ -319,7 +319,7 @@ class Campaign:
         file or a conftest.py (a syntax error, a missing module) in the first repetition
         that reports: the same one line and exit 2 for each, naming the file.
         """
-        collect_errors = [e for e in result.rows.executions if e["phase"] == "collect"]
+        collect_errors = [e for e in result.rows.executions if e.phase == "collect"]
         if len(collect_errors) < len(result.rows.executions):
             self.ran_tests = True
             return
@@ -328,7 +328,7 @@ class Campaign:
         if collect_errors:
             first = collect_errors[0]
             raise UsageError(
-                f"pytest cannot collect {first['nodeid']}: {_reason(first['message'])}"
+                f"pytest cannot collect {first.nodeid}: {_reason(first.message)}"
             )
         if result.exit_code not in (4, 5):
             return

@@ -90,7 +90,7 @@ def connect(
             if mode == "write":  # a failed write is ours to see whole
                 raise
             # reading a damaged file (a value out of range, a wrong type): one line
-            raise StoreError(f"{path}: {_first_line(str(exc))}") from None
+            raise StoreError(f"{path}: {first_line(str(exc))}") from None
     finally:
         conn.close()
 
@@ -170,7 +170,7 @@ def _schema_version(conn: duckdb.DuckDBPyConnection, path: Path) -> int:
         row = conn.execute("SELECT max(version) FROM schema_info").fetchone()
         raw = row[0] if row else None
     except duckdb.Error as exc:
-        raise StoreError(f"{path}: unreadable schema version ({_first_line(str(exc))})") from None
+        raise StoreError(f"{path}: unreadable schema version ({first_line(str(exc))})") from None
     if not isinstance(raw, int) or isinstance(raw, bool) or raw < 1:
         raise StoreError(
             f"{path}: schema version {raw!r} is not a positive integer; "
