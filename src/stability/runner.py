@@ -327,9 +327,7 @@ class Campaign:
             return
         if collect_errors:
             first = collect_errors[0]
-            raise UsageError(
-                f"pytest cannot collect {first.nodeid}: {_reason(first.message)}"
-            )
+            raise UsageError(f"pytest cannot collect {first.nodeid}: {_reason(first.message)}")
         if result.exit_code not in (4, 5):
             return
         lines = [line.strip() for line in result.output_tail.splitlines() if line.strip()]
