@@ -27,6 +27,7 @@ from typing import Any
 
 from stability.analysis.rules import RED_REPETITION_STATUSES, status_of
 from stability.cleanup import process_alive
+from stability.config import load_settings
 from stability.exceptions import UsageError
 from stability.gitinfo import environment_info
 from stability.progress import Progress, QuietProgress
@@ -38,7 +39,7 @@ from stability.repetition import (
     run_repetition,
 )
 from stability.store import ingest
-from stability.store.db import DEFAULT_DB, connect, resolve_db_path
+from stability.store.db import DEFAULT_DB, check_writable, connect, resolve_db_path
 from stability.store.queries import run_counts
 from stability.text import first_line
 
@@ -150,6 +151,7 @@ class Campaign:
         self.failed_reps = 0
         self.ran_tests = False  # some repetition of this run recorded an execution
         self._already = 0  # repetitions a resumed session had completed
+        self._unwritten: Session | None = None  # a new session not yet in the history
 
     # -- set-up ---------------------------------------------------------------------
 
@@ -170,22 +172,27 @@ class Campaign:
         if o.repeat is None:
             raise UsageError("--repeat N is required (how many repetitions to run)")
         validate_targets(o.targets, o.pytest_args, o.cwd)
+        load_settings(o.cwd)  # a bad [tool.stability] or STABILITY_* value: before any write
+        check_writable(self.db)
         self.session_id, self.repeat = new_session_id(), o.repeat
         self.targets, self.pytest_args = list(o.targets), list(o.pytest_args)
-        ingest.create_session(
-            self.db,
-            Session(
-                id=self.session_id,
-                started_at=datetime.now(UTC),
-                label=o.label,
-                targets=self.targets,
-                repeat=self.repeat,
-                options=json.dumps(self._options_row(), default=str),
-                status="running",
-                **environment_info(o.cwd),
-            ),
+        # written with the first repetition that shows the input is good (it ran tests)
+        self._unwritten = Session(
+            id=self.session_id,
+            started_at=datetime.now(UTC),
+            label=o.label,
+            targets=self.targets,
+            repeat=self.repeat,
+            options=json.dumps(self._options_row(), default=str),
+            status="running",
+            **environment_info(o.cwd),
         )
         return PendingNumbers(self.repeat)
+
+    def _write_session(self) -> None:
+        if self._unwritten is not None:
+            ingest.create_session(self.db, self._unwritten)
+            self._unwritten = None
 
     def _prepare_resume(self) -> PendingNumbers:
         o = self.options
@@ -208,6 +215,7 @@ class Campaign:
         self.targets = stored.targets
         self.pytest_args = o.pytest_args or list(stored.options.get("pytest_args") or [])
         validate_targets(self.targets, self.pytest_args, o.cwd)
+        load_settings(o.cwd)
         ingest.reopen_session(self.db, self.session_id, self.repeat, self._options_row())
         # a killed earlier runner's repetitions may have left containers behind
         remove_leftovers(self.session_id, stored.completed)
@@ -243,6 +251,7 @@ class Campaign:
         finally:
             _restore_signal_handlers(previous)
             self.progress.close()
+        self._write_session()  # stopped before any repetition ended: kept, to --resume
         ingest.finish_session(self.db, self.session_id, status)
         return self._outcome(status)
 
@@ -294,6 +303,8 @@ class Campaign:
                             self._check_usage(result)
                         except UsageError:
                             self._stop_running(running, quiet=True)
+                            if self._unwritten is not None:  # nothing written: keep it so
+                                raise
                             if not ingest.discard_session(self.db, self.session_id):
                                 ingest.finish_session(self.db, self.session_id, "interrupted")
                             raise
@@ -344,6 +355,7 @@ class Campaign:
         )
 
     def _store(self, result: RepetitionResult) -> None:
+        self._write_session()
         ingest.ingest_repetition(self.db, result.rows)
         if result.status != "passed":
             self.failed_reps += 1

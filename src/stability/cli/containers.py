@@ -6,6 +6,8 @@ import json
 
 import click
 
+from stability.cli._checks import not_empty
+
 
 @click.group()
 def containers() -> None:
@@ -13,7 +15,12 @@ def containers() -> None:
 
 
 @containers.command("list")
-@click.option("--session", default=None, help="Only containers of this stability session.")
+@click.option(
+    "--session",
+    default=None,
+    callback=not_empty,
+    help="Only containers of this stability session.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the containers as JSON.")
 def list_(session: str | None, as_json: bool) -> None:
     """Containers started by pytest-stability that still exist."""
@@ -39,7 +46,12 @@ def list_(session: str | None, as_json: bool) -> None:
     is_flag=True,
     help="Also remove containers whose owning process is still alive.",
 )
-@click.option("--session", default=None, help="Only containers of this stability session.")
+@click.option(
+    "--session",
+    default=None,
+    callback=not_empty,
+    help="Only containers of this stability session.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the removed containers as JSON.")
 def prune(everything: bool, session: str | None, as_json: bool) -> None:
     """Remove leftover containers (by default those whose pytest process is gone)."""

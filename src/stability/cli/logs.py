@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from stability.cli._checks import file_path
+from stability.cli._checks import file_path, not_empty
 
 
 def register(main: click.Group) -> None:
@@ -15,7 +15,7 @@ def register(main: click.Group) -> None:
 
 
 @click.command("logs")
-@click.argument("session")
+@click.argument("session", callback=not_empty)
 @click.argument("repetition", type=click.IntRange(min=1))
 @click.option(
     "--service",

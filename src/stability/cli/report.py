@@ -376,7 +376,7 @@ def sessions(
 
 
 @click.command("show")
-@click.argument("nodeid")
+@click.argument("nodeid", callback=not_empty)
 @_scope_options
 @_target_options
 @click.option("--json", "as_json", is_flag=True, help="Print the history as JSON.")

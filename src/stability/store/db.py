@@ -95,6 +95,32 @@ def connect(
         conn.close()
 
 
+def check_writable(path: Path, busy_timeout: float = BUSY_TIMEOUT_S) -> None:
+    """Refuse now (StoreError) what a write to `path` would refuse later, writing nothing.
+
+    For a writer that wants to know the file is usable before it runs anything.
+    """
+    if path.exists() and not path.is_dir():
+        _check_file(path, "read")
+        conn = _open(path, read_only=True, busy_timeout=busy_timeout)
+        try:
+            _schema_version(conn, path)
+        finally:
+            conn.close()
+        if not os.access(path, os.W_OK):
+            raise StoreError(f"cannot write to {path}: permission denied")
+        return
+    if path.is_dir():
+        raise StoreError(f"{path} is a folder, not a history file")
+    ancestor = path.parent
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise StoreError(f"cannot create {path.parent}: {ancestor} is not a folder")
+    if not os.access(ancestor, os.W_OK):
+        raise StoreError(f"cannot write to {ancestor}: permission denied")
+
+
 def _check_file(path: Path, mode: Mode) -> None:
     """Refuse what is not a DuckDB file by its first bytes, before DuckDB opens it."""
     if path.is_dir():
