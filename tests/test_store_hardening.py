@@ -58,9 +58,11 @@ def test_a_sqlite_file_is_named_as_such_before_duckdb_opens_it(tmp_path: Path) -
     sqlite3.connect(path).execute("CREATE TABLE t (x)").connection.commit()
     before = digest(path)
     for mode in ("read", "write"):
-        with pytest.raises(StoreError, match=r"not a pytest-stability history \(it is a SQLite"):
-            with connect(path, mode):  # type: ignore[arg-type]
-                pass
+        with (
+            pytest.raises(StoreError, match=r"not a pytest-stability history \(it is a SQLite"),
+            connect(path, mode),  # type: ignore[arg-type]
+        ):
+            pass
     assert digest(path) == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["app.db"]  # no .wal, nothing new
 
