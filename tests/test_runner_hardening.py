@@ -20,6 +20,8 @@ from runner_support import invoke
 from stability.runner import MAX_REPEAT, PendingNumbers
 from stability.store.db import connect
 
+CLI = [sys.executable, "-c", "from stability.cli import main; main()"]
+
 
 def query(db: Path, sql: str) -> list[tuple[object, ...]]:
     with connect(db, "read") as conn:
@@ -89,8 +91,7 @@ def test_sigterm_stops_cleanly_and_exits_143(project: Path) -> None:
     (project / "test_slow.py").write_text("import time\n\ndef test_a():\n    time.sleep(0.5)\n")
     db = project / "h.duckdb"
     runner = subprocess.Popen(
-        [sys.executable, "-c", "from stability.cli import main; main()", "run", "test_slow.py"]
-        + ["--repeat", "50", "--db", str(db)],
+        [*CLI, "run", "test_slow.py", "--repeat", "50", "--db", str(db)],
         cwd=project,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

@@ -170,7 +170,7 @@ def test_read_commands_read_a_history_in_a_read_only_folder(
     command = [a.replace("{out}", str(out)) for a in command] + ["--db", str(history)]
     script = (
         f"mount --bind {folder} {folder} && mount -o remount,bind,ro {folder} && "
-        f"touch {folder}/probe 2>/dev/null && exit 99; exec \"$@\""
+        f'touch {folder}/probe 2>/dev/null && exit 99; exec "$@"'
     )
     before = digest(history)
     proc = subprocess.run(
