@@ -17,6 +17,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -84,6 +85,21 @@ def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None
         if time.monotonic() > deadline:
             raise AssertionError(f"not within {timeout:g} s: {what}")
         time.sleep(0.05)
+
+
+def no_containers(session: str) -> bool:
+    return list_managed(session=session) == []
+
+
+def wait_while_running(
+    runner: subprocess.Popen[str], condition: Callable[[], bool], what: str
+) -> None:
+    def reached() -> bool:
+        if runner.poll() is not None:
+            raise AssertionError(f"the runner ended before {what}: {runner.communicate()}")
+        return condition()
+
+    wait_until(reached, 180, what)
 
 
 def session_processes(marker: str) -> list[int]:
@@ -160,9 +176,9 @@ def test_sigkill_at_any_moment_leaves_nothing_behind_and_resume_completes(
     for moment, condition in moments:
         runner = start("--resume", session) if session else start("test_backed.py")
         if session is None:  # the session is written with its first repetition
-            wait_until(lambda: stored(db) >= 1, 120, "a first repetition stored")
+            wait_until(lambda: stored(db) >= 1, 180, "a first repetition stored")
             session = str(query(db, "SELECT id FROM sessions")[0][0])
-        wait_until(condition(session), 120, moment)
+        wait_while_running(runner, condition(session), moment)
         runner.send_signal(signal.SIGKILL)
         runner.communicate()
         began = time.monotonic()
@@ -173,19 +189,20 @@ def test_sigkill_at_any_moment_leaves_nothing_behind_and_resume_completes(
         except AssertionError:
             left = [Path(f"/proc/{pid}/cmdline").read_bytes() for pid in session_processes(tag)]
             raise AssertionError(f"still running after the kill ({moment}): {left}") from None
-        wait_until(lambda: list_managed(session=session) == [], 15, f"containers ({moment})")
-        wait_until(
-            lambda: not list(tmp.glob("stability-*")), 15, f"temporary folders ({moment})"
-        )
+        wait_until(partial(no_containers, str(session)), 15, f"containers ({moment})")
+        wait_until(lambda: not list(tmp.glob("stability-*")), 15, f"temporary folders ({moment})")
         cleaned_s = time.monotonic() - began
         assert cleaned_s < 40, (moment, cleaned_s)
         # every stored repetition is whole: both tests, both container starts
-        assert query(
-            db,
-            "SELECT r.number FROM repetitions r WHERE "
-            "(SELECT count(*) FROM executions e WHERE e.repetition = r.number) <> 2 OR "
-            "(SELECT count(*) FROM container_starts c WHERE c.repetition = r.number) <> 2",
-        ) == [], moment
+        assert (
+            query(
+                db,
+                "SELECT r.number FROM repetitions r WHERE "
+                "(SELECT count(*) FROM executions e WHERE e.repetition = r.number) <> 2 OR "
+                "(SELECT count(*) FROM container_starts c WHERE c.repetition = r.number) <> 2",
+            )
+            == []
+        ), moment
         assert stored(db) < N, f"the campaign finished before the kill ({moment})"
 
     final = start("--resume", str(session), "--json")
@@ -194,9 +211,9 @@ def test_sigkill_at_any_moment_leaves_nothing_behind_and_resume_completes(
     summary = json.loads(out)
     assert summary["repetitions_done"] == N
     assert query(db, "SELECT number FROM repetitions ORDER BY 1") == [(n,) for n in range(1, N + 1)]
-    assert query(
-        db, "SELECT count(*), count(DISTINCT (repetition, nodeid)) FROM executions"
-    ) == [(2 * N, 2 * N)]
+    assert query(db, "SELECT count(*), count(DISTINCT (repetition, nodeid)) FROM executions") == [
+        (2 * N, 2 * N)
+    ]
     assert query(db, "SELECT count(*) FROM executions WHERE outcome <> 'passed'") == [(0,)]
     assert query(db, "SELECT status, repeat FROM sessions") == [("completed", N)]
     wait_until(lambda: list_managed(session=session) == [], 15, "containers after the end")

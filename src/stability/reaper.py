@@ -154,7 +154,9 @@ def remove_owned_containers(pid: int, started: str, host: str) -> int:
     if started:
         filters.append(f"{labels.OWNER_STARTED}={started}")
     removed = 0
-    for container in docker_client().containers.list(all=True, filters={"label": filters}):
+    for container in docker_client().containers.list(
+        all=True, filters={"label": filters}, ignore_removed=True
+    ):
         with contextlib.suppress(Exception):  # already gone
             container.remove(force=True, v=True)
             removed += 1
