@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 
 from runner_support import invoke
-from stability.runner import MAX_REPEAT, PendingNumbers
+from stability.limits import MAX_REPEAT
+from stability.runner import PendingNumbers
 from stability.store.db import connect
 
 CLI = [sys.executable, "-c", "from stability.cli import main; main()"]
@@ -98,7 +99,7 @@ def test_sigterm_stops_cleanly_and_exits_143(project: Path) -> None:
         text=True,
     )
     deadline = time.monotonic() + 60
-    while not (db.exists() and query(db, "SELECT count(*) FROM repetitions")[0][0] >= 1):
+    while not (db.exists() and query(db, "SELECT count(*) FROM repetitions") != [(0,)]):
         assert time.monotonic() < deadline and runner.poll() is None
         time.sleep(0.2)
     runner.send_signal(signal.SIGTERM)

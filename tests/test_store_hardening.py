@@ -23,6 +23,7 @@ from stability.cli import main
 from stability.exceptions import StoreError
 from stability.store import db as store_db
 from stability.store.db import connect
+from stability.store.schema import MIGRATIONS, SCHEMA_VERSION
 
 SESSION = "20261101-020000-aaaa"
 
@@ -40,7 +41,7 @@ def history(tmp_path: Path) -> Path:
 
 def test_every_connection_has_extension_autoinstall_and_autoload_off(history: Path) -> None:
     for mode in ("read", "write"):
-        with connect(history, mode) as conn:  # type: ignore[arg-type]
+        with connect(history, mode) as conn:
             settings = conn.execute(
                 "SELECT current_setting('autoinstall_known_extensions'), "
                 "current_setting('autoload_known_extensions')"
@@ -60,7 +61,7 @@ def test_a_sqlite_file_is_named_as_such_before_duckdb_opens_it(tmp_path: Path) -
     for mode in ("read", "write"):
         with (
             pytest.raises(StoreError, match=r"not a pytest-stability history \(it is a SQLite"),
-            connect(path, mode),  # type: ignore[arg-type]
+            connect(path, mode),
         ):
             pass
     assert digest(path) == before
@@ -112,11 +113,9 @@ def test_an_empty_duckdb_file_is_not_read_as_a_history_and_not_changed(tmp_path:
 @pytest.fixture
 def next_schema(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """This version of the package pretends to know a schema 2 (one more column)."""
-    monkeypatch.setattr(store_db, "SCHEMA_VERSION", store_db.SCHEMA_VERSION + 1)
+    monkeypatch.setattr(store_db, "SCHEMA_VERSION", SCHEMA_VERSION + 1)
     monkeypatch.setattr(
-        store_db,
-        "MIGRATIONS",
-        [*store_db.MIGRATIONS, "ALTER TABLE sessions ADD COLUMN note VARCHAR;"],
+        store_db, "MIGRATIONS", [*MIGRATIONS, "ALTER TABLE sessions ADD COLUMN note VARCHAR;"]
     )
     store_db.expected_columns.cache_clear()
     yield
@@ -134,7 +133,9 @@ def test_an_older_schema_is_never_upgraded_by_a_read_command(
         assert result.stderr.count("\n") == 1
     assert digest(history) == before
     with connect(history, "write") as conn:  # a write command upgrades it
-        assert conn.execute("SELECT max(version) FROM schema_info").fetchone() == (2,)
+        assert conn.execute("SELECT max(version) FROM schema_info").fetchone() == (
+            SCHEMA_VERSION + 1,
+        )
         conn.execute("SELECT note FROM sessions").fetchall()
 
 

@@ -30,6 +30,7 @@ from stability.cleanup import process_alive
 from stability.config import load_settings
 from stability.exceptions import UsageError
 from stability.gitinfo import environment_info
+from stability.limits import MAX_JOBS, MAX_REPEAT
 from stability.progress import Progress, QuietProgress
 from stability.records import Session
 from stability.repetition import (
@@ -38,6 +39,7 @@ from stability.repetition import (
     RepetitionSpec,
     run_repetition,
 )
+from stability.shards import Shard
 from stability.store import ingest
 from stability.store.db import DEFAULT_DB, check_writable, connect, resolve_db_path
 from stability.store.queries import run_counts
@@ -45,8 +47,6 @@ from stability.text import first_line
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INFRA, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 EXIT_TERMINATED = 128 + signal.SIGTERM  # 143, as a shell reports a SIGTERM
-MAX_REPEAT = 2**31 - 1  # the history's repetition numbers are 32-bit
-MAX_JOBS = 256
 _POLL_S = 0.2
 
 
@@ -62,35 +62,69 @@ class RunOptions:
     pytest_args: list[str] = field(default_factory=list)
     resume: str | None = None
     cwd: Path = field(default_factory=Path.cwd)
+    shard: Shard | None = None  # this machine's share of the repetition numbers
+    session_id: str | None = None  # given (shared by every shard), else a new one
+
+    def __post_init__(self) -> None:
+        # The CLI checks these with its flags' names; here they are the library's contract.
+        if self.repeat is None and not self.resume:
+            raise ValueError("a new session needs a repeat count")
+        if self.repeat is not None and not 1 <= self.repeat <= MAX_REPEAT:
+            raise ValueError(f"repeat must be from 1 to {MAX_REPEAT}, got {self.repeat}")
+        if not 1 <= self.jobs <= MAX_JOBS:
+            raise ValueError(f"jobs must be from 1 to {MAX_JOBS}, got {self.jobs}")
+        if self.timeout is not None and not self.timeout > 0:
+            raise ValueError(f"timeout must be a positive number of seconds, got {self.timeout}")
 
 
 class PendingNumbers:
-    """The repetition numbers still to run, 1..N minus `done`, without a list of N.
+    """The repetition numbers still to run, without a list of N.
 
-    N may be up to 2^31 - 1 (with --until-fail, say): memory stays flat.
+    `start`, `start + step`, ... up to `repeat` (every number, or one shard's share),
+    minus `done`. N may be up to 2^31 - 1 (with --until-fail, say): memory stays flat.
     """
 
-    def __init__(self, repeat: int, done: set[int] | frozenset[int] = frozenset()) -> None:
-        self._next, self._last, self._done = 1, repeat, done
+    def __init__(
+        self,
+        repeat: int,
+        done: set[int] | frozenset[int] = frozenset(),
+        *,
+        start: int = 1,
+        step: int = 1,
+    ) -> None:
+        self._start, self._step, self._last, self._done = start, step, repeat, done
+        self._next = start
         self._skip()
+
+    def __contains__(self, number: object) -> bool:
+        """Whether `number` is one this run owes (done or not)."""
+        return (
+            isinstance(number, int)
+            and self._start <= number <= self._last
+            and (number - self._start) % self._step == 0
+        )
+
+    @property
+    def total(self) -> int:
+        """How many numbers this run owes, done ones included."""
+        return max((self._last - self._start) // self._step + 1, 0)
 
     def _skip(self) -> None:
         while self._next <= self._last and self._next in self._done:
-            self._next += 1
+            self._next += self._step
 
     def __bool__(self) -> bool:
         return self._next <= self._last
 
     def __len__(self) -> int:
-        return max(self._last - self._next + 1, 0) - sum(
-            1 for n in self._done if self._next <= n <= self._last
-        )
+        left = max((self._last - self._next) // self._step + 1, 0)
+        return left - sum(1 for n in self._done if n >= self._next and n in self)
 
     def popleft(self) -> int:
         if not self:
             raise IndexError("no repetition left")
         number = self._next
-        self._next += 1
+        self._next += self._step
         self._skip()
         return number
 
@@ -149,6 +183,7 @@ class Campaign:
         self.targets: list[str] = []
         self.pytest_args: list[str] = []
         self.failed_reps = 0
+        self.shard: Shard | None = options.shard
         self.ran_tests = False  # some repetition of this run recorded an execution
         self._already = 0  # repetitions a resumed session had completed
         self._unwritten: Session | None = None  # a new session not yet in the history
@@ -161,21 +196,31 @@ class Campaign:
         Nothing is written before every input is known to be good.
         """
         o = self.options
-        if not 1 <= o.jobs <= MAX_JOBS:
-            raise UsageError(f"--jobs must be an integer from 1 to {MAX_JOBS}, got {o.jobs}")
-        if o.timeout is not None and not 0 < o.timeout < float("inf"):
-            raise UsageError(f"--timeout must be a positive number of seconds, got {o.timeout:g}")
-        if o.repeat is not None and not 1 <= o.repeat <= MAX_REPEAT:
-            raise UsageError(f"--repeat must be an integer from 1 to {MAX_REPEAT}, got {o.repeat}")
         if o.resume is not None:
             return self._prepare_resume()
-        if o.repeat is None:
-            raise UsageError("--repeat N is required (how many repetitions to run)")
+        assert o.repeat is not None  # RunOptions asks for it without a session to resume
+        self.repeat = o.repeat
+        if self.shard and not o.session_id:
+            raise UsageError(
+                "--shard needs --session-id ID, the same for every shard, so that "
+                "`stability merge` can join them into one session"
+            )
+        if self.shard and not self._pending().total:
+            raise UsageError(
+                f"--shard {self.shard} gets no repetition of --repeat {o.repeat}: "
+                "use at most as many shards as repetitions"
+            )
         validate_targets(o.targets, o.pytest_args, o.cwd)
         load_settings(o.cwd)  # a bad [tool.stability] or STABILITY_* value: before any write
         check_writable(self.db)
-        self.session_id, self.repeat = new_session_id(), o.repeat
+        self.session_id, self.repeat = o.session_id or new_session_id(), o.repeat
         self.targets, self.pytest_args = list(o.targets), list(o.pytest_args)
+        if o.session_id and ingest.session_exists(self.db, o.session_id):
+            raise UsageError(
+                f"session {o.session_id} already exists in {self.db}: give this run its own "
+                f"id, carry it on with --resume {o.session_id}, or run each shard into its "
+                "own file and `stability merge` them"
+            )
         # written with the first repetition that shows the input is good (it ran tests)
         self._unwritten = Session(
             id=self.session_id,
@@ -187,7 +232,13 @@ class Campaign:
             status="running",
             **environment_info(o.cwd),
         )
-        return PendingNumbers(self.repeat)
+        return self._pending()
+
+    def _pending(self, done: set[int] | frozenset[int] = frozenset()) -> PendingNumbers:
+        """The numbers this run owes: 1..N, or this shard's share of them, minus `done`."""
+        if self.shard:
+            return PendingNumbers(self.repeat, done, start=self.shard.index, step=self.shard.count)
+        return PendingNumbers(self.repeat, done)
 
     def _write_session(self) -> None:
         if self._unwritten is not None:
@@ -200,10 +251,20 @@ class Campaign:
         if not o.resume.strip():
             raise UsageError("--resume needs a session id, got an empty one")
         if o.targets:
-            raise UsageError(
-                "--resume carries on a stored session with its own targets: give no targets"
-            )
+            raise UsageError("a resumed session runs its own targets: give no targets")
+        if o.session_id:
+            raise UsageError("a resumed session keeps its own id: give no session id")
         stored = ingest.load_session(self.db, o.resume)
+        stored_shard = stored.options.get("shard")
+        if self.shard and str(self.shard) != stored_shard:
+            raise UsageError(
+                f"session {stored.id} ran as shard {stored_shard or '(none)'}, "
+                f"not --shard {self.shard}"
+            )
+        if stored_shard and not self.shard:
+            from stability.shards import parse_shard
+
+            self.shard = parse_shard(str(stored_shard))
         _refuse_if_still_running(stored.id, stored.status, stored.options)
         if o.repeat is not None and o.repeat < stored.repeat:
             raise UsageError(
@@ -219,9 +280,10 @@ class Campaign:
         ingest.reopen_session(self.db, self.session_id, self.repeat, self._options_row())
         # a killed earlier runner's repetitions may have left containers behind
         remove_leftovers(self.session_id, stored.completed)
-        self._already = sum(1 for n in stored.completed if n <= self.repeat)
-        self.failed_reps = sum(1 for n in stored.not_passed if n <= self.repeat)
-        return PendingNumbers(self.repeat, stored.completed)
+        pending = self._pending(stored.completed)
+        self._already = sum(1 for n in stored.completed if n in pending)
+        self.failed_reps = sum(1 for n in stored.not_passed if n in pending)
+        return pending
 
     def _options_row(self) -> dict[str, Any]:
         o = self.options
@@ -231,6 +293,7 @@ class Campaign:
             "until_fail": o.until_fail,
             "pytest_args": self.pytest_args,
             "resumed": bool(o.resume),
+            "shard": str(self.shard) if self.shard else None,
             # who runs it, so a --resume can tell a killed runner from a live one
             "runner_pid": os.getpid(),
             "runner_host": socket.gethostname(),
@@ -243,7 +306,7 @@ class Campaign:
         status = "completed"
         previous = _install_signal_handlers(self.interrupt, self.signals)
         try:
-            self.progress.start(self.repeat, self._already, self.failed_reps)
+            self.progress.start(self._pending().total, self._already, self.failed_reps)
             status = self._loop(numbers)
         except KeyboardInterrupt:  # a second Ctrl-C: stop now
             self.registry.kill_all()
@@ -356,6 +419,8 @@ class Campaign:
 
     def _store(self, result: RepetitionResult) -> None:
         self._write_session()
+        result.rows.repetition.shard = str(self.shard) if self.shard else None
+        result.rows.repetition.host = socket.gethostname()
         ingest.ingest_repetition(self.db, result.rows)
         if result.status != "passed":
             self.failed_reps += 1
@@ -383,6 +448,7 @@ class Campaign:
                 "status": status,
                 "exit_code": code,
                 "repeat": self.repeat,
+                "shard": str(self.shard) if self.shard else None,
                 "db": str(self.db),
                 "label": self.options.label,
                 "report_command": f"stability report --session {self.session_id}{db_arg}",

@@ -15,12 +15,15 @@ from collections.abc import Iterable
 from concurrent.futures import Future
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from stability.config import Settings
 from stability.exceptions import MigrationError, StabilityError
 from stability.records import ContainerLog, ContainerStart
 from stability.results_file import append_record
+
+if TYPE_CHECKING:
+    from stability.containers import RunningService
 
 SERVICES = ("postgres", "redis")
 
@@ -30,10 +33,10 @@ class ServiceManager:
         self.settings = settings
         self.needed = set(needed)
         self.records: list[ContainerStart] = []
-        self._futures: dict[str, Future[Any]] = {}
+        self._futures: dict[str, Future[RunningService]] = {}
         self._lock = threading.Lock()
 
-    def get(self, name: str) -> Any:
+    def get(self, name: str) -> RunningService:
         """The running service `name`, starting every needed service not yet started."""
         with self._lock:
             for wanted in sorted(self.needed | {name}):
@@ -49,10 +52,10 @@ class ServiceManager:
                     append_record("container_logs", ContainerLog(name, service.logs()))
                 service.stop()
 
-    def _submit(self, name: str) -> Future[Any]:
+    def _submit(self, name: str) -> Future[RunningService]:
         """Start `name` in a daemon thread: an interrupted pytest exits without waiting for
         a start still in flight (the reaper removes that container once the process is gone)."""
-        future: Future[Any] = Future()
+        future: Future[RunningService] = Future()
 
         def work() -> None:
             try:
@@ -63,7 +66,7 @@ class ServiceManager:
         threading.Thread(target=work, daemon=True, name=f"stability-{name}").start()
         return future
 
-    def _start(self, name: str) -> Any:
+    def _start(self, name: str) -> RunningService:
         from stability import containers
 
         spec = (containers.postgres_spec if name == "postgres" else containers.redis_spec)(

@@ -6,7 +6,7 @@ who query the history with SQL): add columns freely, never rename or drop.
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 # Each entry upgrades the schema from version i to i + 1 (index 0: empty -> 1).
 MIGRATIONS: list[str] = [
@@ -79,5 +79,11 @@ MIGRATIONS: list[str] = [
         service VARCHAR NOT NULL,
         logs VARCHAR                       -- kept for repetitions with a failure
     );
+    """,
+    # 2: sharded campaigns (`stability run --shard I/N`) and merged histories: which
+    # shard and host ran each repetition.
+    """
+    ALTER TABLE repetitions ADD COLUMN IF NOT EXISTS shard VARCHAR;   -- '2/4', NULL unsharded
+    ALTER TABLE repetitions ADD COLUMN IF NOT EXISTS host VARCHAR;    -- machine that ran it
     """,
 ]

@@ -2,29 +2,26 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+import duckdb
 
 from stability.exceptions import StabilityError
-from stability.store.db import connect
 from stability.store.queries.scope import Scope, resolve_scope
 
 
 def container_logs(
-    db: Path, session: str, repetition: int, service: str | None = None
+    conn: duckdb.DuckDBPyConnection, session: str, repetition: int, service: str | None = None
 ) -> tuple[str, list[tuple[str, str]]]:
     """The full session id and `(service, logs)` of one repetition, by service name."""
-    with connect(db, "read") as conn:
-        [info] = resolve_scope(conn, Scope(session=session))
-        rows = conn.execute(
-            "SELECT service, logs FROM container_logs WHERE session_id = ? AND repetition = ? "
-            "AND (? IS NULL OR service = ?) ORDER BY service",
-            [info.id, repetition, service, service],
-        ).fetchall()
-        ran = conn.execute(
-            "SELECT count(*), count(*) FILTER (WHERE number = ?) FROM repetitions "
-            "WHERE session_id = ?",
-            [repetition, info.id],
-        ).fetchone()
+    [info] = resolve_scope(conn, Scope(session=session))
+    rows = conn.execute(
+        "SELECT service, logs FROM container_logs WHERE session_id = ? AND repetition = ? "
+        "AND (? IS NULL OR service = ?) ORDER BY service",
+        [info.id, repetition, service, service],
+    ).fetchall()
+    ran = conn.execute(
+        "SELECT count(*), count(*) FILTER (WHERE number = ?) FROM repetitions WHERE session_id = ?",
+        [repetition, info.id],
+    ).fetchone()
     stored, found = ran if ran else (0, 0)
     if not rows and not found:
         raise StabilityError(f"no repetition {repetition} in session {info.id} ({stored} stored)")
