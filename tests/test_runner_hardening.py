@@ -18,7 +18,7 @@ import pytest
 
 from runner_support import invoke
 from stability.limits import MAX_REPEAT
-from stability.runner import PendingNumbers
+from stability.pending import PendingNumbers
 from stability.store.db import connect
 
 CLI = [sys.executable, "-c", "from stability.cli import main; main()"]
@@ -36,6 +36,13 @@ def test_pending_numbers_skip_the_completed_ones_in_order() -> None:
     assert not pending and len(pending) == 0
     with pytest.raises(IndexError):
         pending.popleft()
+
+
+def test_pending_numbers_of_a_shard() -> None:
+    pending = PendingNumbers(10, {5}, start=2, step=3)  # shard 2 of 3: 2, 5, 8
+    assert (pending.total, len(pending), 5 in pending, 6 in pending) == (3, 2, True, False)
+    assert [pending.popleft(), pending.popleft()] == [2, 8]
+    assert not pending
 
 
 def test_pending_numbers_take_no_memory_for_a_huge_n() -> None:
