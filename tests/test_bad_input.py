@@ -41,6 +41,10 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (root / "sub" / "conftest.py").write_text("import module_that_does_not_exist\n")
     (root / "sub" / "test_sub.py").write_text(PASSING_TEST)
     (root / "notes.txt").write_text("not tests\n")
+    (root / "junit.xml").write_text(
+        '<testsuite name="pytest"><testcase classname="test_ok" name="test_a" '
+        'file="test_ok.py" time="0.01"/></testsuite>\n'
+    )
     (root / "file.txt").write_text("a file, not a folder\n")
     (root / "a-folder").mkdir()
     (root / "a-folder" / "keep.txt").write_text("x")
@@ -229,6 +233,26 @@ CASES: list[tuple[list[str], dict[str, str], str]] = [
     (["logs", "", "1"], {}, "must not be empty"),
     (["logs", S, "1", "--service", "mysql"], {}, "'mysql' is not one of"),
     (["logs", S, "1", "--db", "app.sqlite"], {}, "SQLite file"),
+    (["report", "--format", "junit", "--out", "file.txt"], {}, "'file.txt' is a file"),
+    # -- merge, import, quarantine ------------------------------------------------------
+    (["merge", "--into", "merged.duckdb", "app.sqlite"], {}, "app.sqlite is not a DuckDB file"),
+    (["merge", "--into", "app.sqlite", H], {}, "(it is a SQLite file)"),
+    (["merge", "--into", "foreign.duckdb", H], {}, "other tables: sessions"),
+    (["merge", "--into", "merged.duckdb", "missing.duckdb"], {}, "missing.duckdb: no such file"),
+    (["merge", "--into", H, H], {}, "is the target itself"),
+    (["merge", "--into", "merged.duckdb"], {}, "Missing argument"),
+    (["merge", H], {}, "Missing option '--into'"),
+    (["merge", "--into", "merged.duckdb", "corrupt.duckdb"], {}, "not a DuckDB file"),
+    (["import", "junit", "notes.txt"], {}, "notes.txt: not well-formed XML"),
+    (["import", "junit", "missing.xml"], {}, "missing.xml: cannot read it"),
+    (["import", "junit", "junit.xml", "--db", "app.sqlite"], {}, "(it is a SQLite file)"),
+    (["import", "junit", "junit.xml", "--db", "foreign.duckdb"], {}, "other tables"),
+    (["import", "junit", "junit.xml", "--label", ""], {}, "must not be empty"),
+    (["import", "junit"], {}, "Missing argument"),
+    (["quarantine", "--db", "app.sqlite"], {}, "(it is a SQLite file)"),
+    (["quarantine", "--days", "0"], {}, "'--days'"),
+    (["quarantine", "--target", "abc"], {}, "not a rate"),
+    (["quarantine", "--out", "notes.txt"], {}, "notes.txt"),
     (["containers", "prune", "--session", ""], {}, "must not be empty"),
     (["containers", "list", "--session", ""], {}, "must not be empty"),
     (["nonsense"], {}, "No such command 'nonsense'"),
@@ -269,7 +293,18 @@ def test_bad_input(
 def test_the_table_covers_every_command_with_sixty_cases_or_more() -> None:
     assert len(CASES) >= 60
     commands = {args[0] for args, _, _ in CASES}
-    assert commands >= {"run", "report", "check", "sessions", "show", "logs", "containers"}
+    assert commands >= {
+        "run",
+        "report",
+        "check",
+        "sessions",
+        "show",
+        "logs",
+        "containers",
+        "merge",
+        "import",
+        "quarantine",
+    }
 
 
 # A few of the same, through the real executable: no traceback end to end.

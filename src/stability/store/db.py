@@ -190,8 +190,7 @@ def _schema_version(conn: duckdb.DuckDBPyConnection, path: Path) -> int:
     if "schema_info" not in columns:
         theirs = ", ".join(sorted(columns)[:5])
         raise StoreError(
-            f"{path} is not a pytest-stability history (it holds other tables: {theirs}); "
-            "pass --db with another file"
+            f"{path} is not a pytest-stability history (it holds other tables: {theirs})"
         )
     try:
         row = conn.execute("SELECT max(version) FROM schema_info").fetchone()
