@@ -137,7 +137,13 @@ def test_sigkill_at_any_moment_leaves_nothing_behind_and_resume_completes(
     marks = campaign / "marks"
     tmp = campaign / "tmp"
     tag = f"STABILITY_KILL_TEST={campaign.name}"
-    env = {**os.environ, "TMPDIR": str(tmp), "STABILITY_KILL_TEST": campaign.name}
+    env = {
+        **os.environ,
+        "TMPDIR": str(tmp),
+        "STABILITY_KILL_TEST": campaign.name,
+        # about kills, not start-up time: a loaded machine may take long to start PostgreSQL
+        "STABILITY_POSTGRES_TIMEOUT": "180",
+    }
     args = ["--repeat", str(N), "--jobs", "2", "--db", str(db), "-q"]
 
     def start(*extra: str) -> subprocess.Popen[str]:

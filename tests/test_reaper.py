@@ -48,6 +48,7 @@ def start_owner(
     session: str, services: tuple[str, ...] = ("redis",), *, exit_cleanly: bool = False
 ) -> tuple[subprocess.Popen[str], int, int, Path]:
     env = {**os.environ, "STABILITY_SESSION_ID": session, "STABILITY_REPETITION": "1"}
+    env.setdefault("STABILITY_POSTGRES_TIMEOUT", "180")  # a loaded machine starts it slowly
     code = OWNER.format(services=list(services), exit_cleanly=exit_cleanly)
     proc = subprocess.Popen(
         [sys.executable, "-c", code],
