@@ -30,8 +30,17 @@ _manager_key = pytest.StashKey["ServiceManager"]()
 _needed_key = pytest.StashKey[set[str]]()
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    from stability import ordering
+
+    ordering.add_options(parser)
+
+
 def pytest_configure(config: pytest.Config) -> None:
+    from stability import ordering
+
     config.stash[_needed_key] = set()
+    ordering.register(config)
     if results_dir() is not None:  # `stability run` asked for the recorder
         from stability import recorder
 

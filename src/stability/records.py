@@ -19,6 +19,8 @@ Outcome = Literal[
 Phase = Literal["collect", "setup", "call", "teardown"]
 RepetitionStatus = Literal["passed", "failed", "timeout", "crashed", "infra"]
 SessionStatus = Literal["running", "completed", "interrupted", "stopped_at_failure"]
+# `diagnose`: the probes of `stability diagnose`, left out of every scope but their own.
+SessionKind = Literal["run", "diagnose"]
 
 OUTCOMES: tuple[Outcome, ...] = get_args(Outcome)
 REPETITION_STATUSES: tuple[RepetitionStatus, ...] = get_args(RepetitionStatus)
@@ -43,6 +45,8 @@ class Execution:
     failure_signature: str | None = None  # set by the runner for failing outcomes
     captured_output: str | None = None  # failures only, bounded
     infra: bool = False  # failed because of the infrastructure, not the test
+    position: int | None = None  # 1-based order in which the test started in its process
+    attempt: int = 1  # the test's run number in its process (`run --in-process K`)
 
 
 @dataclass
@@ -78,6 +82,7 @@ class Repetition:
     exit_code: int | None
     status: RepetitionStatus
     error: str | None = None
+    seed: int | None = None  # the order's seed under `run --shuffle`; None: declared order
 
 
 @dataclass
@@ -100,6 +105,7 @@ class Session:
     pytest_version: str | None = None
     package_version: str | None = None
     cwd: str | None = None
+    kind: SessionKind = "run"
 
 
 # Records stored per repetition carry this key in front of their own fields.

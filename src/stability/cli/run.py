@@ -44,6 +44,14 @@ def _positive_float(value: str | None, option: str) -> float | None:
     return number
 
 
+def _seed(value: str | None) -> int | None:
+    if value is None:
+        return None
+    if not value.strip().isdigit():
+        raise UsageError(f"--seed must be a whole number from 0 to 4294967295, got {value!r}")
+    return int(value)
+
+
 class _RunCommand(click.Command):
     """Keeps everything after `--` for pytest instead of treating it as targets."""
 
@@ -80,6 +88,27 @@ class _RunCommand(click.Command):
     metavar="SECONDS",
     help="Kill a repetition that runs longer; its running test is recorded as timeout.",
 )
+@click.option(
+    "--shuffle",
+    is_flag=True,
+    help="Run each repetition in its own random order of the tests (its seed is recorded).",
+)
+@click.option(
+    "--seed",
+    "seed",
+    metavar="S",
+    help="Shuffle with seed S in repetition 1, S+1 in repetition 2, ... (implies --shuffle; "
+    "--seed S --repeat 1 replays the order recorded with seed S).",
+)
+@click.option(
+    "--in-process",
+    "in_process",
+    metavar="K",
+    default="1",
+    show_default=True,
+    help="Run each test K times back to back in the same process (each run recorded with "
+    "its attempt number).",
+)
 @click.option("--until-fail", is_flag=True, help="Stop at the first repetition with a failure.")
 @click.option("--label", default=None, help="Tag the session (e.g. nightly).")
 @click.option(
@@ -105,6 +134,9 @@ def run(
     repeat: str | None,
     jobs: str,
     timeout: str | None,
+    shuffle: bool,
+    seed: str | None,
+    in_process: str,
     until_fail: bool,
     label: str | None,
     db: str | None,
@@ -136,6 +168,9 @@ def run(
         db=resolve_db_path(db),
         pytest_args=pytest_args,
         resume=resume,
+        shuffle=shuffle,
+        seed=_seed(seed),
+        in_process=_positive_int(in_process, "--in-process") or 1,
     )
     progress = make_progress(quiet, sys.stderr)
     outcome = Campaign(options, progress).run()

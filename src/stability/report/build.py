@@ -7,10 +7,12 @@ writing can carry on as soon as the numbers are loaded; rendering happens afterw
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
+from stability.analysis.causes import Evidence
 from stability.analysis.models import (
     ContainerStart,
     SessionInfo,
@@ -18,7 +20,12 @@ from stability.analysis.models import (
     TestStats,
     TrendPoint,
 )
-from stability.analysis.per_test import DEFAULT_SLOW_THRESHOLD_S, DEFAULT_TARGET, analyse_tests
+from stability.analysis.per_test import (
+    DEFAULT_SLOW_THRESHOLD_S,
+    DEFAULT_TARGET,
+    analyse_tests,
+    with_causes,
+)
 from stability.analysis.suite import STARTUP_TARGET_S, suite_stats
 from stability.exceptions import StabilityError
 from stability.store import queries
@@ -91,6 +98,7 @@ def build_report(
             baseline_p50=base_p50,
             signatures=signatures,
         )
+        tests = load_causes(conn, ids, tests)
         suite = suite_stats(tests, reps, starts, startup_target_s=options.startup_target_s)
         grid = None
         durations: dict[str, list[float]] = {}
@@ -119,6 +127,17 @@ def build_report(
         durations=durations,
         startups=_startup_samples(starts, options.startup_samples) if options.charts else {},
     )
+
+
+def load_causes(conn: Any, session_ids: list[str], tests: list[TestStats]) -> list[TestStats]:
+    """The flaky tests with their causes, from their evidence and stored diagnoses."""
+    flaky = [t.nodeid for t in tests if t.status == "flaky"]
+    if not flaky:
+        return tests
+    evidence = queries.cause_evidence(conn, session_ids, flaky)
+    found = queries.diagnoses(conn, session_ids)
+    evidence = {n: replace(evidence.get(n) or Evidence(n), diagnosis=found.get(n)) for n in flaky}
+    return with_causes(tests, evidence)
 
 
 def grid_tests(tests: list[TestStats], limit: int) -> list[str]:

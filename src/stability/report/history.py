@@ -5,7 +5,7 @@ the reference functions of `stability.analysis.aggregate`."""
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -14,8 +14,9 @@ from rich.table import Table
 from rich.text import Text
 
 from stability.analysis.aggregate import count_signatures, count_tests
+from stability.analysis.causes import Evidence
 from stability.analysis.models import ExecutionRow, SessionInfo, TestStats
-from stability.analysis.per_test import analyse_test
+from stability.analysis.per_test import analyse_test, with_causes
 from stability.analysis.rules import FAILING_OUTCOMES
 from stability.exceptions import StabilityError, UsageError
 from stability.report import _format as f
@@ -58,6 +59,8 @@ def build_history(
             raise UsageError(f"{text!r} matches {len(names)} tests; give one of:\n  {listed}")
         nodeid = names[0]
         rows = queries.executions(conn, ids, nodeid)
+        evidence = queries.cause_evidence(conn, ids, [nodeid]).get(nodeid) or Evidence(nodeid)
+        evidence = replace(evidence, diagnosis=queries.diagnoses(conn, ids).get(nodeid))
 
     def analyse(subset: list[ExecutionRow]) -> TestStats:
         counts = count_tests(subset)[0]
@@ -78,7 +81,7 @@ def build_history(
     return TestHistory(
         nodeid=nodeid,
         scope=scope.describe(),
-        stats=analyse(rows),
+        stats=with_causes([analyse(rows)], {nodeid: evidence})[0],
         sessions=lines,
         failures=tuple(failing[-MAX_FAILURES:]),
         total_failures=len(failing),
@@ -121,6 +124,13 @@ def render_history(h: TestHistory, console: Console) -> None:
             f"— over {h.scope}"
         )
     )
+    if t.cause is not None:
+        console.print(Text(f"cause: {f.cause(t)} — {t.cause.why}"))
+        d = t.cause.diagnosis
+        if d is not None and d.failing_command:
+            console.print(Text(f"fails: {d.failing_command}"))
+            if d.passing_command:
+                console.print(Text(f"passes: {d.passing_command}"))
     table = Table(title="By session", title_justify="left")
     for name in ("Session", "Started", "Label", "Commit", "Failed", "Rate", "Verdict", "p50"):
         table.add_column(name)

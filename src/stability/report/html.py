@@ -61,6 +61,7 @@ def render_html(report: Report, *, plotly_js: str | None = None) -> str:
     body = [
         _banner(report),
         _tests_table(report),
+        sections.causes_section(report),
         _chart_section(
             "rates",
             "Flake rate per test",

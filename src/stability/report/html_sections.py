@@ -78,6 +78,39 @@ def signatures_section(report: Report, limit: int = 50) -> str:
     )
 
 
+def causes_section(report: Report) -> str:
+    """Why each flaky test is flaky: its cause, polluters and the commands to reproduce."""
+    flaky = [t for t in report.tests if t.cause is not None]
+    if not flaky:
+        return ""
+    rows = []
+    for t in flaky:
+        c = t.cause
+        assert c is not None
+        polluters = "".join(f"<div class='nodeid'>{e(p)}</div>" for p in c.polluters) or (
+            "".join(f"<div class='nodeid'>suspected: {e(p)}</div>" for p in c.suspects) or "–"
+        )
+        commands = ""
+        d = c.diagnosis
+        if d is not None and d.failing_command:
+            commands = f"<div>fails:</div><pre class='command'>{e(d.failing_command)}</pre>"
+            if d.passing_command:
+                commands += f"<div>passes:</div><pre class='command'>{e(d.passing_command)}</pre>"
+        rows.append(
+            f"<tr data-cause='{e(c.cause)}'><td class='nodeid'>{e(t.nodeid)}</td>"
+            f"<td class='cause'>{e(c.cause)}</td><td class='polluters'>{polluters}</td>"
+            f"<td>{e(c.why)}{commands}</td></tr>"
+        )
+    return (
+        '<section id="causes"><h2>Why they are flaky</h2><p class="hint">The cause of each '
+        "flaky test from the evidence in scope: order-dependent (with the polluters that, run "
+        "before it, make it fail), self-polluting, carries-over, non-order-dependent or "
+        "unknown. See the README's rules.</p><div class='table-wrap'><table id='cause-table'>"
+        "<thead><tr><th>Test</th><th>Cause</th><th>Polluters</th><th>Evidence and "
+        f"reproduction</th></tr></thead><tbody>{''.join(rows)}</tbody></table></div></section>"
+    )
+
+
 def where(report: Report, session_id: str, repetition: int) -> str:
     """`#12`, or `session #12` when the scope spans sessions."""
     if len(report.sessions) == 1:

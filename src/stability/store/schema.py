@@ -6,7 +6,7 @@ who query the history with SQL): add columns freely, never rename or drop.
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 # Each entry upgrades the schema from version i to i + 1 (index 0: empty -> 1).
 MIGRATIONS: list[str] = [
@@ -78,6 +78,25 @@ MIGRATIONS: list[str] = [
         repetition INTEGER NOT NULL,
         service VARCHAR NOT NULL,
         logs VARCHAR                       -- kept for repetitions with a failure
+    );
+    """,
+    # 2: run orders and attempts (`run --shuffle`, `--in-process`), `stability diagnose`
+    """
+    ALTER TABLE executions ADD COLUMN position INTEGER;  -- order in which it started
+    ALTER TABLE executions ADD COLUMN attempt INTEGER DEFAULT 1;  -- run number in its process
+    ALTER TABLE repetitions ADD COLUMN seed BIGINT;     -- shuffled order's seed, NULL: declared
+    ALTER TABLE sessions ADD COLUMN kind VARCHAR DEFAULT 'run';  -- run, diagnose (probes)
+    CREATE TABLE IF NOT EXISTS diagnoses (
+        session_id VARCHAR NOT NULL,       -- the session whose failing order was diagnosed
+        nodeid VARCHAR NOT NULL,           -- the victim
+        verdict VARCHAR NOT NULL,          -- polluted, fails-alone, does-not-replay, inconclusive
+        polluters VARCHAR[],               -- the smallest set that, run before it, fails it
+        failing_order VARCHAR[],           -- the smallest failing order (victim last)
+        failing_command VARCHAR,
+        passing_command VARCHAR,
+        probes INTEGER,
+        probe_session VARCHAR,             -- the `diagnose` session holding the probes
+        created_at TIMESTAMPTZ NOT NULL
     );
     """,
 ]

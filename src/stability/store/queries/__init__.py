@@ -8,6 +8,7 @@ meaning of every number is defined by `stability.analysis.aggregate`, which the 
 hold this SQL to.
 """
 
+from stability.store.queries.causes import cause_evidence, diagnoses
 from stability.store.queries.charts import call_durations, grid_cells, grid_columns, trend
 from stability.store.queries.scope import (
     Scope,
@@ -33,8 +34,10 @@ __all__ = [
     "Scope",
     "baseline_p50",
     "call_durations",
+    "cause_evidence",
     "container_starts",
     "count_sessions",
+    "diagnoses",
     "executions",
     "find_nodeids",
     "grid_cells",
