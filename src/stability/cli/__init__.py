@@ -42,7 +42,7 @@ def _register() -> None:
 
     main.add_command(images.images)
     main.add_command(containers.containers)
-    for optional in ("run", "report", "logs"):
+    for optional in ("run", "report", "logs", "diagnose"):
         try:
             module = __import__(f"stability.cli.{optional}", fromlist=["register"])
         except ModuleNotFoundError:

@@ -8,7 +8,13 @@ meaning of every number is defined by `stability.analysis.aggregate`, which the 
 hold this SQL to.
 """
 
-from stability.store.queries.causes import cause_evidence, diagnoses
+from stability.store.queries.causes import (
+    FailingOrder,
+    cause_evidence,
+    diagnoses,
+    failing_order,
+    last_session_failing,
+)
 from stability.store.queries.charts import call_durations, grid_cells, grid_columns, trend
 from stability.store.queries.scope import (
     Scope,
@@ -30,6 +36,7 @@ from stability.store.queries.tallies import (
 )
 
 __all__ = [
+    "FailingOrder",
     "RunCounts",
     "Scope",
     "baseline_p50",
@@ -39,9 +46,11 @@ __all__ = [
     "count_sessions",
     "diagnoses",
     "executions",
+    "failing_order",
     "find_nodeids",
     "grid_cells",
     "grid_columns",
+    "last_session_failing",
     "list_sessions",
     "parse_since",
     "previous_comparable",

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import duckdb
@@ -129,3 +131,79 @@ def diagnoses(conn: duckdb.DuckDBPyConnection, session_ids: Sequence[str]) -> di
         )
         for r in rows
     }
+
+
+@dataclass(frozen=True)
+class FailingOrder:
+    """A repetition in which a test failed, and the tests that ran before it there."""
+
+    session_id: str
+    repetition: int
+    nodeid: str
+    before: tuple[str, ...]  # in the order they started
+    seed: int | None
+    targets: tuple[str, ...]
+    pytest_args: tuple[str, ...]
+    cwd: str | None
+
+
+def failing_order(
+    conn: duckdb.DuckDBPyConnection, session_id: str, nodeid: str
+) -> FailingOrder | None:
+    """The latest repetition of the session where the test's first run failed (not infra),
+    with its recorded order; None when it never failed there with an order recorded."""
+    found = conn.execute(
+        f"""
+        SELECT e.repetition, e.position, r.seed
+        FROM executions e
+        LEFT JOIN repetitions r ON r.session_id = e.session_id AND r.number = e.repetition
+        WHERE e.session_id = $session AND e.nodeid = $nodeid AND coalesce(e.attempt, 1) = 1
+          AND e.outcome IN {FAILING} AND NOT {INFRA} AND e.position IS NOT NULL
+        ORDER BY r.seed IS NULL, e.repetition DESC LIMIT 1
+        """,
+        {"session": session_id, "nodeid": nodeid},
+    ).fetchone()
+    if found is None:
+        return None
+    repetition, position, seed = found
+    before = conn.execute(
+        """
+        SELECT nodeid FROM executions
+        WHERE session_id = $session AND repetition = $rep AND coalesce(attempt, 1) = 1
+          AND position < $position AND nodeid <> $nodeid
+        ORDER BY position
+        """,
+        {"session": session_id, "rep": repetition, "position": position, "nodeid": nodeid},
+    ).fetchall()
+    session = conn.execute(
+        "SELECT targets, options, cwd FROM sessions WHERE id = ?", [session_id]
+    ).fetchone()
+    assert session is not None
+    options = json.loads(session[1]) if session[1] else {}
+    return FailingOrder(
+        session_id=session_id,
+        repetition=int(repetition),
+        nodeid=nodeid,
+        before=tuple(dict.fromkeys(r[0] for r in before)),
+        seed=seed,
+        targets=tuple(session[0] or ()),
+        pytest_args=tuple(options.get("pytest_args") or ()),
+        cwd=session[2],
+    )
+
+
+def last_session_failing(conn: duckdb.DuckDBPyConnection, nodeid: str) -> str | None:
+    """The latest (non-diagnose) session in which the test's first run failed."""
+    row = conn.execute(
+        f"""
+        SELECT s.id FROM sessions s
+        WHERE coalesce(s.kind, 'run') <> 'diagnose' AND EXISTS (
+            SELECT 1 FROM executions e
+            LEFT JOIN repetitions r ON r.session_id = e.session_id AND r.number = e.repetition
+            WHERE e.session_id = s.id AND e.nodeid = $nodeid AND coalesce(e.attempt, 1) = 1
+              AND e.outcome IN {FAILING} AND NOT {INFRA} AND e.position IS NOT NULL)
+        ORDER BY s.started_at DESC, s.id DESC LIMIT 1
+        """,
+        {"nodeid": nodeid},
+    ).fetchone()
+    return str(row[0]) if row else None
