@@ -75,6 +75,10 @@ class Prober:
     def command(self, before: Sequence[str]) -> list[str]:
         return pytest_command([*before, self.order.nodeid], self.args)
 
+    def shown(self, before: Sequence[str]) -> str:
+        """The probe as a plain pytest command to paste (run in the session's folder)."""
+        return shlex.join(["pytest", *self.args, *before, self.order.nodeid])
+
     def fails(self, before: Sequence[str], progress: Progress, *, again: bool = False) -> bool:
         """Whether the victim failed after `before` (a victim that did not run: no).
         Each list is probed once unless `again`."""
@@ -244,8 +248,8 @@ def _search(prober: Prober, order: queries.FailingOrder, progress: Progress) -> 
             verdict=verdict,  # type: ignore[arg-type]
             polluters=tuple(polluters),
             failing_order=(*failing, victim) if failing is not None else (),
-            failing_command=shlex.join(prober.command(failing)) if failing is not None else None,
-            passing_command=shlex.join(prober.command(passing)) if passing is not None else None,
+            failing_command=prober.shown(failing) if failing is not None else None,
+            passing_command=prober.shown(passing) if passing is not None else None,
             probes=prober.probes,
             probe_session=prober.session_id,
         )
@@ -271,14 +275,16 @@ def _search(prober: Prober, order: queries.FailingOrder, progress: Progress) -> 
         smallest = ddmin(before, fails)
     except _OutOfProbes:
         return found("inconclusive", failing=best[0])
+    # Without its polluters the smallest order is the victim alone, which passed (probe 1).
+    # Also probe the whole failing order without them: does another polluter remain?
     without = [t for t in before if t not in smallest]
-    passing: list[str] = []
     try:
-        if without and not fails(without):
-            passing = without  # the failing order with the polluters left out passes
+        others = bool(without) and fails(without)
     except _OutOfProbes:
-        pass
-    return found("polluted", smallest, passing=passing, failing=smallest)
+        others = False
+    if others:
+        progress("the failing order still fails without them: more polluters remain there")
+    return found("polluted", smallest, passing=[], failing=smallest)
 
 
 def _summary(d: Diagnosis) -> str:

@@ -9,7 +9,9 @@ The rules, first match wins (the README states them beside the rate rules):
    test (`run --in-process K`) failed, and no first run ever failed.
 4. **carries-over**: its first runs, in repetition order, come in fewer pass/fail runs
    than independent tries at its rate would give (Wald-Wolfowitz runs test, exact,
-   one-sided p < 0.01, with at least `MIN_RUNS_TEST` decided runs).
+   one-sided p < 0.01, with at least `MIN_RUNS_TEST` decided runs). Declared-order and
+   shuffled repetitions are tested apart: a block of declared-order failures after a
+   block of shuffled passes says the order changed, not that state carried over.
 5. **non-order-dependent**: both passed and failed in the declared order, each time in
    a fresh process (first runs only).
 6. **order-dependent** without a diagnosis: it passed and failed in shuffled orders and
@@ -73,7 +75,8 @@ class Evidence:
     shuffled_failed: int = 0
     later_failed: int = 0  # runs after the first in a process (--in-process)
     self_polluted: int = 0  # processes whose first run passed and a later one failed
-    sequence: str = ""  # first runs in repetition order: P passed, F failed
+    fixed_sequence: str = ""  # declared-order first runs in repetition order: P or F
+    shuffled_sequence: str = ""  # shuffled first runs in repetition order
     suspects: tuple[str, ...] = ()  # ran before it in every failing shuffled order, no passing
     candidates: int = 0  # other tests seen before it in the shuffled orders
     diagnosis: Diagnosis | None = None
@@ -148,11 +151,18 @@ def find_cause(evidence: Evidence, flaky: bool) -> CauseFinding | None:
             f"({e.self_polluted} processes); its first run never failed" + note,
             diagnosis=d,
         )
-    test = runs_test(e.sequence) if len(e.sequence) >= MIN_RUNS_TEST else None
-    if test is not None and test.p_value < RUNS_TEST_P:
+    tests = [
+        (len(seq), t)
+        for seq in (e.fixed_sequence, e.shuffled_sequence)
+        if len(seq) >= MIN_RUNS_TEST and (t := runs_test(seq)) is not None
+    ]
+    tried = min(tests, key=lambda pair: pair[1].p_value) if tests else None
+    test = tried[1] if tried else None
+    if tried is not None and tried[1].p_value < RUNS_TEST_P:
+        length, test = tried
         return CauseFinding(
             "carries-over",
-            f"{test.runs} pass/fail runs in {len(e.sequence)} repetitions where independent "
+            f"{test.runs} pass/fail runs in {length} repetitions where independent "
             f"tries would give about {test.expected:.1f} (runs test p = {test.p_value:.2g}): "
             "state survives between repetitions, or failures cluster in time" + note,
             diagnosis=d,

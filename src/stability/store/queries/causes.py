@@ -47,7 +47,9 @@ def cause_evidence(
             count(*) FILTER (WHERE attempt = 1 AND shuffled AND bad),
             count(*) FILTER (WHERE attempt > 1 AND bad),
             coalesce(string_agg(CASE WHEN bad THEN 'F' ELSE 'P' END, '' ORDER BY k, repetition)
-                FILTER (WHERE attempt = 1), '')
+                FILTER (WHERE attempt = 1 AND NOT shuffled), ''),
+            coalesce(string_agg(CASE WHEN bad THEN 'F' ELSE 'P' END, '' ORDER BY k, repetition)
+                FILTER (WHERE attempt = 1 AND shuffled), '')
         FROM runs GROUP BY nodeid
         """,
         params,
@@ -87,7 +89,7 @@ def cause_evidence(
         seen[victim] = seen.get(victim, 0) + 1
         separating.setdefault(victim, []).append((other, int(before_fail), int(before_pass)))
     result = {}
-    for nodeid, fp, ff, sp, sf, later, seq in counts:
+    for nodeid, fp, ff, sp, sf, later, fixed_seq, shuffled_seq in counts:
         suspects = tuple(
             other for other, bf, bp in separating.get(nodeid, []) if sf and bf == sf and bp == 0
         )
@@ -99,7 +101,8 @@ def cause_evidence(
             shuffled_failed=int(sf),
             later_failed=int(later),
             self_polluted=int(polluted.get(nodeid, 0)),
-            sequence=str(seq),
+            fixed_sequence=str(fixed_seq),
+            shuffled_sequence=str(shuffled_seq),
             suspects=suspects,
             candidates=seen.get(nodeid, 0),
         )
