@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from itertools import combinations
+from itertools import combinations, pairwise
 
 import pytest
 
@@ -19,7 +19,7 @@ from stability.ordering import shuffled
 
 
 def _runs(seq: str) -> int:
-    return 1 + sum(a != b for a, b in zip(seq, seq[1:], strict=False))
+    return 1 + sum(a != b for a, b in pairwise(seq))
 
 
 @pytest.mark.parametrize("n1, n2", [(1, 1), (2, 3), (4, 4), (5, 7), (3, 9)])

@@ -221,7 +221,8 @@ def test_diagnose_names_exactly_the_polluter(mixed: dict[str, Any]) -> None:
     ]
     assert d["tests_before"] >= 2
     assert d["failing_command"] == (
-        "pytest -p no:randomly test_pairs.py::test_polluter_global test_pairs.py::test_victim_global"
+        "pytest -p no:randomly test_pairs.py::test_polluter_global "
+        "test_pairs.py::test_victim_global"
     )
     assert d["passing_command"] == "pytest -p no:randomly test_pairs.py::test_victim_global"
     assert d["probes"] <= 20

@@ -30,6 +30,7 @@ def test_reference_covers_every_command() -> None:
         "stability containers list",
         "stability images build",
         "stability containers prune",
+        "stability diagnose",
     ):
         assert f"### `{command}`" in rendered
 
