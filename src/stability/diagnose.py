@@ -15,9 +15,10 @@ from __future__ import annotations
 import json
 import shlex
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from stability.analysis.causes import Diagnosis
 from stability.analysis.rules import FAILING_OUTCOMES
@@ -223,6 +224,8 @@ def _failing_order(options: DiagnoseOptions) -> queries.FailingOrder:
         nodeid = names[0]
         session_id = session_id or queries.last_session_failing(conn, nodeid) or ""
         order = queries.failing_order(conn, session_id, nodeid) if session_id else None
+        if order is not None:
+            order = replace(order, likely=_likely_polluters(conn, order))
     if order is None:
         where = f"in session {session_id}" if session_id else "in any session"
         raise StabilityError(
@@ -234,6 +237,16 @@ def _failing_order(options: DiagnoseOptions) -> queries.FailingOrder:
 
 def _all_sessions(conn: object) -> list[str]:
     return [s.id for s in queries.list_sessions(conn, limit=None)]  # type: ignore[arg-type]
+
+
+def _likely_polluters(conn: Any, order: queries.FailingOrder) -> tuple[str, ...]:
+    """Tests to try first: those that ran before the victim in every failing shuffled
+    order of the session and in no passing one. (Hook: what each test left behind in the
+    database, once recorded, would add the tests that left rows the victim reads.)"""
+    evidence = queries.cause_evidence(conn, [order.session_id], [order.nodeid])
+    found = evidence.get(order.nodeid)
+    suspects = set(found.suspects) if found else set()
+    return tuple(t for t in order.before if t in suspects)
 
 
 def _search(prober: Prober, order: queries.FailingOrder, progress: Progress) -> Diagnosis:
@@ -271,8 +284,12 @@ def _search(prober: Prober, order: queries.FailingOrder, progress: Progress) -> 
             return found("does-not-replay", passing=[])
     except _OutOfProbes:
         return found("inconclusive")
+    candidates = before
+    likely = list(order.likely)
     try:
-        smallest = ddmin(before, fails)
+        if likely and len(likely) < len(before) and fails(likely):
+            candidates = likely  # the shuffled orders' suspects replay it: narrow them
+        smallest = ddmin(candidates, fails)
     except _OutOfProbes:
         return found("inconclusive", failing=best[0])
     # Without its polluters the smallest order is the victim alone, which passed (probe 1).

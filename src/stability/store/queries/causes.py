@@ -148,6 +148,7 @@ class FailingOrder:
     targets: tuple[str, ...]
     pytest_args: tuple[str, ...]
     cwd: str | None
+    likely: tuple[str, ...] = ()  # of `before`, the likeliest polluters: tried first
 
 
 def failing_order(
