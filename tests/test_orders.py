@@ -271,3 +271,26 @@ def test_diagnose_refuses_a_test_that_never_failed(mixed: dict[str, Any]) -> Non
     assert result.exit_code == 2
     assert result.stderr.startswith("stability: error: test_others.py::test_stable_control never")
     assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["run", "t.py", "--repeat", "2", "--seed", "abc"], "--seed must be a whole number"),
+        (["run", "t.py", "--repeat", "2", "--seed", "-3"], "--seed must be a whole number"),
+        (["run", "t.py", "--repeat", "2", "--seed", "4294967296"], "--seed must be between"),
+        (["run", "t.py", "--repeat", "2", "--in-process", "0"], "--in-process must be"),
+        (["run", "t.py", "--repeat", "2", "--in-process", "x"], "--in-process must be"),
+        (["diagnose", "t.py::nothing"], "no test 't.py::nothing'"),
+        (["diagnose", "t.py::test_a", "--max-probes", "1"], "--max-probes"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(project: Path, args: list[str], message: str) -> None:
+    (project / "t.py").write_text("def test_a():\n    pass\n")
+    if args[0] == "diagnose":
+        assert invoke("t.py", "--repeat", "1", "-q").exit_code == 0
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 2, result.output
+    assert message in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in result.output

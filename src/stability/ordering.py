@@ -56,7 +56,17 @@ def _setting(config: pytest.Config, option: str, env: str) -> int | None:
     if value is not None:
         return int(value)
     text = os.environ.get(env, "").strip()
-    return int(text) if text.lstrip("-").isdigit() else None
+    if not text.lstrip("-").isdigit() or not _started_by_the_run(config):
+        return None
+    return int(text)
+
+
+def _started_by_the_run(config: pytest.Config) -> bool:
+    """The runner's settings are for the pytest it started (and its xdist workers), not
+    for a pytest that a test starts in turn (pytester, a subprocess)."""
+    from stability.recorder import started_by_the_run
+
+    return started_by_the_run(hasattr(config, "workerinput"))
 
 
 def register(config: pytest.Config) -> None:

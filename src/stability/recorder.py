@@ -55,7 +55,7 @@ def register(config: pytest.Config) -> None:
     if config.pluginmanager.has_plugin("stability-recorder") or _active:
         return  # already on, or a pytest run inline inside a recorded session
     worker = hasattr(config, "workerinput")
-    if not _started_by_the_run(worker):
+    if not started_by_the_run(worker):
         os.environ.pop(RESULTS_DIR_ENV, None)  # silences append_record here and below
         return
     _active.append(config)
@@ -67,7 +67,7 @@ def register(config: pytest.Config) -> None:
         config.pluginmanager.register(Recorder(config), "stability-recorder")
 
 
-def _started_by_the_run(worker: bool) -> bool:
+def started_by_the_run(worker: bool) -> bool:
     expected = os.environ.get(RECORDER_PID_ENV if worker else RUNNER_PID_ENV, "")
     if not expected:  # no runner to check against (set up by hand, or by an older runner)
         return not worker or RUNNER_PID_ENV not in os.environ
