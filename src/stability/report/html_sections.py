@@ -98,7 +98,8 @@ def causes_section(report: Report) -> str:
                 commands += f"<div>passes:</div><pre class='command'>{e(d.passing_command)}</pre>"
         rows.append(
             f"<tr data-cause='{e(c.cause)}'><td class='nodeid'>{e(t.nodeid)}</td>"
-            f"<td class='cause' style='white-space:nowrap'>{e(c.cause)}</td><td class='polluters'>{polluters}</td>"
+            f"<td class='cause' style='white-space:nowrap'>{e(c.cause)}</td>"
+            f"<td class='polluters'>{polluters}</td>"
             f"<td>{e(c.why)}{commands}</td></tr>"
         )
     return (
