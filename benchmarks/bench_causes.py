@@ -150,6 +150,8 @@ def main() -> None:
                 single[k].append(
                     singled_out_at(db, session, victim, f"test_pairs.py::test_polluter_{k}")
                 )
+                if first[k][-1] is None:
+                    continue  # never failed in this campaign: nothing to diagnose
                 d = stability(root, "diagnose", victim, "--session", session, "-q")
                 probes[k].append(int(d["probes"]))  # type: ignore[call-overload]
                 exact += d["polluters"] == [f"test_pairs.py::test_polluter_{k}"]
@@ -163,8 +165,8 @@ def main() -> None:
         print(f"(c) --in-process 2: the self-polluting test first failed in repetition {sp}")
         every = [p for k in KINDS for p in probes[k]]
         print(
-            f"(d) diagnose: probes per victim {probes} (median {median(every)}, max "
-            f"{max(every)}); named exactly the polluter in {exact} of {len(every)}"
+            f"(d) diagnose: probes per victim {probes} (median {median(every or [0])}, max "
+            f"{max(every, default=0)}); named exactly the polluter in {exact} of {len(every)}"
         )
 
 
