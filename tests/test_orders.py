@@ -294,3 +294,22 @@ def test_bad_input_is_one_line_and_exit_2(project: Path, args: list[str], messag
     assert message in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
     assert "Traceback" not in result.output
+
+
+def test_a_schema_1_history_is_upgraded_with_the_new_columns(tmp_path: Path) -> None:
+    from stability.store.db import connect
+    from stability.store.schema import MIGRATIONS
+
+    path = tmp_path / "old.duckdb"
+    old = duckdb.connect(str(path))
+    old.execute(MIGRATIONS[0])
+    old.execute("INSERT INTO schema_info (version) VALUES (1)")
+    old.execute(
+        "INSERT INTO executions (session_id, repetition, nodeid, outcome) "
+        "VALUES ('s', 1, 't.py::a', 'passed')"
+    )
+    old.close()
+    with connect(path, write=False) as conn:
+        assert conn.execute("SELECT position, attempt FROM executions").fetchall() == [(None, 1)]
+        assert conn.execute("SELECT count(*) FROM diagnoses").fetchall() == [(0,)]
+        assert conn.execute("SELECT max(version) FROM schema_info").fetchall() == [(2,)]
