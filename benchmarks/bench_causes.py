@@ -108,8 +108,8 @@ def singled_out_at(db: Path, session: str, victim: str, polluter: str) -> int | 
         passes = [b for b, f in seen if not f]
         if not fails or not passes:
             continue
-        separating = set.intersection(*fails) - set.union(*passes)
-        candidates = len(set.union(*(b for b, _ in seen)))
+        separating = set.intersection(*fails) - set().union(*passes)
+        candidates = len(set().union(*(b for b, _ in seen)))
         if polluter in separating and candidates * 0.5**n < 0.01:
             return n
     return None

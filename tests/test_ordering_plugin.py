@@ -27,7 +27,7 @@ def test_seed_gives_the_order_shuffled_gives(pytester: pytest.Pytester) -> None:
     declared = [f"test_{i:02d}" for i in range(12)]
     result = pytester.runpytest_subprocess("-v", "-p", "no:randomly", "--stability-seed", "3")
     result.assert_outcomes(passed=12)
-    assert _order(result) == shuffled(declared, 3)  # type: ignore[arg-type]
+    assert _order(result) == shuffled(declared, 3)
     assert "stability: shuffled order, seed 3" in result.stdout.str()
     again = pytester.runpytest_subprocess("-v", "--stability-seed", "3")
     assert _order(again) == _order(result)
@@ -38,7 +38,7 @@ def test_shuffle_comes_after_deselection(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest_subprocess("-v", "--stability-seed", "5", "-k", "not test_00")
     result.assert_outcomes(passed=11, deselected=1)
     kept = [f"test_{i:02d}" for i in range(1, 12)]
-    assert _order(result) == shuffled(kept, 5)  # type: ignore[arg-type]
+    assert _order(result) == shuffled(kept, 5)
 
 
 def test_in_process_runs_each_test_k_times(pytester: pytest.Pytester) -> None:

@@ -55,7 +55,7 @@ def _base_seed() -> int:
     and after the victim, so the campaign sees the victim pass and fail."""
     for seed in range(1000):
         before = {
-            (o := shuffled(DECLARED, seed + i)).index("test_polluter_commits_a_row")  # type: ignore[arg-type]
+            (o := shuffled(DECLARED, seed + i)).index("test_polluter_commits_a_row")
             < o.index("test_victim_counts_rows")
             for i in range(REPEAT)
         }

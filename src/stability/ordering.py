@@ -16,8 +16,12 @@ from __future__ import annotations
 
 import os
 import random
+from collections.abc import Sequence
+from typing import TypeVar
 
 import pytest
+
+T = TypeVar("T")
 
 SEED_ENV = "STABILITY_SHUFFLE_SEED"
 IN_PROCESS_ENV = "STABILITY_IN_PROCESS"
@@ -44,8 +48,9 @@ def add_options(parser: pytest.Parser) -> None:
     )
 
 
-def shuffled(items: list[pytest.Item], seed: int) -> list[pytest.Item]:
-    """`items` in the order of `seed`: the same seed gives the same order of the same items."""
+def shuffled(items: Sequence[T], seed: int) -> list[T]:
+    """`items` in the order of `seed`: the same seed gives the same order of the same items
+    (it depends only on how many there are, so node ids predict the order of the items)."""
     order = list(items)
     random.Random(seed).shuffle(order)
     return order

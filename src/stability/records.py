@@ -82,6 +82,8 @@ class Repetition:
     exit_code: int | None
     status: RepetitionStatus
     error: str | None = None
+    shard: str | None = None  # '2/4' under `stability run --shard 2/4`
+    host: str | None = None  # the machine that ran it (shards run on several)
     seed: int | None = None  # the order's seed under `run --shuffle`; None: declared order
 
 

@@ -11,7 +11,20 @@ from typing import Any
 import click
 
 from stability import __version__
+from stability.cli import (
+    containers,
+    diagnose,
+    images,
+    importing,
+    logs,
+    merge,
+    quarantine,
+    report,
+    run,
+)
 from stability.exceptions import StabilityError
+
+__all__ = ["main"]
 
 
 class _Group(click.Group):
@@ -37,17 +50,18 @@ def main() -> None:
     """
 
 
-def _register() -> None:
-    from stability.cli import containers, images
-
-    main.add_command(images.images)
-    main.add_command(containers.containers)
-    for optional in ("run", "report", "logs", "diagnose"):
-        try:
-            module = __import__(f"stability.cli.{optional}", fromlist=["register"])
-        except ModuleNotFoundError:
-            continue
-        module.register(main)
-
-
-_register()
+for command in (
+    run.run,
+    report.report,
+    report.check,
+    report.sessions,
+    report.show,
+    logs.logs,
+    merge.merge,
+    importing.import_group,
+    quarantine.quarantine,
+    images.images,
+    containers.containers,
+    diagnose.diagnose,
+):
+    main.add_command(command)

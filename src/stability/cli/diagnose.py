@@ -2,23 +2,18 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
 import click
 
+from stability.cli._options import SECONDS, db_option, json_option, print_json
+
 
 @click.command("diagnose")
 @click.argument("nodeid")
 @click.option("--session", default=None, help="The session whose failing order to replay.")
-@click.option(
-    "--db",
-    "db",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="History file [default: $STABILITY_DB or .stability/history.duckdb].",
-)
+@db_option
 @click.option(
     "--max-probes",
     type=click.IntRange(min=2),
@@ -28,12 +23,13 @@ import click
 )
 @click.option(
     "--timeout",
-    type=click.FloatRange(min=0, min_open=True),
+    type=SECONDS,
+    metavar="SECONDS",
     default=None,
-    help="Kill a probe that runs longer than this many seconds.",
+    help="Kill a probe that runs longer than this.",
 )
 @click.option("-q", "--quiet", is_flag=True, help="No progress lines.")
-@click.option("--json", "as_json", is_flag=True, help="Print the diagnosis as JSON.")
+@json_option("the diagnosis")
 def diagnose(
     nodeid: str,
     session: str | None,
@@ -70,24 +66,21 @@ def diagnose(
     result = run_diagnosis(options, progress)
     d = result.diagnosis
     if as_json:
-        click.echo(
-            json.dumps(
-                {
-                    "nodeid": d.nodeid,
-                    "session": d.session_id,
-                    "repetition": result.repetition,
-                    "tests_before": result.order_length,
-                    "verdict": d.verdict,
-                    "polluters": list(d.polluters),
-                    "failing_order": list(d.failing_order),
-                    "failing_command": d.failing_command,
-                    "passing_command": d.passing_command,
-                    "probes": d.probes,
-                    "probe_session": d.probe_session,
-                    "summary": result.summary,
-                },
-                indent=2,
-            )
+        print_json(
+            {
+                "nodeid": d.nodeid,
+                "session": d.session_id,
+                "repetition": result.repetition,
+                "tests_before": result.order_length,
+                "verdict": d.verdict,
+                "polluters": list(d.polluters),
+                "failing_order": list(d.failing_order),
+                "failing_command": d.failing_command,
+                "passing_command": d.passing_command,
+                "probes": d.probes,
+                "probe_session": d.probe_session,
+                "summary": result.summary,
+            }
         )
         return
     click.echo(f"{d.nodeid}: {result.summary}")
@@ -101,7 +94,3 @@ def diagnose(
         f"{d.probes} probes (session {d.probe_session}, label diagnose); "
         f"see `stability report --session {d.session_id}`"
     )
-
-
-def register(main: click.Group) -> None:
-    main.add_command(diagnose)

@@ -10,7 +10,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from stability.analysis.causes import Evidence
 from stability.analysis.models import (
@@ -30,6 +30,9 @@ from stability.analysis.suite import STARTUP_TARGET_S, suite_stats
 from stability.exceptions import StabilityError
 from stability.store import queries
 from stability.store.db import connect
+
+if TYPE_CHECKING:
+    from stability.store.db import Connection
 
 
 @dataclass(frozen=True)
@@ -80,25 +83,10 @@ def build_report(
     with connect(db_path, write=False) as conn:
         sessions = queries.resolve_scope(conn, scope, str(db_path))
         ids = [s.id for s in sessions]
-        baseline = queries.previous_comparable(conn, sessions)
-        base_p50 = queries.baseline_p50(conn, baseline.id) if baseline else {}
-        counts = queries.tally_tests(conn, ids)
-        if not counts:
-            running = [s.id for s in sessions if s.status == "running"]
-            hint = f" (session {running[-1]} is still running)" if running else ""
-            raise StabilityError(f"no test executions in {scope.describe()} yet{hint}")
-        signatures = queries.tally_signatures(conn, ids)
+        baseline, tests = analyse_scope(conn, sessions, scope, options)
         reps = queries.repetitions(conn, ids)
         starts = queries.container_starts(conn, ids)
         trend = queries.trend(conn, sessions[-1], options.trend_sessions)
-        tests = analyse_tests(
-            counts,
-            target=options.target,
-            slow_threshold_s=options.slow_threshold_s,
-            baseline_p50=base_p50,
-            signatures=signatures,
-        )
-        tests = load_causes(conn, ids, tests)
         suite = suite_stats(tests, reps, starts, startup_target_s=options.startup_target_s)
         grid = None
         durations: dict[str, list[float]] = {}
@@ -129,7 +117,36 @@ def build_report(
     )
 
 
-def load_causes(conn: Any, session_ids: list[str], tests: list[TestStats]) -> list[TestStats]:
+def analyse_scope(
+    conn: Connection,
+    sessions: list[SessionInfo],
+    scope: queries.Scope,
+    options: ReportOptions,
+) -> tuple[SessionInfo | None, list[TestStats]]:
+    """The per-test table of a scope (worst first) and the baseline its slow-downs use:
+    what every report, `check` and `stability.History.tests()` show."""
+    ids = [s.id for s in sessions]
+    baseline = queries.previous_comparable(conn, sessions)
+    base_p50 = queries.baseline_p50(conn, baseline.id) if baseline else {}
+    counts = queries.tally_tests(conn, ids)
+    if not counts:
+        running = [s.id for s in sessions if s.status == "running"]
+        hint = f" (session {running[-1]} is still running)" if running else ""
+        raise StabilityError(f"no test executions in {scope.describe()} yet{hint}")
+    signatures = queries.tally_signatures(conn, ids)
+    tests = analyse_tests(
+        counts,
+        target=options.target,
+        slow_threshold_s=options.slow_threshold_s,
+        baseline_p50=base_p50,
+        signatures=signatures,
+    )
+    return baseline, load_causes(conn, ids, tests)
+
+
+def load_causes(
+    conn: Connection, session_ids: list[str], tests: list[TestStats]
+) -> list[TestStats]:
     """The flaky tests with their causes, from their evidence and stored diagnoses."""
     flaky = [t.nodeid for t in tests if t.status == "flaky"]
     if not flaky:

@@ -6,7 +6,7 @@ who query the history with SQL): add columns freely, never rename or drop.
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 # Each entry upgrades the schema from version i to i + 1 (index 0: empty -> 1).
 MIGRATIONS: list[str] = [
@@ -80,7 +80,13 @@ MIGRATIONS: list[str] = [
         logs VARCHAR                       -- kept for repetitions with a failure
     );
     """,
-    # 2: run orders and attempts (`run --shuffle`, `--in-process`), `stability diagnose`
+    # 2: sharded campaigns (`stability run --shard I/N`) and merged histories: which
+    # shard and host ran each repetition.
+    """
+    ALTER TABLE repetitions ADD COLUMN IF NOT EXISTS shard VARCHAR;   -- '2/4', NULL unsharded
+    ALTER TABLE repetitions ADD COLUMN IF NOT EXISTS host VARCHAR;    -- machine that ran it
+    """,
+    # 3: run orders and attempts (`run --shuffle`, `--in-process`), `stability diagnose`
     """
     ALTER TABLE executions ADD COLUMN position INTEGER;  -- order in which it started
     ALTER TABLE executions ADD COLUMN attempt INTEGER DEFAULT 1;  -- run number in its process

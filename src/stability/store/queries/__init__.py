@@ -16,11 +16,11 @@ from stability.store.queries.causes import (
     last_session_failing,
 )
 from stability.store.queries.charts import call_durations, grid_cells, grid_columns, trend
+from stability.store.queries.logs import container_logs
 from stability.store.queries.scope import (
     Scope,
     count_sessions,
     list_sessions,
-    parse_since,
     previous_comparable,
     resolve_scope,
 )
@@ -42,6 +42,7 @@ __all__ = [
     "baseline_p50",
     "call_durations",
     "cause_evidence",
+    "container_logs",
     "container_starts",
     "count_sessions",
     "diagnoses",
@@ -52,7 +53,6 @@ __all__ = [
     "grid_columns",
     "last_session_failing",
     "list_sessions",
-    "parse_since",
     "previous_comparable",
     "repetitions",
     "resolve_scope",
