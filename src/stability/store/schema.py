@@ -88,10 +88,10 @@ MIGRATIONS: list[str] = [
     """,
     # 3: run orders and attempts (`run --shuffle`, `--in-process`), `stability diagnose`
     """
-    ALTER TABLE executions ADD COLUMN position INTEGER;  -- order in which it started
-    ALTER TABLE executions ADD COLUMN attempt INTEGER DEFAULT 1;  -- run number in its process
-    ALTER TABLE repetitions ADD COLUMN seed BIGINT;     -- shuffled order's seed, NULL: declared
-    ALTER TABLE sessions ADD COLUMN kind VARCHAR DEFAULT 'run';  -- run, diagnose (probes)
+    ALTER TABLE executions ADD COLUMN IF NOT EXISTS position INTEGER;  -- order it started in
+    ALTER TABLE executions ADD COLUMN IF NOT EXISTS attempt INTEGER DEFAULT 1;  -- run number
+    ALTER TABLE repetitions ADD COLUMN IF NOT EXISTS seed BIGINT;  -- shuffled order, NULL: declared
+    ALTER TABLE sessions ADD COLUMN IF NOT EXISTS kind VARCHAR DEFAULT 'run';  -- diagnose: probes
     CREATE TABLE IF NOT EXISTS diagnoses (
         session_id VARCHAR NOT NULL,       -- the session whose failing order was diagnosed
         nodeid VARCHAR NOT NULL,           -- the victim
