@@ -85,7 +85,8 @@ class History:
     ) -> pd.DataFrame:
         """The per-test table of the reports, worst first: counts, `flake_rate`, its 95%
         interval (`ci_low`, `ci_high`), `verdict` against `target`, `runs_needed`,
-        `status`, `flip_rate`, `p50_s`/`p95_s`/`max_s` and the commonest failure."""
+        `status`, `flip_rate`, `p50_s`/`p95_s`/`max_s`, the commonest failure, and for a
+        flaky test its `cause` and diagnosed `polluters`."""
         from stability.report.build import ReportOptions, analyse_scope
 
         scope = _scope(session, label, since, commit)
@@ -139,6 +140,8 @@ def stats_row(t: TestStats) -> dict[str, Any]:
         baseline_p50_s=t.baseline_p50_s,
         top_signature=t.signatures[0].signature if t.signatures else None,
         signatures=len(t.signatures),
+        cause=t.cause.cause if t.cause else None,
+        polluters=list(t.cause.polluters) if t.cause else [],
     )
     return row
 
