@@ -42,10 +42,16 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="Quarantine file (from `stability quarantine`): failures of the tests in it "
         "do not fail the run. Default: [tool.stability] quarantine.",
     )
+    from stability import ordering
+
+    ordering.add_options(parser)
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    from stability import ordering
+
     config.stash[_needed_key] = set()
+    ordering.register(config)
     if results_dir() is not None:  # `stability run` asked for the recorder
         from stability import recorder
 
@@ -111,6 +117,12 @@ def stability_services(
     yield manager
     # The containers are gone afterwards: keep their logs where a test failed.
     manager.close(keep_logs=request.session.testsfailed > 0)
+
+
+def service_ports(config: pytest.Config) -> set[int]:
+    """The host ports of the containers this process started (none started: empty)."""
+    manager = config.stash.get(_manager_key, None)
+    return manager.ports() if manager is not None else set()
 
 
 def _service(manager: ServiceManager, name: str) -> RunningService:

@@ -9,9 +9,11 @@ carries to the controller. It never touches the database: the runner ingests the
 Records written (one JSON line each, see `results_file`):
 
 - `session_start`: pid, started_at, pytest_version, xdist (worker count or 0)
-- `test_start`: nodeid, started_at
+- `test_start`: nodeid, started_at, position, attempt
 - `execution`: nodeid, file, outcome, phase, setup_s, call_s, teardown_s, started_at,
-  error_type, message, traceback, captured_output, infra
+  error_type, message, traceback, captured_output, infra, environment, failure_frame,
+  position (1-based order in which tests started in this process), attempt (the test's
+  run number in the process)
 - `session_finish`: finished_at, exitstatus, collected, failed
 """
 
@@ -28,6 +30,7 @@ from typing import Any
 import pytest
 
 from stability.exceptions import InfrastructureError
+from stability.failure_causes import failing_frame, is_environment_failure
 from stability.records import Execution, Outcome, Phase
 from stability.results_file import RESULTS_DIR_ENV, append_record
 
@@ -57,7 +60,7 @@ def register(config: pytest.Config) -> None:
     if os.environ.get(RECORDER_PID_ENV) == str(os.getpid()):
         return  # a pytest run inline inside a recorded session: not part of the repetition
     worker = hasattr(config, "workerinput")
-    if not _started_by_the_run(worker):
+    if not started_by_the_run(worker):
         if not worker and _runner_gone():  # orphaned before it began: nobody will read it
             pytest.exit(
                 "stability: the `stability run` that started this repetition is gone",
@@ -79,7 +82,7 @@ def _restore(name: str, value: str | None) -> None:
         os.environ[name] = value
 
 
-def _started_by_the_run(worker: bool) -> bool:
+def started_by_the_run(worker: bool) -> bool:
     expected = os.environ.get(RECORDER_PID_ENV if worker else RUNNER_PID_ENV, "")
     if not expected:  # no runner to check against (set up by hand, or by an older runner)
         return not worker or RUNNER_PID_ENV not in os.environ
@@ -119,20 +122,30 @@ class ReportAnnotator:
     ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
         report = yield
         if call.excinfo is not None and report.failed:
-            exc: BaseException | None = call.excinfo.value
-            infra = False
-            seen: set[int] = set()
-            while exc is not None and id(exc) not in seen:  # the chain: fail() from a cause
-                seen.add(id(exc))
-                if isinstance(exc, InfrastructureError):
-                    infra = True
-                    break
-                exc = exc.__cause__ or exc.__context__
+            chain = _exception_chain(call.excinfo.value)
             report.stability = {  # type: ignore[attr-defined]
                 "error_type": call.excinfo.typename,
-                "infra": infra,
+                "infra": any(isinstance(exc, InfrastructureError) for exc in chain),
+                "environment": is_environment_failure(chain, _our_ports(item.config)),
+                "frame": failing_frame(call.excinfo, item.config.rootpath),
             }
         return report
+
+
+def _exception_chain(exc: BaseException | None) -> list[BaseException]:
+    """The exception and its causes (fail() from a cause, raise ... from ...)."""
+    chain: list[BaseException] = []
+    while exc is not None and all(exc is not seen for seen in chain):
+        chain.append(exc)
+        exc = exc.__cause__ or exc.__context__
+    return chain
+
+
+def _our_ports(config: pytest.Config) -> set[int]:
+    """The published ports of this process's containers (a refusal there is not the network)."""
+    from stability.plugin import service_ports
+
+    return service_ports(config)
 
 
 class _Test:
@@ -147,6 +160,8 @@ class _Test:
         self.phase: Phase | None = None
         self.failure: pytest.TestReport | pytest.CollectReport | None = None
         self.sections: list[tuple[str, str]] = []
+        self.position: int | None = None
+        self.attempt = 1
 
 
 class Recorder(ReportAnnotator):
@@ -154,6 +169,8 @@ class Recorder(ReportAnnotator):
         self.config = config
         self.tests: dict[str, _Test] = {}
         self.collect_errors: set[str] = set()
+        self.started = 0  # tests started so far: the next one's position
+        self.attempts: dict[str, int] = {}  # runs of each test so far (--in-process)
 
     # -- session -------------------------------------------------------------------
 
@@ -196,7 +213,18 @@ class Recorder(ReportAnnotator):
     def pytest_runtest_logstart(self, nodeid: str, location: tuple[str, int | None, str]) -> None:
         test = self.tests[nodeid] = _Test(nodeid, location)
         test.started_at = _now()
-        append_record("test_start", {"nodeid": nodeid, "started_at": test.started_at})
+        self.started += 1
+        test.position = self.started
+        test.attempt = self.attempts[nodeid] = self.attempts.get(nodeid, 0) + 1
+        append_record(
+            "test_start",
+            {
+                "nodeid": nodeid,
+                "started_at": test.started_at,
+                "position": test.position,
+                "attempt": test.attempt,
+            },
+        )
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if report.when not in ("setup", "call", "teardown"):
@@ -261,6 +289,8 @@ class Recorder(ReportAnnotator):
             setup_s=test.durations.get("setup"),
             call_s=test.durations.get("call"),
             teardown_s=test.durations.get("teardown"),
+            position=test.position,
+            attempt=test.attempt,
         )
         if test.failure is not None:
             _add_failure_details(execution, test.failure, test.sections)
@@ -290,6 +320,8 @@ def _add_failure_details(
     )
     execution.captured_output = bounded(output or None, MAX_OUTPUT, tail=True)
     execution.infra = bool(extra.get("infra"))
+    execution.environment = bool(extra.get("environment")) and not execution.infra
+    execution.failure_frame = extra.get("frame")
 
 
 def _type_from_message(message: str) -> str | None:

@@ -34,7 +34,8 @@ def render_markdown(report: Report) -> str:
     lines = [
         f"## Test stability: {f.headline(report)}",
         "",
-        f"Scope: {_cell(f.scope_line(report))}. {s.tests} tests, {s.executions:,} executions.",
+        f"Scope: {_cell(f.scope_line(report))}. {f.plural(s.tests, 'test')}, "
+        f"{f.plural(s.executions, 'execution')}.",
         "",
         f"**Suite:** {f.suite_line(report)}.",
         "",
@@ -53,7 +54,7 @@ def render_markdown(report: Report) -> str:
         for t in worst[:MAX_ROWS]:
             lines.append(
                 f"| {icon[t.verdict]} | {_code(t.nodeid)} | {f.pct(t.flake_rate)} | {f.ci(t)} | "
-                f"{f.fraction(t)} | {t.verdict} | {f.runs_needed(t)} | {_cell(f.status(t))} | "
+                f"{f.fraction(t)} | {f.verdict(t)} | {f.runs_needed(t)} | {_cell(f.status(t))} | "
                 f"{f.seconds(t.counts.p95_s)} |"
             )
         if len(worst) > MAX_ROWS:
@@ -68,6 +69,17 @@ def render_markdown(report: Report) -> str:
             f"up to {most:,} more clean runs each would settle them.",
             "",
         ]
+    flaky = [t for t in report.tests if t.cause is not None]
+    if flaky:
+        lines += ["### Why flaky", "", "| Test | Cause | Polluters | Evidence |"]
+        lines.append("|---|---|---|---|")
+        for t in flaky[:MAX_ROWS]:
+            assert t.cause is not None
+            polluters = ", ".join(_code(p) for p in t.cause.polluters) or "–"
+            lines.append(
+                f"| {_code(t.nodeid)} | {t.cause.cause} | {polluters} | {_cell(t.cause.why)} |"
+            )
+        lines.append("")
     slow = [t for t in report.tests if t.slow or t.slowdown]
     if slow:
         lines += [
@@ -93,6 +105,13 @@ def render_markdown(report: Report) -> str:
         for signature, count, tests, example in signatures[:10]:
             first = example.strip().splitlines()[0] if example.strip() else ""
             lines.append(f"| {count} | {tests} | {_code(signature)} | {_cell(first)} |")
+        lines.append("")
+    env = f.environment_tests(report)
+    if env:
+        lines += ["### Environment failures (counted apart)", "", f.ENVIRONMENT_HINT, ""]
+        lines += ["| Test | Failures | Passed |", "|---|---:|---:|"]
+        for t in env[:MAX_ROWS]:
+            lines.append(f"| {_code(t.nodeid)} | {t.counts.environment} | {t.counts.passed} |")
         lines.append("")
     if s.containers:
         target = f.seconds(report.options.startup_target_s)

@@ -23,7 +23,8 @@ def render_text(report: Report, console: Console, *, limit: int = 50) -> None:
     console.print(printable_text(f"Test stability: {f.headline(report)}", style="bold"))
     console.print(
         printable_text(
-            f"Scope: {f.scope_line(report)}; {s.tests} tests, {s.executions:,} executions"
+            f"Scope: {f.scope_line(report)}; {f.plural(s.tests, 'test')}, "
+            f"{f.plural(s.executions, 'execution')}"
         )
     )
     console.print(printable_text(f"Suite: {f.suite_line(report)}"))
@@ -35,7 +36,7 @@ def render_text(report: Report, console: Console, *, limit: int = 50) -> None:
         ("Rate", "right", lambda t: f.pct(t.flake_rate)),
         ("95% interval", "left", f.ci),
         ("Failed", "right", f.fraction),
-        ("Verdict", "left", lambda t: printable_text(t.verdict, style=_STYLE[t.verdict])),
+        ("Verdict", "left", lambda t: printable_text(f.verdict(t), style=_STYLE[t.verdict])),
         ("To settle", "right", f.runs_needed),
         ("Status", "left", lambda t: printable_text(f.status(t))),
         ("Flip", "right", lambda t: f.pct(t.flip_rate)),
@@ -50,8 +51,26 @@ def render_text(report: Report, console: Console, *, limit: int = 50) -> None:
     for t in report.tests[:limit]:
         table.add_row(printable_text(t.nodeid), *(cell(t) for _, _, cell in columns))
     console.print(table)
+    if wide:
+        console.print(printable_text(f.FLIP_HINT, style="dim"))
     if len(report.tests) > limit:
         console.print(f"… {len(report.tests) - limit} more tests (see --format json or html)")
+    flaky = [t for t in report.tests if t.cause is not None]
+    if flaky:
+        why = Table(title="Why flaky", title_justify="left")
+        for name in ("Test", "Cause", "Evidence"):
+            why.add_column(name, overflow="fold")
+        for t in flaky[:limit]:
+            evidence = t.cause.why if t.cause else ""
+            diagnosis = t.cause.diagnosis if t.cause else None
+            if diagnosis and diagnosis.failing_command:
+                evidence += f"\nfails: {diagnosis.failing_command}"
+                if diagnosis.passing_command:
+                    evidence += f"\npasses: {diagnosis.passing_command}"
+            why.add_row(
+                printable_text(t.nodeid), printable_text(f.cause(t)), printable_text(evidence)
+            )
+        console.print(why)
     signatures = suite_signatures(report.tests)
     if signatures:
         sig = Table(title="Failure signatures", title_justify="left")
@@ -65,6 +84,15 @@ def render_text(report: Report, console: Console, *, limit: int = 50) -> None:
                 printable_text(first_line(example, 160)),
             )
         console.print(sig)
+    env = f.environment_tests(report)
+    if env:
+        box = Table(title="Environment failures (counted apart)", title_justify="left")
+        for name in ("Test", "Failures", "Passed"):
+            box.add_column(name, overflow="fold")
+        for t in env[:limit]:
+            box.add_row(printable_text(t.nodeid), str(t.counts.environment), str(t.counts.passed))
+        console.print(box)
+        console.print(printable_text(f.ENVIRONMENT_HINT, style="dim"))
     if s.containers:
         target = f.seconds(report.options.startup_target_s)
         box = Table(title=f"Container start-up (target {target})", title_justify="left")

@@ -10,8 +10,11 @@ from typing import Any
 import duckdb
 
 from stability.analysis.models import SessionInfo
+from stability.analysis.pooling import run_conditions
 from stability.exceptions import StabilityError, UsageError
 from stability.store.queries._sql import FAILING, RED_STATUSES
+
+_PROBES = "coalesce(s.kind, 'run') <> 'diagnose'"  # a campaign, not diagnose probes
 
 
 @dataclass(frozen=True)
@@ -23,6 +26,7 @@ class Scope:
     since: datetime | None = None
     commit: str | None = None
     every_session: bool = False  # no filter means every session, not the last one
+    pool_all: bool = False  # pool sessions run under other conditions than the newest
 
     @property
     def is_default(self) -> bool:
@@ -45,7 +49,7 @@ class Scope:
 
 _SESSION_COLUMNS = """
     s.id, s.started_at, s.finished_at, s.label, s.targets, s.repeat, s.status,
-    s.git_commit, s.git_branch, s.host
+    s.git_commit, s.git_branch, s.host, s.options
 """
 
 
@@ -68,6 +72,7 @@ def _session(row: tuple[Any, ...], extra: Sequence[int] = ()) -> SessionInfo:
         git_commit=row[7],
         git_branch=row[8],
         host=row[9],
+        conditions=run_conditions(row[10]),
         **{k: int(v or 0) for k, v in counts.items()},
     )
 
@@ -101,9 +106,10 @@ def resolve_scope(
             raise UsageError(f"session {scope.session!r} matches several sessions: {ids}")
         return [_session(rows[0])]
     if scope.is_default and not scope.every_session:
+        # the last campaign: `stability diagnose` probes come after it but are not it
         rows = conn.execute(
             f"SELECT {_SESSION_COLUMNS} FROM sessions s "
-            "ORDER BY s.started_at DESC, s.id DESC LIMIT 1"
+            f"ORDER BY {_PROBES} DESC, s.started_at DESC, s.id DESC LIMIT 1"
         ).fetchall()
         return [_session(rows[0])]
     where, params = _filters(scope.label, scope.since, scope.commit)
@@ -121,9 +127,10 @@ def _like_prefix(text: str) -> str:
 
 
 def _filters(
-    label: str | None, since: datetime | None, commit: str | None
+    label: str | None, since: datetime | None, commit: str | None, *, probes: bool = False
 ) -> tuple[str, dict[str, Any]]:
-    clauses: list[str] = ["true"]
+    # probes of `stability diagnose` are no campaign: in a scope only when asked by label
+    clauses: list[str] = ["true" if probes or label == "diagnose" else _PROBES]
     params: dict[str, Any] = {}
     if label is not None:
         clauses.append("s.label = $label")
@@ -146,7 +153,7 @@ def list_sessions(
     limit: int | None = 20,
 ) -> list[SessionInfo]:
     """Sessions, newest first, with their stored repetitions, red ones and executions."""
-    where, params = _filters(label, since, commit)
+    where, params = _filters(label, since, commit, probes=True)
     limit_sql = f"LIMIT {int(limit)}" if limit else ""
     rows = conn.execute(
         f"""
@@ -161,7 +168,8 @@ def list_sessions(
             FROM repetitions r
             LEFT JOIN (
                 SELECT e.session_id, e.repetition, count(*) AS failing FROM executions e
-                WHERE e.outcome IN {FAILING} AND NOT coalesce(e.infra, false)
+                WHERE e.outcome IN {FAILING}
+                  AND NOT coalesce(e.infra, false) AND NOT coalesce(e.environment, false)
                   AND e.session_id IN (SELECT id FROM chosen)
                 GROUP BY ALL
             ) f ON f.session_id = r.session_id AND f.repetition = r.number
@@ -181,7 +189,7 @@ def list_sessions(
         """,
         params,
     ).fetchall()
-    return [_session(r[:10], r[10:]) for r in rows]
+    return [_session(r[:11], r[11:]) for r in rows]
 
 
 def previous_comparable(
