@@ -20,6 +20,7 @@ from stability.config import Settings
 from stability.docker_engine import docker_client
 from stability.exceptions import ImageUnavailable, ServiceStartError, StartupTimeout
 from stability.labels import container_labels
+from stability.reaper import ensure_reaper
 from stability.records import ContainerState
 from stability.text import first_line
 
@@ -129,6 +130,7 @@ def start_service(spec: ServiceSpec) -> RunningService:
     started = time.perf_counter()
     client = docker_client()
     _ensure_image(client, spec)
+    ensure_reaper()  # owned from creation: removed when this process dies, however it dies
     container = DockerContainer(spec.image, env=dict(spec.env), labels=container_labels(spec.name))
     container.with_exposed_ports(spec.port)
     try:

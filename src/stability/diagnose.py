@@ -205,7 +205,7 @@ def diagnose(options: DiagnoseOptions, progress: Progress) -> DiagnoseResult:
 
 
 def _failing_order(options: DiagnoseOptions) -> queries.FailingOrder:
-    with connect(options.db, write=False) as conn:
+    with connect(options.db, "read") as conn:
         if options.session:
             scope = queries.Scope(session=options.session)
             session_id = queries.resolve_scope(conn, scope, str(options.db))[0].id

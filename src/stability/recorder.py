@@ -61,6 +61,11 @@ def register(config: pytest.Config) -> None:
         return  # a pytest run inline inside a recorded session: not part of the repetition
     worker = hasattr(config, "workerinput")
     if not started_by_the_run(worker):
+        if not worker and _runner_gone():  # orphaned before it began: nobody will read it
+            pytest.exit(
+                "stability: the `stability run` that started this repetition is gone",
+                returncode=pytest.ExitCode.INTERRUPTED,
+            )
         os.environ.pop(RESULTS_DIR_ENV, None)  # silences append_record here and below
         return
     previous = os.environ.get(RECORDER_PID_ENV)
@@ -82,6 +87,13 @@ def started_by_the_run(worker: bool) -> bool:
     if not expected:  # no runner to check against (set up by hand, or by an older runner)
         return not worker or RUNNER_PID_ENV not in os.environ
     return expected.isdigit() and os.getppid() == int(expected)
+
+
+def _runner_gone() -> bool:
+    from stability.cleanup import process_alive
+
+    runner = os.environ.get(RUNNER_PID_ENV, "")
+    return runner.isdigit() and not process_alive(int(runner))
 
 
 def bounded(text: str | None, limit: int, *, tail: bool = False) -> str | None:

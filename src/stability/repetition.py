@@ -31,6 +31,7 @@ from stability.container_health import (
 )
 from stability.exceptions import StabilityError
 from stability.ordering import IN_PROCESS_ENV, SEED_ENV
+from stability.reaper import owned_tmpdir
 from stability.recorder import MAX_MESSAGE, MAX_OUTPUT, MAX_TRACEBACK, RUNNER_PID_ENV, bounded
 from stability.records import (
     ContainerLog,
@@ -109,7 +110,10 @@ def _kill_group(proc: subprocess.Popen[bytes]) -> None:
 
 
 def run_repetition(spec: RepetitionSpec, registry: ProcessRegistry) -> RepetitionResult:
-    folder = Path(tempfile.mkdtemp(prefix=f"stability-{spec.session_id}-{spec.number}-"))
+    # inside the runner's own folder, which its reaper removes if the runner is killed
+    folder = Path(
+        tempfile.mkdtemp(prefix=f"stability-{spec.session_id}-{spec.number}-", dir=owned_tmpdir())
+    )
     env = repetition_env(spec, folder)
     started_at = datetime.now(UTC)
     began = time.perf_counter()

@@ -83,7 +83,7 @@ def build_report(
     db_path: Path, scope: queries.Scope, options: ReportOptions | None = None
 ) -> Report:
     options = options or ReportOptions()
-    with connect(db_path, write=False) as conn:
+    with connect(db_path, "read") as conn:
         pooled = pool(queries.resolve_scope(conn, scope, str(db_path)), scope.pool_all)
         sessions = list(pooled.sessions)
         ids = [s.id for s in sessions]

@@ -25,6 +25,7 @@ from stability.analysis.suite import suite_signatures
 from stability.report import _format as f
 from stability.report import figures
 from stability.report._assets import CSS, JS
+from stability.report._printable import printable
 from stability.report.build import Report
 from stability.text import first_line
 
@@ -70,7 +71,7 @@ def script_json(data: Any) -> Markup:
 
 def breakable(nodeid: str) -> Markup:
     """Escaped, with line-break opportunities after `/` and before `::` and `[`."""
-    text = escape(nodeid)
+    text = escape(printable(nodeid))
     return (
         text.replace("/", Markup("/<wbr>"))
         .replace("::", Markup("<wbr>::"))
@@ -78,11 +79,19 @@ def breakable(nodeid: str) -> Markup:
     )
 
 
+def _shown(value: Any) -> Any:
+    """Every value a template prints: control characters escaped (then autoescaped)."""
+    if isinstance(value, str) and not isinstance(value, Markup):
+        return printable(value)
+    return value
+
+
 @cache
 def _environment() -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
         autoescape=True,
+        finalize=_shown,
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
     )

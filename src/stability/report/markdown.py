@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from stability.analysis.suite import suite_signatures
 from stability.report import _format as f
+from stability.report._printable import printable
 from stability.report.build import Report
 
 MAX_ROWS = 30
 
 
 def _squash(text: str, limit: int) -> str:
-    text = " ".join(text.split())
+    text = " ".join(printable(text).split())
     return text[: limit - 1] + "…" if len(text) > limit else text
 
 
