@@ -1,0 +1,453 @@
+"""Every container a repetition's pytest process creates: labelled, timed and watched.
+
+Under `stability run` the recorder installs this in each process that runs tests. Our
+fixtures, testcontainers (`PostgresContainer(...)`, any `DockerContainer`) and plain
+Docker SDK code all create containers through one call, the SDK's low-level
+`create_container`; wrapping it is exact and cheap, where the engine's event stream
+would not say which process (so which repetition) asked. The wrapper adds our labels,
+so the runner's clean-up by label, `stability containers prune` and any judge of a
+repetition's containers see the tests' own containers like ours. It also times each
+start: asked -> created -> running, and ready when testcontainers' `start()` (with its
+wait strategy) returns. A start that raises (an image that cannot be pulled, a wait that
+times out) and a container that ended while nobody had asked it to (exit code, OOM) are
+written down, and the recorder makes the failing test's execution infrastructure.
+
+Nothing heavy is imported here: the Docker SDK and testcontainers are patched when the
+tests import them (an import hook), so a suite that never touches Docker pays nothing.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.abc
+import importlib.machinery
+import inspect
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from types import ModuleType
+from typing import Any
+
+from stability import labels
+from stability.records import ContainerStart
+from stability.results_file import append_record
+from stability.text import first_line
+
+_INSPECT_TIMEOUT_S = 5
+
+
+@dataclass
+class _Container:
+    id: str
+    image: str
+    ours: bool  # started by our fixtures, which record their own start
+    asked: float  # epoch seconds: when the code asked for it (the outermost start call)
+    nodeid: str | None
+    running: float | None = None
+    ready: float | None = None
+    recorded: bool = False  # its start record is written
+    ended: bool = False  # removed, stopped or killed by the code, or found dead
+
+
+@dataclass
+class _Start:
+    """One start the code asked for: testcontainers' `start()`, `containers.run(...)`, or a
+    bare `create_container` / `start`. Nested calls join the outermost one."""
+
+    image: str
+    ours: bool
+    asked: float
+    waits: bool  # readiness is known only when this call returns (testcontainers)
+    containers: list[_Container] = field(default_factory=list)
+
+
+class Watch:
+    """What this process's code did with containers, and what went wrong."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._local = threading.local()
+        self.containers: dict[str, _Container] = {}
+        # (begin, end) epoch seconds of every start; end None while in flight
+        self.intervals: list[list[float | None]] = []
+        self.nodeid: str | None = None  # the test running now
+        self.trouble: dict[str | None, list[str]] = {}  # failed starts and deaths, per test
+
+    # -- the test that runs --------------------------------------------------------
+
+    def test_started(self, nodeid: str) -> None:
+        self.nodeid = nodeid
+
+    def trouble_of(self, nodeid: str) -> list[str]:
+        with self._lock:
+            return list(self.trouble.get(nodeid, ()))
+
+    def container_seconds(self, begin: float, end: float) -> float:
+        """Seconds of [begin, end] during which some container was being started."""
+        with self._lock:
+            spans = sorted(
+                (max(b, begin), min(e if e is not None else end, end))
+                for b, e in self.intervals
+                if b is not None and b < end and (e is None or e > begin)
+            )
+        total, reach = 0.0, begin
+        for b, e in spans:
+            if e > reach:
+                total += e - max(b, reach)
+                reach = e
+        return total
+
+    def note_interval(self, begin: float, end: float) -> None:
+        """A start measured elsewhere (our fixtures' readiness poll)."""
+        with self._lock:
+            self.intervals.append([begin, end])
+
+    # -- starts --------------------------------------------------------------------
+
+    @contextmanager
+    def start(self, image: str, *, ours: bool, waits: bool) -> Iterator[_Start]:
+        """Around a call that starts containers; only the outermost one is recorded."""
+        stack: list[_Start] = self._local.__dict__.setdefault("stack", [])
+        if stack:
+            yield stack[-1]
+            return
+        current = _Start(str(image), ours, time.time(), waits)
+        interval: list[float | None] = [current.asked, None]
+        with self._lock:
+            self.intervals.append(interval)
+        stack.append(current)
+        try:
+            yield current
+        except BaseException as exc:
+            interval[1] = time.time()
+            if not current.ours and not isinstance(exc, KeyboardInterrupt):
+                self._failed(current, exc)
+            raise
+        else:
+            interval[1] = now = time.time()
+            for container in current.containers:
+                if container.running is None:
+                    continue  # only created: its start is timed when it starts
+                if container.ready is None:
+                    container.ready = now if current.waits else container.running
+                self._record(container)
+        finally:
+            stack.pop()
+
+    def created(self, container_id: str, image: str, ours: bool) -> None:
+        stack: list[_Start] = self._local.__dict__.get("stack", [])
+        outer = stack[0] if stack else None
+        container = _Container(
+            container_id,
+            str(image),
+            ours or bool(outer and outer.ours),
+            outer.asked if outer else time.time(),
+            self.nodeid,
+        )
+        with self._lock:
+            self.containers[container_id] = container
+        if outer is not None:
+            outer.containers.append(container)
+        if not container.ours:  # the runner removes what a repetition created, by label
+            append_record("container_created", {"container_id": container_id})
+
+    def running(self, container_ref: Any) -> None:
+        container = self.find(container_ref)
+        if container is not None and container.running is None:
+            container.running = time.time()
+
+    def find(self, container_ref: Any) -> _Container | None:
+        ref = container_ref.get("Id") if isinstance(container_ref, dict) else container_ref
+        if not isinstance(ref, str) or not ref:
+            return None
+        with self._lock:
+            if ref in self.containers:
+                return self.containers[ref]
+            matches = [c for cid, c in self.containers.items() if cid.startswith(ref)]
+        return matches[0] if len(matches) == 1 else None
+
+    def _failed(self, start: _Start, exc: BaseException) -> None:
+        error = f"{type(exc).__name__}: {first_line(str(exc), 300, empty='(no message)')}"
+        nodeid = self.nodeid
+        with self._lock:
+            self.trouble.setdefault(nodeid, []).append(f"{start.image} failed to start: {error}")
+        created = start.containers[0] if start.containers else None
+        record = ContainerStart(
+            service=short_name(start.image),
+            image=start.image,
+            started_at=_iso(start.asked),
+            setup_s=round(time.time() - start.asked, 4),
+            ok=False,
+            error=error,
+            origin="tests",
+            container_id=created.id if created else None,
+            nodeid=nodeid,
+        )
+        if created is not None:
+            created.recorded = True
+            if created.running is not None:
+                record.running_s = round(created.running - start.asked, 4)
+        append_record("container_start", record)
+
+    def _record(self, container: _Container) -> None:
+        if container.recorded or container.ours:
+            return
+        container.recorded = True
+        ready_s = None if container.ready is None else round(container.ready - container.asked, 4)
+        append_record(
+            "container_start",
+            ContainerStart(
+                service=short_name(container.image),
+                image=container.image,
+                started_at=_iso(container.asked),
+                ready_s=ready_s,
+                setup_s=ready_s,
+                ok=True,
+                origin="tests",
+                container_id=container.id,
+                nodeid=container.nodeid,
+                running_s=None
+                if container.running is None
+                else round(container.running - container.asked, 4),
+            ),
+        )
+
+    # -- ends ----------------------------------------------------------------------
+
+    def ending(self, api: Any, container_ref: Any) -> None:
+        """The code asks to stop, kill or remove a container: first, did it end before?"""
+        container = self.find(container_ref)
+        if container is None or container.ended:
+            return
+        if not self._check(api, container):
+            container.ended = True
+            self._ended(container, {"ended_at": _now()})
+
+    def check_deaths(self, api: Any | None = None) -> None:
+        """Look at every container still up as far as the code knows (a test failed)."""
+        with self._lock:
+            alive = [c for c in self.containers.values() if not c.ended and c.running]
+        if not alive:
+            return
+        try:
+            if api is None:
+                import docker
+
+                api = docker.from_env(timeout=_INSPECT_TIMEOUT_S).api
+        except Exception:  # no engine to ask: nothing to add
+            return
+        for container in alive:
+            self._check(api, container)
+
+    def _check(self, api: Any, container: _Container) -> bool:
+        """Whether `container` had ended already (recorded: a failure exit or vanishing
+        is a death, blamed on the test running now)."""
+        try:
+            state = api.inspect_container(container.id).get("State") or {}
+        except Exception as exc:
+            if getattr(exc, "status_code", None) != 404:
+                return False  # the engine did not answer: say nothing rather than guess
+            state = {"Status": "removed"}  # removed behind the code's back
+        if state.get("Status") in ("running", "created", "restarting", "paused"):
+            return False
+        container.ended = True
+        exit_code = state.get("ExitCode")
+        oom = bool(state.get("OOMKilled"))
+        finished = str(state.get("FinishedAt") or "")
+        end = {"ended_at": finished if finished and not finished.startswith("0001") else _now()}
+        if exit_code == 0 and not oom:  # it finished its job (a one-shot `run`)
+            self._ended(container, end)
+            return True
+        how = "was removed" if state.get("Status") == "removed" else f"exited with {exit_code}"
+        with self._lock:
+            self.trouble.setdefault(self.nodeid, []).append(
+                f"{container.image} container {container.id[:12]} {how}"
+                + (" (out of memory)" if oom else "")
+                + " while nobody had asked it to stop"
+            )
+        self._ended(container, {**end, "died": True, "exit_code": exit_code, "oom": oom})
+        return True
+
+    def _ended(self, container: _Container, details: dict[str, Any]) -> None:
+        if container.recorded or container.ours:  # ours: joined to our fixtures' record
+            append_record("container_end", {"container_id": container.id, **details})
+
+
+WATCH = Watch()
+
+
+def short_name(image: str) -> str:
+    """`postgres` from `postgres:16-alpine`, `redis` from `reg.example:5000/lib/redis:7`."""
+    name = image.rsplit("/", 1)[-1].split("@", 1)[0]
+    return name.split(":", 1)[0] or image
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+def _iso(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).isoformat()
+
+
+# -- patching ------------------------------------------------------------------------
+
+
+def _with_labels(given: Any) -> tuple[dict[str, str], bool]:
+    """The labels to create with (ours added, the code's kept) and whether ours set them."""
+    if isinstance(given, dict):
+        merged = {str(k): str(v) for k, v in given.items()}
+    elif isinstance(given, list | tuple):
+        merged = {str(k): "" for k in given}
+    else:
+        merged = {}
+    ours = labels.SERVICE in merged and merged.get(labels.MANAGED) == "true"
+    for key, value in labels.container_labels("tests").items():
+        merged.setdefault(key, value)
+    return merged, ours
+
+
+def _wrap(owner: type, name: str, make: Callable[[Callable[..., Any]], Callable[..., Any]]) -> None:
+    original = owner.__dict__.get(name)
+    if original is None or hasattr(original, "__stability_original__"):
+        return
+    wrapper = functools.wraps(original)(make(original))
+    wrapper.__stability_original__ = original  # type: ignore[attr-defined]
+    setattr(owner, name, wrapper)
+
+
+def _patch_docker_api(module: ModuleType) -> None:
+    mixin = module.ContainerApiMixin
+    signature = inspect.signature(mixin.create_container)
+
+    def create(original: Callable[..., Any]) -> Callable[..., Any]:
+        def create_container(*args: Any, **kwargs: Any) -> Any:
+            bound = signature.bind(*args, **kwargs)
+            image = bound.arguments.get("image", "?")
+            merged, ours = _with_labels(bound.arguments.get("labels"))
+            bound.arguments["labels"] = merged
+            with WATCH.start(image, ours=ours, waits=False):
+                result = original(*bound.args, **bound.kwargs)
+                WATCH.created(str(result.get("Id", "")), str(image), ours)
+            return result
+
+        return create_container
+
+    def start(original: Callable[..., Any]) -> Callable[..., Any]:
+        def start_container(self: Any, container: Any, *args: Any, **kwargs: Any) -> Any:
+            tracked = WATCH.find(container)
+            image = tracked.image if tracked else "?"
+            with WATCH.start(image, ours=bool(tracked and tracked.ours), waits=False) as outer:
+                if tracked is not None and tracked not in outer.containers:
+                    outer.containers.append(tracked)  # created earlier, started now
+                result = original(self, container, *args, **kwargs)
+                WATCH.running(container)
+            return result
+
+        return start_container
+
+    def ending(original: Callable[..., Any]) -> Callable[..., Any]:
+        def end_container(self: Any, container: Any, *args: Any, **kwargs: Any) -> Any:
+            WATCH.ending(self, container)
+            return original(self, container, *args, **kwargs)
+
+        return end_container
+
+    _wrap(mixin, "create_container", create)
+    _wrap(mixin, "start", start)
+    for name in ("stop", "kill", "remove_container"):
+        _wrap(mixin, name, ending)
+
+
+def _patch_docker_models(module: ModuleType) -> None:
+    def run(original: Callable[..., Any]) -> Callable[..., Any]:
+        def run_container(self: Any, image: Any, *args: Any, **kwargs: Any) -> Any:
+            name = image if isinstance(image, str) else getattr(image, "id", "?")
+            with WATCH.start(str(name), ours=False, waits=False):
+                return original(self, image, *args, **kwargs)
+
+        return run_container
+
+    _wrap(module.ContainerCollection, "run", run)
+
+
+def _wrap_testcontainers_start(cls: type) -> None:
+    def start(original: Callable[..., Any]) -> Callable[..., Any]:
+        def start_container(self: Any, *args: Any, **kwargs: Any) -> Any:
+            given = (getattr(self, "_kwargs", None) or {}).get("labels") or {}
+            ours = isinstance(given, dict) and labels.SERVICE in given
+            with WATCH.start(str(getattr(self, "image", "?")), ours=ours, waits=True):
+                return original(self, *args, **kwargs)
+
+        return start_container
+
+    _wrap(cls, "start", start)
+
+
+def _patch_testcontainers(module: ModuleType) -> None:
+    base = module.DockerContainer
+    pending = [base]
+    while pending:  # subclasses already defined (a conftest imported them early)
+        cls = pending.pop()
+        _wrap_testcontainers_start(cls)
+        pending.extend(cls.__subclasses__())
+    previous = base.__dict__.get("__init_subclass__")
+
+    def init_subclass(cls: type, /, **kwargs: Any) -> None:
+        if previous is not None:
+            previous.__func__(cls, **kwargs)
+        else:
+            super(base, cls).__init_subclass__(**kwargs)
+        _wrap_testcontainers_start(cls)
+
+    base.__init_subclass__ = classmethod(init_subclass)
+
+
+_PATCHES: dict[str, Callable[[ModuleType], None]] = {
+    "docker.api.container": _patch_docker_api,
+    "docker.models.containers": _patch_docker_models,
+    "testcontainers.core.container": _patch_testcontainers,
+}
+
+
+class _PatchOnImport(importlib.abc.MetaPathFinder):
+    """Patches a module of `_PATCHES` right after it is first executed."""
+
+    def find_spec(
+        self, fullname: str, path: Sequence[str] | None, target: ModuleType | None = None
+    ) -> importlib.machinery.ModuleSpec | None:
+        patch = _PATCHES.get(fullname)
+        if patch is None:
+            return None
+        spec = importlib.machinery.PathFinder.find_spec(fullname, path)
+        if spec is None or spec.loader is None:
+            return None
+        loader = spec.loader
+        exec_module = loader.exec_module
+
+        def exec_and_patch(module: ModuleType) -> None:
+            exec_module(module)
+            patch(module)
+
+        loader.exec_module = exec_and_patch  # type: ignore[method-assign]
+        return spec
+
+
+_installed: list[_PatchOnImport] = []
+
+
+def install() -> None:
+    """Watch this process's containers from now on (idempotent)."""
+    if _installed:
+        return
+    finder = _PatchOnImport()
+    _installed.append(finder)
+    for name, patch in _PATCHES.items():
+        module = sys.modules.get(name)
+        if module is not None:
+            patch(module)
+    sys.meta_path.insert(0, finder)
