@@ -76,15 +76,30 @@ class Watch:
         self.intervals: list[list[float | None]] = []
         self.nodeid: str | None = None  # the test running now
         self.trouble: dict[str | None, list[str]] = {}  # failed starts and deaths, per test
+        # What failed starts raised: a fixture's cached error is raised again in the tests
+        # after the first, and is still a failed start there.
+        self.start_errors: list[BaseException] = []
 
     # -- the test that runs --------------------------------------------------------
 
     def test_started(self, nodeid: str) -> None:
         self.nodeid = nodeid
 
-    def trouble_of(self, nodeid: str) -> list[str]:
+    def blames_containers(self, nodeid: str, error: BaseException | None) -> bool:
+        """Whether a failure of test `nodeid` raising `error` is the infrastructure's: a
+        container failed to start or died while it ran, or `error` comes from a failed
+        start (directly or as a cause)."""
         with self._lock:
-            return list(self.trouble.get(nodeid, ()))
+            if self.trouble.get(nodeid):
+                return True
+            failed = {id(e) for e in self.start_errors}
+        seen: set[int] = set()
+        while error is not None and id(error) not in seen:
+            if id(error) in failed:
+                return True
+            seen.add(id(error))
+            error = error.__cause__ or error.__context__
+        return False
 
     def container_seconds(self, begin: float, end: float) -> float:
         """Seconds of [begin, end] during which some container was being started."""
@@ -124,7 +139,7 @@ class Watch:
             yield current
         except BaseException as exc:
             interval[1] = time.time()
-            if not current.ours and not isinstance(exc, KeyboardInterrupt):
+            if not current.ours and isinstance(exc, Exception):
                 self._failed(current, exc)
             raise
         else:
@@ -175,6 +190,7 @@ class Watch:
         nodeid = self.nodeid
         with self._lock:
             self.trouble.setdefault(nodeid, []).append(f"{start.image} failed to start: {error}")
+            self.start_errors.append(exc)
         created = start.containers[0] if start.containers else None
         record = ContainerStart(
             service=short_name(start.image),

@@ -123,9 +123,8 @@ class ReportAnnotator:
             # A container that failed to start or died during this test, whoever started
             # it, makes the failure infrastructure (the same rule as our own containers).
             WATCH.check_deaths()
-            extra.update(
-                error_type=call.excinfo.typename, infra=infra or bool(WATCH.trouble_of(item.nodeid))
-            )
+            infra = infra or WATCH.blames_containers(item.nodeid, call.excinfo.value)
+            extra.update(error_type=call.excinfo.typename, infra=infra)
         if extra:
             report.stability = extra  # type: ignore[attr-defined]
         return report

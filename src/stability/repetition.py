@@ -104,6 +104,8 @@ def run_repetition(spec: RepetitionSpec, registry: ProcessRegistry) -> Repetitio
         labels.SESSION_ENV: spec.session_id,
         labels.REPETITION_ENV: str(spec.number),
         RUNNER_PID_ENV: str(os.getpid()),
+        # Ryuk needs a pulled image; the tests' own testcontainers are reaped by our labels.
+        "TESTCONTAINERS_RYUK_DISABLED": os.environ.get("TESTCONTAINERS_RYUK_DISABLED", "true"),
     }
     started_at = datetime.now(UTC)
     began = time.perf_counter()

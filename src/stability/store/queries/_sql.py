@@ -36,6 +36,9 @@ SCOPED = f"""
     ),
     scoped AS (
         SELECT e.nodeid, e.outcome, e.setup_s, e.call_s, e.teardown_s, {INFRA} AS is_infra,
+               e.call_s - coalesce(e.call_container_s, 0) AS own_call_s,
+               coalesce(e.setup_container_s, 0) + coalesce(e.call_container_s, 0)
+                   AS container_s,
                ses.grp, ses.k, e.repetition, e.started_at AS e_start,
                NOT {INFRA} AND e.outcome <> 'skipped' AND e.call_s IS NOT NULL AS timed
         FROM executions e
