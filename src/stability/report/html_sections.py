@@ -6,7 +6,7 @@ from html import escape
 
 from stability.analysis.suite import suite_signatures
 from stability.report import _format as f
-from stability.report.build import Report
+from stability.report.build import Report, container_name
 from stability.text import first_line
 
 
@@ -15,11 +15,13 @@ def e(value: object) -> str:
 
 
 def containers_table(report: Report) -> str:
-    """Start-ups per service: counts, p50/p95/max of ready_s, starts over the target."""
+    """Start-ups per service (the tests' own containers by image): counts, p50/p95/max of
+    ready_s, starts over the target, containers that died."""
     target = report.options.startup_target_s
     rows = "".join(
-        f"<tr><td>{e(c.service)}</td><td class='num'>{c.starts}</td>"
-        f"<td class='num'>{c.failed}</td><td class='num'>{e(f.seconds(c.p50_s))}</td>"
+        f"<tr><td>{e(container_name(c.service, c.origin))}</td><td class='num'>{c.starts}</td>"
+        f"<td class='num'>{c.failed}</td><td class='num'>{c.died}</td>"
+        f"<td class='num'>{e(f.seconds(c.p50_s))}</td>"
         f"<td class='num'>{e(f.seconds(c.p95_s))}</td><td class='num'>{e(f.seconds(c.max_s))}"
         f"</td><td class='num'>{c.over_target}</td></tr>"
         for c in report.suite.containers
@@ -28,7 +30,8 @@ def containers_table(report: Report) -> str:
         return ""
     return (
         "<table><thead><tr><th>Service</th><th class='num'>Starts</th><th class='num'>Failed"
-        "</th><th class='num'>p50</th><th class='num'>p95</th><th class='num'>max</th>"
+        "</th><th class='num' title='ended while nobody had asked it to stop'>Died</th>"
+        "<th class='num'>p50</th><th class='num'>p95</th><th class='num'>max</th>"
         f"<th class='num'>Over {target:g} s</th></tr></thead><tbody>{rows}</tbody></table>"
     )
 
