@@ -69,3 +69,15 @@ def test_a_failed_start_is_blamed_wherever_its_error_is_raised_again() -> None:
 )
 def test_short_name(image: str, name: str) -> None:
     assert short_name(image) == name
+
+
+def test_a_start_that_fails_on_the_codes_own_mistake_is_not_blamed_on_containers() -> None:
+    watch = Watch()
+    watch.test_started("t.py::x")
+    with pytest.raises(TypeError), watch.start("postgres:16", ours=False, waits=True):
+        raise TypeError("create() got an unexpected keyword argument 'seed'")
+    assert not watch.start_errors and not watch.blames_containers("t.py::x", None)
+    with pytest.raises(OSError), watch.start("postgres:16", ours=False, waits=True):
+        raise OSError("500 Server Error: pull access denied")
+    assert watch.blames_containers("t.py::x", None)
+    assert watch.intervals and all(end is not None for _, end in watch.intervals)

@@ -139,7 +139,7 @@ class Watch:
             yield current
         except BaseException as exc:
             interval[1] = time.time()
-            if not current.ours and isinstance(exc, Exception):
+            if not current.ours and isinstance(exc, Exception) and not _code_error(exc):
                 self._failed(current, exc)
             raise
         else:
@@ -294,6 +294,24 @@ class Watch:
 
 
 WATCH = Watch()
+
+
+# Raised by the calling code's own mistakes (a wrong argument), not by the engine, the
+# image or the container: such a start failure is the test's, not the infrastructure's.
+_CODE_ERRORS = (
+    TypeError,
+    AttributeError,
+    NameError,
+    ValueError,
+    LookupError,
+    AssertionError,
+    ImportError,
+    NotImplementedError,
+)
+
+
+def _code_error(exc: BaseException) -> bool:
+    return isinstance(exc, _CODE_ERRORS)
 
 
 def short_name(image: str) -> str:
