@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import itertools
-import math
 
 import pytest
 
 from stability.analysis.stats import (
     Z95,
-    format_rate,
-    parse_rate,
     quantile,
     runs_needed,
     verdict,
@@ -131,32 +128,3 @@ def test_quantile_interpolates_like_numpy() -> None:
     assert quantile([3.0], 0.95) == 3.0
     with pytest.raises(ValueError):
         quantile([], 0.5)
-
-
-@pytest.mark.parametrize(
-    ("value", "text"),
-    [
-        (0.0, "0%"),
-        (0.01, "1%"),
-        (0.0123, "1.23%"),
-        (0.03699, "3.7%"),
-        (0.123, "12.3%"),
-        (0.00035, "0.035%"),
-        (1.0, "100%"),
-        (0.99999, ">99.9%"),
-        (None, "–"),
-    ],
-)
-def test_format_rate(value: float | None, text: str) -> None:
-    assert format_rate(value) == text
-
-
-@pytest.mark.parametrize(("text", "value"), [("1%", 0.01), ("0.01", 0.01), (" 2.5 % ", 0.025)])
-def test_parse_rate(text: str, value: float) -> None:
-    assert math.isclose(parse_rate(text), value)
-
-
-@pytest.mark.parametrize("text", ["", "abc", "0", "0%", "100%", "1.5", "-1%"])
-def test_parse_rate_rejects(text: str) -> None:
-    with pytest.raises(ValueError):
-        parse_rate(text)

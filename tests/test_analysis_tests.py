@@ -8,11 +8,14 @@ import pytest
 
 from stability.analysis.aggregate import count_signatures, count_tests, signature_of
 from stability.analysis.models import ContainerStart, ExecutionRow, RepetitionRow, TestCounts
-from stability.analysis.per_test import analyse_test, analyse_tests, is_slowdown, status_of
+from stability.analysis.per_test import analyse_test, analyse_tests, is_slowdown
+from stability.analysis.rules import status_of
 from stability.analysis.suite import container_startup, suite_signatures, suite_stats
+from stability.records import Outcome
 
-LETTER = {"P": "passed", "F": "failed", "E": "error", "T": "timeout", "C": "crashed",
-          "S": "skipped", "X": "xfailed", "x": "xpassed"}  # fmt: skip
+LETTER: dict[str, Outcome] = {"P": "passed", "F": "failed", "E": "error", "T": "timeout",
+                              "C": "crashed", "S": "skipped", "X": "xfailed",
+                              "x": "xpassed"}  # fmt: skip
 
 
 def rows(history: str, nodeid: str = "t.py::a", *, session: str = "s1",

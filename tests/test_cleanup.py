@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import uuid
@@ -9,7 +10,7 @@ import uuid
 import pytest
 from click.testing import CliRunner
 
-from stability.cleanup import list_managed
+from stability.cleanup import already_gone, list_managed
 from stability.cli import main
 
 pytestmark = pytest.mark.docker
@@ -86,3 +87,44 @@ def test_prune_without_engine_is_one_line(monkeypatch: pytest.MonkeyPatch) -> No
     assert result.exit_code == 3
     assert result.output.startswith("stability: error: no Docker engine answers at ")
     assert result.output.count("\n") == 1
+
+
+def _api_error(cls: type[Exception], status: int, explanation: str) -> Exception:
+    import requests
+
+    response = requests.Response()
+    response.status_code = status
+    return cls(f"{status} Client Error", response=response, explanation=explanation)  # type: ignore[call-arg]
+
+
+@pytest.mark.parametrize(
+    ("status", "explanation", "gone"),
+    [
+        (404, "No such container: 3f2a", True),
+        (409, "removal of container 3f2a is already in progress", True),
+        (409, "You cannot remove a running container 3f2a. Stop the container first", False),
+        (500, "driver overlay2 failed to remove root filesystem: device or resource busy", False),
+        (403, "authorization denied by plugin", False),
+    ],
+)
+def test_only_a_container_gone_or_going_counts_as_already_removed(
+    status: int, explanation: str, gone: bool
+) -> None:
+    import docker.errors
+
+    cls = docker.errors.NotFound if status == 404 else docker.errors.APIError
+    assert already_gone(_api_error(cls, status, explanation)) is gone
+
+
+def test_removing_a_container_twice_is_gone_not_refused() -> None:
+    import docker.errors
+
+    from stability.docker_engine import docker_client
+
+    client = docker_client()
+    image = os.environ["STABILITY_REDIS_IMAGE"]  # conftest names it
+    container = client.containers.create(image, labels={"test": "cleanup-twice"})
+    container.remove(force=True)
+    with pytest.raises(docker.errors.APIError) as caught:
+        container.remove(force=True)
+    assert already_gone(caught.value)

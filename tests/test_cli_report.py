@@ -64,7 +64,7 @@ def test_db_from_the_environment(db: Path, tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--since", "soon"], "--since 'soon': write a duration like 7d"),
+        (["--since", "soon"], "'--since': 'soon': write a duration like 7d"),
         (["--session", "2026110"], "matches several sessions"),
         (["--session", "20261101", "--label", "nightly"], "--session picks one session"),
         (["--label", "weekly"], "no session matches label 'weekly'"),

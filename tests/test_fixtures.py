@@ -177,7 +177,7 @@ def test_services_start_in_parallel_and_are_measured(
     )
     pytester.runpytest_subprocess().assert_outcomes(passed=2)
     starts = _records(tmp_path, "container_start")
-    assert sorted(r["service"] for r in starts) == ["postgres", "redis"]
+    assert sorted(str(r["service"]) for r in starts) == ["postgres", "redis"]
     assert all(r["ok"] for r in starts)
     from datetime import datetime
 

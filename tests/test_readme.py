@@ -30,6 +30,9 @@ def test_reference_covers_every_command() -> None:
         "stability containers list",
         "stability images build",
         "stability containers prune",
+        "stability merge",
+        "stability import junit",
+        "stability quarantine",
     ):
         assert f"### `{command}`" in rendered
 

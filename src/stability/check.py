@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from stability.analysis.models import TestStats
-from stability.analysis.stats import format_rate
+from stability.report._format import pct
 
 
 @dataclass(frozen=True)
@@ -61,10 +61,10 @@ def check_tests(
                         "flake-rate",
                         value,
                         max_flake_rate,
-                        f"{c.nodeid}: {what} {format_rate(value)} "
-                        f"{'not under' if strict else 'over'} {format_rate(max_flake_rate)} "
+                        f"{c.nodeid}: {what} {pct(value)} "
+                        f"{'not under' if strict else 'over'} {pct(max_flake_rate)} "
                         f"({c.failures}/{c.decided} failed, 95% interval "
-                        f"{format_rate(t.ci_low)} – {format_rate(t.ci_high)})",
+                        f"{pct(t.ci_low)} – {pct(t.ci_high)})",
                     )
                 )
         if max_p95_s is not None and c.p95_s is not None and c.p95_s > max_p95_s:

@@ -9,6 +9,8 @@ from typing import Any
 
 from stability import labels
 from stability.docker_engine import docker_client
+from stability.exceptions import ContainerRemovalError
+from stability.text import first_line
 
 
 @dataclass(frozen=True)
@@ -36,16 +38,44 @@ def prune_containers(
     A container whose owner ran on another host (a shared engine) counts as an orphan
     only with `only_orphans=False`, since its owner cannot be checked from here.
     """
-    removed = []
+    import docker.errors
+
+    removed: list[ManagedContainer] = []
+    refused: list[str] = []
     for managed, container in _managed(docker_client(), session, repetition):
         if only_orphans and (managed.owner_pid is None or process_alive(managed.owner_pid)):
             continue
         try:
             container.remove(force=True, v=True)
-        except Exception:  # already gone: another pruner or its owner got there first
+        except docker.errors.APIError as exc:
+            if not already_gone(exc):
+                refused.append(f"{managed.short_id} ({_reason(exc)})")
             continue
         removed.append(managed)
+    if refused:
+        raise ContainerRemovalError(
+            f"the Docker engine refused to remove {len(refused)} container(s): "
+            + "; ".join(refused),
+            list(removed),
+        )
     return removed
+
+
+def already_gone(exc: Exception) -> bool:
+    """Whether a removal failed only because the container is gone or going.
+
+    Another pruner, or the container's owner, may get there first: the engine answers
+    404, or 409 while a removal is in progress. Anything else is a real refusal.
+    """
+    status = getattr(exc, "status_code", None)
+    if status == 404:
+        return True
+    text = str(getattr(exc, "explanation", None) or exc).lower()
+    return status == 409 and "in progress" in text
+
+
+def _reason(exc: Exception) -> str:
+    return first_line(str(getattr(exc, "explanation", None) or exc), 200, empty=type(exc).__name__)
 
 
 def process_alive(pid: int) -> bool:

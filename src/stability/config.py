@@ -32,6 +32,7 @@ class Settings:
     postgres_db: str = "test"
     migrations: Path | None = None
     seed: str | None = None
+    quarantine: Path | None = None  # `stability quarantine`'s file, honoured by the plugin
     # folder of the pyproject.toml the settings came from: `seed` modules import from it
     project_root: Path | None = None
 
@@ -44,6 +45,7 @@ _ENV = {
     "STABILITY_REDIS_TIMEOUT": "redis_timeout",
     "STABILITY_MIGRATIONS": "migrations",
     "STABILITY_SEED": "seed",
+    "STABILITY_QUARANTINE": "quarantine",
 }
 _KEYS = {f.name.replace("_", "-"): f.name for f in fields(Settings)} | {
     f.name: f.name for f in fields(Settings)
@@ -109,7 +111,7 @@ def _coerce(name: str, raw: Any, where: str, base: Path) -> Any:
         return value
     if not isinstance(raw, str) or not raw.strip():
         raise ConfigError(f"{name} in {where} must be a non-empty string, got {raw!r}")
-    if name == "migrations":
+    if name in ("migrations", "quarantine"):
         return (base / raw).resolve()
     if name == "seed" and ":" not in raw:
         raise ConfigError(f"seed in {where} must look like 'module:function', got {raw!r}")

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from stability.config import Settings
@@ -21,14 +22,12 @@ from stability.exceptions import ImageUnavailable, ServiceStartError, StartupTim
 from stability.labels import container_labels
 from stability.text import first_line
 
-# Ryuk needs a pulled image; we label our containers and reap them ourselves.
-os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "true")
-# testcontainers guesses a gateway address when /.dockerenv exists; with a local engine
-# the published ports are on loopback. DooD set-ups set TESTCONTAINERS_CONNECTION_MODE.
-if not (os.environ.get("TC_HOST") or os.environ.get("TESTCONTAINERS_HOST_OVERRIDE")):
-    docker_host = os.environ.get("DOCKER_HOST", "unix://")
-    if docker_host.startswith("unix://"):
-        os.environ.setdefault("TESTCONTAINERS_CONNECTION_MODE", "docker_host")
+if TYPE_CHECKING:
+    from testcontainers.core.container import DockerContainer
+# A local engine (a unix socket, or TCP on loopback) publishes ports on loopback. A
+# remote engine (DOCKER_HOST=tcp://host:2375) publishes them on its host, which
+# testcontainers already connects to.
+_LOCAL_ENGINES = ("unix://", "tcp://127.0.0.1:", "tcp://localhost:", "tcp://[::1]:")
 
 POLL_INTERVAL_S = 0.05
 _LOG_TAIL_LINES = 8
@@ -48,7 +47,7 @@ class ServiceSpec:
 @dataclass
 class RunningService:
     spec: ServiceSpec
-    container: Any  # testcontainers DockerContainer
+    container: DockerContainer
     host: str
     port: int
     ready_s: float
@@ -131,10 +130,11 @@ def start_service(spec: ServiceSpec) -> RunningService:
     container = DockerContainer(spec.image, env=dict(spec.env), labels=container_labels(spec.name))
     container.with_exposed_ports(spec.port)
     try:
-        container.start()
-        host = container.get_container_host_ip()
+        with _OUR_SETTINGS:
+            container.start()
+            host = container.get_container_host_ip()
+            port = int(container.get_exposed_port(spec.port))
         host = "127.0.0.1" if host == "localhost" else host
-        port = int(container.get_exposed_port(spec.port))
     except Exception as exc:
         logs = _log_tail(container)
         container.stop()
@@ -147,6 +147,48 @@ def start_service(spec: ServiceSpec) -> RunningService:
         container.stop()
         raise
     return RunningService(spec, container, host, port, time.perf_counter() - started)
+
+
+class _TestcontainersSettings:
+    """testcontainers' settings while we start our own containers, and only then.
+
+    Ryuk needs a pulled image, so it is off: our containers carry labels and we reap
+    them ourselves. testcontainers guesses a gateway address when /.dockerenv exists;
+    with a local engine the published ports are on loopback (DooD set-ups say so with
+    TC_HOST or TESTCONTAINERS_CONNECTION_MODE, which win). The settings go on
+    testcontainers' configuration object, not into os.environ, and the previous values
+    come back when the last of our concurrent starts is done, so containers a test
+    starts itself are left to the user's own settings.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._users = 0
+        self._saved: tuple[bool, Any] = (False, None)
+
+    def __enter__(self) -> None:
+        from testcontainers.core.config import ConnectionMode
+        from testcontainers.core.config import testcontainers_config as tc
+
+        with self._lock:
+            if self._users == 0:
+                self._saved = (tc.ryuk_disabled, tc.connection_mode_override)
+                tc.ryuk_disabled = True
+                local = os.environ.get("DOCKER_HOST", "unix://").startswith(_LOCAL_ENGINES)
+                if local and not tc.tc_host_override and tc.connection_mode_override is None:
+                    tc.connection_mode_override = ConnectionMode.docker_host
+            self._users += 1
+
+    def __exit__(self, *exc: object) -> None:
+        from testcontainers.core.config import testcontainers_config as tc
+
+        with self._lock:
+            self._users -= 1
+            if self._users == 0:
+                tc.ryuk_disabled, tc.connection_mode_override = self._saved
+
+
+_OUR_SETTINGS = _TestcontainersSettings()
 
 
 def _ensure_image(client: Any, spec: ServiceSpec) -> None:

@@ -1,5 +1,7 @@
 """Errors a user can meet. Each carries one clear line, shown without a traceback."""
 
+from typing import Any
+
 
 class StabilityError(Exception):
     """Base class: the message is meant for the user as it is."""
@@ -39,6 +41,14 @@ class ServiceStartError(InfrastructureError):
 
 class MigrationError(InfrastructureError):
     """A migration file or the seed function failed."""
+
+
+class ContainerRemovalError(InfrastructureError):
+    """The engine refused to remove a container for a reason other than its being gone."""
+
+    def __init__(self, message: str, removed: list[Any]) -> None:
+        super().__init__(message)
+        self.removed = removed  # what was removed before and after the refusals
 
 
 class StoreError(StabilityError):

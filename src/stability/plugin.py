@@ -18,7 +18,9 @@ from stability.results_file import results_dir
 if TYPE_CHECKING:
     import psycopg
     import redis
+    from testcontainers.core.container import DockerContainer
 
+    from stability.containers import RunningService
     from stability.services import ServiceManager
 
 # Fixtures that mean a test needs a service (their closure is what pytest reports).
@@ -30,12 +32,42 @@ _manager_key = pytest.StashKey["ServiceManager"]()
 _needed_key = pytest.StashKey[set[str]]()
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("stability", "pytest-stability")
+    group.addoption(
+        "--stability-quarantine",
+        dest="stability_quarantine",
+        metavar="FILE",
+        default=None,
+        help="Quarantine file (from `stability quarantine`): failures of the tests in it "
+        "do not fail the run. Default: [tool.stability] quarantine.",
+    )
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.stash[_needed_key] = set()
     if results_dir() is not None:  # `stability run` asked for the recorder
         from stability import recorder
 
         recorder.register(config)
+        return  # a campaign records real outcomes: no quarantine
+    quarantine = _quarantine_file(config)
+    if quarantine is not None:
+        from stability import quarantine_plugin
+
+        quarantine_plugin.configure(config, quarantine)
+
+
+def _quarantine_file(config: pytest.Config) -> Path | None:
+    option = config.getoption("stability_quarantine", None)
+    if option:
+        return Path(option)
+    from stability.config import load_settings
+
+    try:
+        return load_settings(Path(config.rootpath)).quarantine
+    except StabilityError:  # a bad [tool.stability]: the report header says so
+        return None
 
 
 def pytest_report_header(config: pytest.Config) -> str:
@@ -65,6 +97,7 @@ def stability_services(
     pytestconfig: pytest.Config, request: pytest.FixtureRequest
 ) -> Iterator[ServiceManager]:
     """Starts the services this session needs, in parallel, on first use; stops them at the end."""
+
     from stability.config import load_settings
     from stability.services import ServiceManager
 
@@ -80,7 +113,7 @@ def stability_services(
     manager.close(keep_logs=request.session.testsfailed > 0)
 
 
-def _service(manager: ServiceManager, name: str) -> Any:
+def _service(manager: ServiceManager, name: str) -> RunningService:
     try:
         return manager.get(name)
     except StabilityError as exc:
@@ -92,39 +125,39 @@ def _service(manager: ServiceManager, name: str) -> Any:
 
 
 @pytest.fixture(scope="session")
-def postgres_service(stability_services: ServiceManager) -> Any:
+def postgres_service(stability_services: ServiceManager) -> RunningService:
     """The running PostgreSQL: `.url`, `.host`, `.port`, `.ready_s`, `.container`."""
     return _service(stability_services, "postgres")
 
 
 @pytest.fixture(scope="session")
-def redis_service(stability_services: ServiceManager) -> Any:
+def redis_service(stability_services: ServiceManager) -> RunningService:
     """The running Redis: `.url`, `.host`, `.port`, `.ready_s`, `.container`."""
     return _service(stability_services, "redis")
 
 
 @pytest.fixture(scope="session")
-def postgres_container(postgres_service: Any) -> Any:
+def postgres_container(postgres_service: RunningService) -> DockerContainer:
     """The started testcontainers container of PostgreSQL."""
     return postgres_service.container
 
 
 @pytest.fixture(scope="session")
-def redis_container(redis_service: Any) -> Any:
+def redis_container(redis_service: RunningService) -> DockerContainer:
     """The started testcontainers container of Redis."""
     return redis_service.container
 
 
 @pytest.fixture(scope="session")
-def postgres_url(postgres_service: Any) -> str:
+def postgres_url(postgres_service: RunningService) -> str:
     """`postgresql://user:password@host:port/db`, for psycopg 3, SQLAlchemy and others."""
-    return str(postgres_service.url)
+    return postgres_service.url
 
 
 @pytest.fixture(scope="session")
-def redis_url(redis_service: Any) -> str:
+def redis_url(redis_service: RunningService) -> str:
     """`redis://host:port/0`, for redis-py and others."""
-    return str(redis_service.url)
+    return redis_service.url
 
 
 @pytest.fixture(scope="session")

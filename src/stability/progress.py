@@ -137,9 +137,11 @@ def summary_lines(summary: dict[str, Any]) -> list[str]:
     reps = summary["repetitions"]
     failed_reps = sum(n for status, n in reps.items() if status != "passed")
     by_status = ", ".join(f"{n} {status}" for status, n in sorted(reps.items())) or "none"
+    shard = summary.get("shard")
+    of = f"shard {shard}'s share of {summary['repeat']}" if shard else str(summary["repeat"])
     lines = [
         f"session {summary['session']}: {summary['status']}, "
-        f"{summary['repetitions_done']} of {summary['repeat']} repetitions ({by_status})",
+        f"{summary['repetitions_done']} of {of} repetitions ({by_status})",
         f"tests: {summary['tests']}, executions: {summary['executions']}, "
         f"failed repetitions: {failed_reps}",
     ]
@@ -157,6 +159,8 @@ def summary_lines(summary: dict[str, Any]) -> list[str]:
         which = f"{count} repetitions" if count > 1 else f"repetition {problem['first']}"
         lines.append(f"{which} {problem['status']}: {problem['error']}")
     lines.append(f"history: {summary['db']}")
+    if shard:
+        lines.append("then: `stability merge SHARD-FILES... --into HISTORY` joins the shards")
     if summary.get("resume_command"):
         lines.append(f"to carry on: {summary['resume_command']}")
     lines.append(f"next: {summary['report_command']}")

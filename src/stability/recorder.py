@@ -39,11 +39,12 @@ MAX_OUTPUT = 8000
 
 # Set by the runner: a repetition whose runner died stops instead of lingering.
 RUNNER_PID_ENV = "STABILITY_RUNNER_PID"
-# Set by the recording pytest process for its xdist workers.
+# Set by the recording pytest process (for its xdist workers, which check it is their
+# parent) and by each recording worker: a pytest run inline in a process that records
+# already finds its own pid there.
 RECORDER_PID_ENV = "STABILITY_RECORDER_PID"
 _ORPHAN_POLL_S = 1.0
 _ORPHAN_GRACE_S = 15.0
-_active: list[pytest.Config] = []  # the config this process records for
 
 
 def register(config: pytest.Config) -> None:
@@ -53,20 +54,27 @@ def register(config: pytest.Config) -> None:
     pytest that a test starts (pytester, a subprocess) is not part of the repetition:
     it records nothing, and neither do its own children.
     """
-    if config.pluginmanager.has_plugin("stability-recorder") or _active:
-        return  # already on, or a pytest run inline inside a recorded session
+    if config.pluginmanager.has_plugin("stability-recorder"):
+        return
+    if os.environ.get(RECORDER_PID_ENV) == str(os.getpid()):
+        return  # a pytest run inline inside a recorded session: not part of the repetition
     worker = hasattr(config, "workerinput")
     if not _started_by_the_run(worker):
         os.environ.pop(RESULTS_DIR_ENV, None)  # silences append_record here and below
         return
-    _active.append(config)
-    config.add_cleanup(_active.clear)
+    previous = os.environ.get(RECORDER_PID_ENV)
+    os.environ[RECORDER_PID_ENV] = str(os.getpid())
+    config.add_cleanup(lambda: _restore(RECORDER_PID_ENV, previous))
     container_watch.install()  # label, time and watch the containers the tests start
-    if worker:
-        config.pluginmanager.register(ReportAnnotator(), "stability-recorder")
+    plugin = ReportAnnotator() if worker else Recorder(config)
+    config.pluginmanager.register(plugin, "stability-recorder")
+
+
+def _restore(name: str, value: str | None) -> None:
+    if value is None:
+        os.environ.pop(name, None)
     else:
-        os.environ[RECORDER_PID_ENV] = str(os.getpid())
-        config.pluginmanager.register(Recorder(config), "stability-recorder")
+        os.environ[name] = value
 
 
 def _started_by_the_run(worker: bool) -> bool:

@@ -93,6 +93,8 @@ class Repetition:
     exit_code: int | None
     status: RepetitionStatus
     error: str | None = None
+    shard: str | None = None  # '2/4' under `stability run --shard 2/4`
+    host: str | None = None  # the machine that ran it (shards run on several)
 
 
 @dataclass

@@ -38,6 +38,7 @@ from stability.repetition import (
     RepetitionSpec,
     run_repetition,
 )
+from stability.shards import Shard
 from stability.store import ingest
 from stability.store.db import DEFAULT_DB, connect, resolve_db_path
 from stability.store.queries import run_counts
@@ -59,6 +60,19 @@ class RunOptions:
     pytest_args: list[str] = field(default_factory=list)
     resume: str | None = None
     cwd: Path = field(default_factory=Path.cwd)
+    shard: Shard | None = None  # this machine's share of the repetition numbers
+    session_id: str | None = None  # given (shared by every shard), else a new one
+
+    def __post_init__(self) -> None:
+        # The CLI checks these with its flags' names; here they are the library's contract.
+        if self.repeat is None and not self.resume:
+            raise ValueError("a new session needs a repeat count")
+        if self.repeat is not None and self.repeat < 1:
+            raise ValueError(f"repeat must be at least 1, got {self.repeat}")
+        if self.jobs < 1:
+            raise ValueError(f"jobs must be at least 1, got {self.jobs}")
+        if self.timeout is not None and not self.timeout > 0:
+            raise ValueError(f"timeout must be a positive number of seconds, got {self.timeout}")
 
 
 @dataclass
@@ -111,6 +125,7 @@ class Campaign:
         self.targets: list[str] = []
         self.pytest_args: list[str] = []
         self.failed_reps = 0
+        self.shard: Shard | None = options.shard
         self.ran_tests = False  # some repetition of this run recorded an execution
         self._already = 0  # repetitions a resumed session had completed
 
@@ -119,17 +134,28 @@ class Campaign:
     def prepare(self) -> list[int]:
         """Validate everything and open (or reopen) the session; the numbers to run."""
         o = self.options
-        if o.jobs < 1:
-            raise UsageError(f"--jobs must be a positive integer, got {o.jobs}")
-        if o.timeout is not None and o.timeout <= 0:
-            raise UsageError(f"--timeout must be a positive number of seconds, got {o.timeout:g}")
         if o.resume:
             return self._prepare_resume()
-        if o.repeat is None or o.repeat < 1:
-            raise UsageError(f"--repeat must be a positive integer, got {o.repeat}")
+        assert o.repeat is not None  # RunOptions asks for it without a session to resume
+        if self.shard and not o.session_id:
+            raise UsageError(
+                "--shard needs --session-id ID, the same for every shard, so that "
+                "`stability merge` can join them into one session"
+            )
+        if self.shard and not self.shard.numbers(o.repeat):
+            raise UsageError(
+                f"--shard {self.shard} gets no repetition of --repeat {o.repeat}: "
+                "use at most as many shards as repetitions"
+            )
         validate_targets(o.targets, o.pytest_args, o.cwd)
-        self.session_id, self.repeat = new_session_id(), o.repeat
+        self.session_id, self.repeat = o.session_id or new_session_id(), o.repeat
         self.targets, self.pytest_args = list(o.targets), list(o.pytest_args)
+        if o.session_id and ingest.session_exists(self.db, o.session_id):
+            raise UsageError(
+                f"session {o.session_id} already exists in {self.db}: give this run its own "
+                f"id, carry it on with --resume {o.session_id}, or run each shard into its "
+                "own file and `stability merge` them"
+            )
         ingest.create_session(
             self.db,
             Session(
@@ -143,25 +169,38 @@ class Campaign:
                 **environment_info(o.cwd),
             ),
         )
+        return self._wanted()
+
+    def _wanted(self) -> list[int]:
+        if self.shard:
+            return self.shard.numbers(self.repeat)
         return list(range(1, self.repeat + 1))
 
     def _prepare_resume(self) -> list[int]:
         o = self.options
         assert o.resume is not None
         if o.targets:
-            raise UsageError(
-                "--resume carries on a stored session with its own targets: give no targets"
-            )
+            raise UsageError("a resumed session runs its own targets: give no targets")
+        if o.session_id:
+            raise UsageError("a resumed session keeps its own id: give no session id")
         stored = ingest.load_session(self.db, o.resume)
+        stored_shard = stored.options.get("shard")
+        if self.shard and str(self.shard) != stored_shard:
+            raise UsageError(
+                f"session {stored.id} ran as shard {stored_shard or '(none)'}, "
+                f"not --shard {self.shard}"
+            )
+        if stored_shard and not self.shard:
+            from stability.shards import parse_shard
+
+            self.shard = parse_shard(str(stored_shard))
         _refuse_if_still_running(stored.id, stored.status, stored.options)
-        if o.repeat is not None and o.repeat < 1:
-            raise UsageError(f"--repeat must be a positive integer, got {o.repeat}")
         self.session_id, self.repeat = stored.id, o.repeat or stored.repeat
         self.targets = stored.targets
         self.pytest_args = o.pytest_args or list(stored.options.get("pytest_args") or [])
         validate_targets(self.targets, self.pytest_args, o.cwd)
         ingest.reopen_session(self.db, self.session_id, self.repeat, self._options_row())
-        wanted = set(range(1, self.repeat + 1))
+        wanted = set(self._wanted())
         # a killed earlier runner's repetitions may have left containers behind
         remove_leftovers(self.session_id, sorted(wanted - stored.completed))
         self._already = len(stored.completed & wanted)
@@ -176,6 +215,7 @@ class Campaign:
             "until_fail": o.until_fail,
             "pytest_args": self.pytest_args,
             "resumed": bool(o.resume),
+            "shard": str(self.shard) if self.shard else None,
             # who runs it, so a --resume can tell a killed runner from a live one
             "runner_pid": os.getpid(),
             "runner_host": socket.gethostname(),
@@ -188,7 +228,7 @@ class Campaign:
         status = "completed"
         previous = _install_signal_handlers(self.interrupt)
         try:
-            self.progress.start(self.repeat, self._already, self.failed_reps)
+            self.progress.start(len(self._wanted()), self._already, self.failed_reps)
             status = self._loop(deque(numbers))
         except KeyboardInterrupt:  # a second Ctrl-C: stop now
             self.registry.kill_all()
@@ -280,6 +320,8 @@ class Campaign:
         )
 
     def _store(self, result: RepetitionResult) -> None:
+        result.rows.repetition.shard = str(self.shard) if self.shard else None
+        result.rows.repetition.host = socket.gethostname()
         ingest.ingest_repetition(self.db, result.rows)
         if result.status != "passed":
             self.failed_reps += 1
@@ -307,6 +349,7 @@ class Campaign:
                 "status": status,
                 "exit_code": code,
                 "repeat": self.repeat,
+                "shard": str(self.shard) if self.shard else None,
                 "db": str(self.db),
                 "label": self.options.label,
                 "report_command": f"stability report --session {self.session_id}{db_arg}",

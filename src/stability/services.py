@@ -15,13 +15,16 @@ from collections.abc import Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from stability.config import Settings
 from stability.container_watch import WATCH
 from stability.exceptions import MigrationError, StabilityError
 from stability.records import ContainerLog, ContainerStart
 from stability.results_file import append_record
+
+if TYPE_CHECKING:
+    from stability.containers import RunningService
 
 SERVICES = ("postgres", "redis")
 
@@ -31,11 +34,11 @@ class ServiceManager:
         self.settings = settings
         self.needed = set(needed)
         self.records: list[ContainerStart] = []
-        self._futures: dict[str, Future[Any]] = {}
+        self._futures: dict[str, Future[RunningService]] = {}
         self._lock = threading.Lock()
         self._pool = ThreadPoolExecutor(max_workers=len(SERVICES), thread_name_prefix="stability")
 
-    def get(self, name: str) -> Any:
+    def get(self, name: str) -> RunningService:
         """The running service `name`, starting every needed service not yet started."""
         with self._lock:
             for wanted in sorted(self.needed | {name}):
@@ -52,7 +55,7 @@ class ServiceManager:
                 service.stop()
         self._pool.shutdown(wait=False, cancel_futures=True)
 
-    def _start(self, name: str) -> Any:
+    def _start(self, name: str) -> RunningService:
         from stability import containers
 
         spec = (containers.postgres_spec if name == "postgres" else containers.redis_spec)(

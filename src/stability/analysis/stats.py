@@ -95,26 +95,3 @@ def quantile(sorted_values: Sequence[float], q: float) -> float:
 def rate(part: int, whole: int) -> float | None:
     """part / whole, or None when nothing was counted."""
     return part / whole if whole else None
-
-
-def format_rate(value: float | None) -> str:
-    """A rate as a percentage for people: 0 reads "0%", small rates keep two digits."""
-    if value is None:
-        return "–"
-    pct = value * 100
-    text = f"{pct:.3g}"
-    if text == "100" and pct < 100:
-        return ">99.9%"
-    return f"{float(text):g}%" if "e" in text else f"{text}%"
-
-
-def parse_rate(text: str) -> float:
-    """`1%` or `0.01` to 0.01; raises ValueError outside (0, 1)."""
-    raw = text.strip()
-    try:
-        value = float(raw[:-1]) / 100 if raw.endswith("%") else float(raw)
-    except ValueError:
-        raise ValueError(f"not a rate: {text!r} (write 1% or 0.01)") from None
-    if not 0.0 < value < 1.0:
-        raise ValueError(f"a rate must be between 0 and 100% (exclusive), got {text!r}")
-    return value

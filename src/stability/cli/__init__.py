@@ -11,7 +11,10 @@ from typing import Any
 import click
 
 from stability import __version__
+from stability.cli import containers, images, importing, logs, merge, quarantine, report, run
 from stability.exceptions import StabilityError
+
+__all__ = ["main"]
 
 
 class _Group(click.Group):
@@ -37,17 +40,17 @@ def main() -> None:
     """
 
 
-def _register() -> None:
-    from stability.cli import containers, images
-
-    main.add_command(images.images)
-    main.add_command(containers.containers)
-    for optional in ("run", "report", "logs"):
-        try:
-            module = __import__(f"stability.cli.{optional}", fromlist=["register"])
-        except ModuleNotFoundError:
-            continue
-        module.register(main)
-
-
-_register()
+for command in (
+    run.run,
+    report.report,
+    report.check,
+    report.sessions,
+    report.show,
+    logs.logs,
+    merge.merge,
+    importing.import_group,
+    quarantine.quarantine,
+    images.images,
+    containers.containers,
+):
+    main.add_command(command)

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
-import json
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import click
+
+from stability.cli._options import json_option, print_json
+
+if TYPE_CHECKING:
+    from stability.cleanup import ManagedContainer
 
 
 @click.group()
@@ -14,14 +20,14 @@ def containers() -> None:
 
 @containers.command("list")
 @click.option("--session", default=None, help="Only containers of this stability session.")
-@click.option("--json", "as_json", is_flag=True, help="Print the containers as JSON.")
+@json_option("the containers")
 def list_(session: str | None, as_json: bool) -> None:
     """Containers started by pytest-stability that still exist."""
     from stability.cleanup import list_managed
 
     found = list_managed(session=session)
     if as_json:
-        click.echo(json.dumps([c.__dict__ for c in found], indent=2))
+        print_json(found)
         return
     for c in found:
         owner = f"pid {c.owner_pid}" if c.owner_pid else "owner unknown"
@@ -40,14 +46,23 @@ def list_(session: str | None, as_json: bool) -> None:
     help="Also remove containers whose owning process is still alive.",
 )
 @click.option("--session", default=None, help="Only containers of this stability session.")
-@click.option("--json", "as_json", is_flag=True, help="Print the removed containers as JSON.")
+@json_option("the removed containers")
 def prune(everything: bool, session: str | None, as_json: bool) -> None:
     """Remove leftover containers (by default those whose pytest process is gone)."""
     from stability.cleanup import prune_containers
+    from stability.exceptions import ContainerRemovalError
 
-    removed = prune_containers(only_orphans=not everything, session=session)
+    try:
+        removed = prune_containers(only_orphans=not everything, session=session)
+    except ContainerRemovalError as exc:
+        _show_removed(exc.removed, as_json)  # then the refusal, on stderr
+        raise
+    _show_removed(removed, as_json)
+
+
+def _show_removed(removed: Sequence[ManagedContainer], as_json: bool) -> None:
     if as_json:
-        click.echo(json.dumps([c.__dict__ for c in removed], indent=2))
+        print_json(removed)
         return
     for c in removed:
         click.echo(f"removed {c.short_id} {c.service} ({c.image}) session={c.session or '-'}")

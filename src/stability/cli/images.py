@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import json
-
 import click
+
+from stability.cli._options import json_option, print_json
 
 
 @click.group()
@@ -15,7 +15,7 @@ def images() -> None:
 @images.command("build")
 @click.option("--rebuild", is_flag=True, help="Build again even where the image exists.")
 @click.option("--mirror", default=None, help="Debian mirror URL for mmdebstrap.")
-@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@json_option("the result")
 def build(rebuild: bool, mirror: str | None, as_json: bool) -> None:
     """Build the images (idempotent: skips what exists unless --rebuild).
 
@@ -30,4 +30,4 @@ def build(rebuild: bool, mirror: str | None, as_json: bool) -> None:
     echo = (lambda line: None) if as_json else click.echo
     results = build_images(rebuild=rebuild, mirror=mirror, echo=echo)
     if as_json:
-        click.echo(json.dumps([r.__dict__ for r in results], indent=2))
+        print_json(results)

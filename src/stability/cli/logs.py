@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
 
-
-def register(main: click.Group) -> None:
-    main.add_command(logs)
+from stability.cli._options import db_option, json_option, print_json
 
 
 @click.command("logs")
@@ -21,13 +18,8 @@ def register(main: click.Group) -> None:
     default=None,
     help="Only this service's logs.",
 )
-@click.option(
-    "--db",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="History file [default: $STABILITY_DB or .stability/history.duckdb].",
-)
-@click.option("--json", "as_json", is_flag=True, help="Print the logs as JSON.")
+@db_option
+@json_option("the logs")
 def logs(
     session: str, repetition: int, service: str | None, db: Path | None, as_json: bool
 ) -> None:
@@ -36,17 +28,18 @@ def logs(
     Logs are kept for repetitions in which a test failed: the containers are removed
     when the repetition ends.
     """
-    from stability.store.db import resolve_db_path
+    from stability.store.db import connect, resolve_db_path
     from stability.store.queries.logs import container_logs
 
-    session_id, found = container_logs(resolve_db_path(db), session, repetition, service)
+    with connect(resolve_db_path(db), write=False) as conn:
+        session_id, found = container_logs(conn, session, repetition, service)
     if as_json:
         payload = {
             "session": session_id,
             "repetition": repetition,
             "logs": [{"service": s, "logs": text} for s, text in found],
         }
-        click.echo(json.dumps(payload, indent=2))
+        print_json(payload)
         return
     for name, text in found:
         click.echo(f"==> {name} (session {session_id}, repetition {repetition}) <==")

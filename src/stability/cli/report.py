@@ -9,67 +9,35 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
+from stability.cli._options import (
+    RATE,
+    SECONDS,
+    ScopeArgs,
+    db_option,
+    filter_options,
+    json_option,
+    print_json,
+    scope_options,
+)
 from stability.exceptions import StabilityError, UsageError
 
+if TYPE_CHECKING:
+    from rich.console import Console
+
 F = TypeVar("F", bound=Callable[..., Any])
-FORMATS = ("html", "json", "markdown", "text")
-
-
-class RateParam(click.ParamType):  # type: ignore[type-arg]
-    """`1%` or `0.01`."""
-
-    name = "rate"
-
-    def convert(
-        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
-    ) -> float:
-        if isinstance(value, float):
-            return value
-        from stability.analysis.stats import parse_rate
-
-        try:
-            return parse_rate(str(value))
-        except ValueError as exc:
-            self.fail(str(exc), param, ctx)
-
-
-RATE = RateParam()
-
-
-def _db_option(func: F) -> F:
-    return click.option(
-        "--db",
-        "db",
-        type=click.Path(dir_okay=False, path_type=Path),
-        default=None,
-        help="History file [default: $STABILITY_DB or .stability/history.duckdb].",
-    )(func)
-
-
-def _scope_options(func: F) -> F:
-    for option in reversed(
-        [
-            click.option("--session", default=None, help="One session (id or unique prefix)."),
-            click.option("--label", default=None, help="Every session with this label."),
-            click.option(
-                "--since", default=None, help="Sessions started since: 7d, 12h, 2026-11-01."
-            ),
-            click.option("--commit", default=None, help="Sessions on this git commit (prefix)."),
-        ]
-    ):
-        func = option(func)
-    return _db_option(func)
+FORMATS = ("html", "json", "junit", "markdown", "text")
 
 
 def _target_options(func: F) -> F:
     func = click.option(
         "--slow-threshold",
-        type=click.FloatRange(min=0, min_open=True),
+        type=SECONDS,
         default=1.0,
         show_default=True,
         help="A test is slow when its call p95 is over this many seconds.",
@@ -83,39 +51,20 @@ def _target_options(func: F) -> F:
     )(func)
 
 
-def _scope(
-    session: str | None,
-    label: str | None,
-    since: str | None,
-    commit: str | None,
-    *,
-    every: bool = False,
-) -> Any:
-    from stability.store.queries import Scope, parse_since
-
-    return Scope(
-        session=session,
-        label=label,
-        since=parse_since(since) if since else None,
-        commit=commit,
-        every_session=every,
-    )
-
-
 def _db(path: Path | None) -> Path:
     from stability.store.db import resolve_db_path
 
     return resolve_db_path(path)
 
 
-def _console() -> Any:
+def _console() -> Console:
     from rich.console import Console
 
     return Console(width=None if sys.stdout.isatty() else 200, highlight=False, soft_wrap=False)
 
 
 @click.command("report")
-@_scope_options
+@scope_options
 @_target_options
 @click.option(
     "--out",
@@ -123,7 +72,7 @@ def _console() -> Any:
     type=click.Path(file_okay=False, path_type=Path),
     default=Path("reports"),
     show_default=True,
-    help="Folder for index.html (html) or report.json (json).",
+    help="Folder for index.html (html), report.json (json) or junit.xml (junit).",
 )
 @click.option(
     "--format",
@@ -131,21 +80,18 @@ def _console() -> Any:
     type=click.Choice(FORMATS),
     default="html",
     show_default=True,
-    help="html and json write into --out; markdown and text print.",
+    help="html, json and junit write into --out; markdown and text print.",
 )
 @click.option(
     "--startup-target",
-    type=click.FloatRange(min=0, min_open=True),
+    type=SECONDS,
     default=30.0,
     show_default=True,
     help="Container start-up target in seconds.",
 )
 def report(
     db: Path | None,
-    session: str | None,
-    label: str | None,
-    since: str | None,
-    commit: str | None,
+    scope: ScopeArgs,
     target: float,
     slow_threshold: float,
     out_dir: Path,
@@ -165,7 +111,7 @@ def report(
         startup_target_s=startup_target,
         charts=fmt == "html",
     )
-    data = build_report(_db(db), _scope(session, label, since, commit), options)
+    data = build_report(_db(db), scope.scope(), options)
     if fmt == "markdown":
         from stability.report.markdown import render_markdown
 
@@ -183,6 +129,10 @@ def report(
 
             path = write_html(data, out_dir)
             click.echo(f"{path}: {_format.headline(data)}")
+        elif fmt == "junit":
+            from stability.report.junit import write_junit
+
+            click.echo(str(write_junit(data, out_dir)))
         else:
             from stability.report.json_report import write_json
 
@@ -192,7 +142,7 @@ def report(
 
 
 @click.command("check")
-@_scope_options
+@scope_options
 @click.option(
     "--max-flake-rate",
     type=RATE,
@@ -207,59 +157,50 @@ def report(
 )
 @click.option(
     "--max-p95",
-    type=click.FloatRange(min=0, min_open=True),
+    type=SECONDS,
     default=None,
     help="Also fail tests whose call-phase p95 is over this many seconds.",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@json_option("the result")
 @click.pass_context
 def check(
     ctx: click.Context,
     db: Path | None,
-    session: str | None,
-    label: str | None,
-    since: str | None,
-    commit: str | None,
+    scope: ScopeArgs,
     max_flake_rate: float,
     strict: bool,
     max_p95: float | None,
     as_json: bool,
 ) -> None:
     """Exit 1 when a test in scope is over the flake-rate budget (one line per test)."""
-    from stability.analysis.stats import format_rate
     from stability.check import check_tests
+    from stability.report._format import pct
     from stability.report.build import ReportOptions, build_report
 
-    data = build_report(
-        _db(db), _scope(session, label, since, commit), ReportOptions(target=max_flake_rate)
-    )
+    data = build_report(_db(db), scope.scope(), ReportOptions(target=max_flake_rate))
     result = check_tests(
         data.tests, max_flake_rate=max_flake_rate, strict=strict, max_p95_s=max_p95
     )
     if as_json:
-        from stability.report.json_report import dumps
-
-        click.echo(
-            dumps(
-                {
-                    "ok": result.ok,
-                    "scope": data.scope,
-                    "sessions": [s.id for s in data.sessions],
-                    "max_flake_rate": max_flake_rate,
-                    "strict": strict,
-                    "max_p95_s": max_p95,
-                    "checked": result.checked,
-                    "offences": [
-                        {"nodeid": o.nodeid, "reason": o.reason, "value": o.value, "limit": o.limit}
-                        for o in result.offences
-                    ],
-                }
-            )
+        print_json(
+            {
+                "ok": result.ok,
+                "scope": data.scope,
+                "sessions": [s.id for s in data.sessions],
+                "max_flake_rate": max_flake_rate,
+                "strict": strict,
+                "max_p95_s": max_p95,
+                "checked": result.checked,
+                "offences": [
+                    {"nodeid": o.nodeid, "reason": o.reason, "value": o.value, "limit": o.limit}
+                    for o in result.offences
+                ],
+            }
         )
     else:
         for offence in result.offences:
             click.echo(f"FAIL {offence.line}")
-        budget = f"{'proven ' if strict else ''}under {format_rate(max_flake_rate)}"
+        budget = f"{'proven ' if strict else ''}under {pct(max_flake_rate)}"
         if max_p95 is not None:
             budget += f", call p95 under {max_p95:g} s"
         tests = len({o.nodeid for o in result.offences})
@@ -273,10 +214,8 @@ def check(
 
 
 @click.command("sessions")
-@_db_option
-@click.option("--label", default=None, help="Only sessions with this label.")
-@click.option("--since", default=None, help="Only sessions started since: 7d, 2026-11-01.")
-@click.option("--commit", default=None, help="Only sessions on this git commit (prefix).")
+@db_option
+@filter_options
 @click.option(
     "--limit",
     type=click.IntRange(min=0),
@@ -284,81 +223,42 @@ def check(
     show_default=True,
     help="How many, newest first (0: all).",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print the sessions as JSON.")
+@json_option("the sessions")
 def sessions(
     db: Path | None,
     label: str | None,
-    since: str | None,
+    since: datetime | None,
     commit: str | None,
     limit: int,
     as_json: bool,
 ) -> None:
     """List the recorded sessions, newest first."""
-    from stability.report import _format as f
-    from stability.report.json_report import dumps, session_json
+    from stability.report.json_report import session_json
+    from stability.report.text import render_sessions
     from stability.store import queries
     from stability.store.db import connect
 
     with connect(_db(db), write=False) as conn:
         rows = queries.list_sessions(
-            conn,
-            label=label,
-            since=queries.parse_since(since) if since else None,
-            commit=commit,
-            limit=limit or None,
+            conn, label=label, since=since, commit=commit, limit=limit or None
         )
     if as_json:
-        click.echo(dumps([session_json(s) for s in rows]))
+        print_json([session_json(s) for s in rows])
         return
     if not rows:
         raise UsageError("no sessions match: run `stability run` first, or widen the filters")
-    from rich.table import Table
-    from rich.text import Text
-
-    table = Table()
-    for name in (
-        "Session",
-        "Started",
-        "Label",
-        "Commit",
-        "Status",
-        "Reps",
-        "Red",
-        "Tests",
-        "Executions",
-    ):
-        table.add_column(name)
-    for s in rows:
-        decided = s.repetitions - s.infra_repetitions
-        red = (
-            f"{s.failed_repetitions} ({f.pct(s.failed_repetitions / decided)})" if decided else "–"
-        )
-        table.add_row(
-            Text(s.id),
-            f"{s.started_at:%Y-%m-%d %H:%M}",
-            Text(s.label or ""),
-            Text((s.git_commit or "")[:10]),
-            Text(s.status or ""),
-            f"{s.repetitions}/{s.repeat}",
-            red,
-            str(s.tests),
-            f"{s.executions:,}",
-        )
-    _console().print(table)
+    render_sessions(rows, _console())
 
 
 @click.command("show")
 @click.argument("nodeid")
-@_scope_options
+@scope_options
 @_target_options
-@click.option("--json", "as_json", is_flag=True, help="Print the history as JSON.")
+@json_option("the history")
 def show(
     nodeid: str,
     db: Path | None,
-    session: str | None,
-    label: str | None,
-    since: str | None,
-    commit: str | None,
+    scope: ScopeArgs,
     target: float,
     slow_threshold: float,
     as_json: bool,
@@ -373,18 +273,11 @@ def show(
     history = build_history(
         _db(db),
         nodeid,
-        _scope(session, label, since, commit, every=True),
+        scope.scope(every=True),
         target=target,
         slow_threshold_s=slow_threshold,
     )
     if as_json:
-        from stability.report.json_report import dumps
-
-        click.echo(dumps(history_json(history)))
+        print_json(history_json(history))
     else:
         render_history(history, _console())
-
-
-def register(main: click.Group) -> None:
-    for command in (report, check, sessions, show):
-        main.add_command(command)

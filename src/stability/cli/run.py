@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import sys
+from pathlib import Path
 
 import click
 
+from stability.cli._options import SECONDS, db_option, json_option, print_json
 from stability.exceptions import UsageError
 
 EPILOG = """\b
@@ -18,30 +19,6 @@ Exit codes:
        so the numbers say nothing about the tests
   130  interrupted (Ctrl-C); completed repetitions are kept, --resume carries on
 """
-
-
-def _positive_int(value: str | None, option: str) -> int | None:
-    if value is None:
-        return None
-    try:
-        number = int(value)
-    except ValueError:
-        raise UsageError(f"{option} must be a positive integer, got {value!r}") from None
-    if number < 1:
-        raise UsageError(f"{option} must be a positive integer, got {value!r}")
-    return number
-
-
-def _positive_float(value: str | None, option: str) -> float | None:
-    if value is None:
-        return None
-    try:
-        number = float(value)
-    except ValueError:
-        raise UsageError(f"{option} must be a positive number of seconds, got {value!r}") from None
-    if not number > 0 or number == float("inf"):
-        raise UsageError(f"{option} must be a positive number of seconds, got {value!r}")
-    return number
 
 
 class _RunCommand(click.Command):
@@ -63,32 +40,32 @@ class _RunCommand(click.Command):
 )
 @click.argument("targets", nargs=-1)
 @click.option(
-    "--repeat", "repeat", metavar="N", help="How many repetitions (fresh pytest processes) to run."
+    "--repeat",
+    "repeat",
+    type=click.IntRange(min=1),
+    metavar="N",
+    help="How many repetitions (fresh pytest processes) to run.",
 )
 @click.option(
     "-j",
     "--jobs",
     "jobs",
+    type=click.IntRange(min=1),
     metavar="K",
-    default="1",
+    default=1,
     show_default=True,
     help="Repetitions at once, each with its own containers.",
 )
 @click.option(
     "--timeout",
     "timeout",
+    type=SECONDS,
     metavar="SECONDS",
     help="Kill a repetition that runs longer; its running test is recorded as timeout.",
 )
 @click.option("--until-fail", is_flag=True, help="Stop at the first repetition with a failure.")
 @click.option("--label", default=None, help="Tag the session (e.g. nightly).")
-@click.option(
-    "--db",
-    "db",
-    default=None,
-    metavar="PATH",
-    help="History file [default: $STABILITY_DB or .stability/history.duckdb].",
-)
+@db_option
 @click.option(
     "--resume",
     "resume",
@@ -96,19 +73,36 @@ class _RunCommand(click.Command):
     metavar="SESSION",
     help="Carry on a session to N, skipping its completed repetitions.",
 )
+@click.option(
+    "--shard",
+    "shard",
+    default=None,
+    metavar="I/N",
+    help="Run only shard I of N of the repetitions (numbers r with (r-1) % N == I-1); "
+    "needs --session-id.",
+)
+@click.option(
+    "--session-id",
+    "session_id",
+    default=None,
+    metavar="ID",
+    help="The session's id (the same for every shard, e.g. the CI run's id).",
+)
 @click.option("-q", "--quiet", is_flag=True, help="No progress and no summary.")
-@click.option("--json", "as_json", is_flag=True, help="Print a machine-readable summary.")
+@json_option("the run summary")
 @click.pass_context
 def run(
     ctx: click.Context,
     targets: tuple[str, ...],
-    repeat: str | None,
-    jobs: str,
-    timeout: str | None,
+    repeat: int | None,
+    jobs: int,
+    timeout: float | None,
     until_fail: bool,
     label: str | None,
-    db: str | None,
+    db: Path | None,
     resume: str | None,
+    shard: str | None,
+    session_id: str | None,
     quiet: bool,
     as_json: bool,
 ) -> None:
@@ -120,33 +114,35 @@ def run(
     """
     from stability.progress import make_progress, summary_lines
     from stability.runner import Campaign, RunOptions
+    from stability.shards import check_session_id, parse_shard
     from stability.store.db import resolve_db_path
 
     pytest_args = list(ctx.meta.get("stability.pytest_args", []))
-    n = _positive_int(repeat, "--repeat")
-    if n is None and not resume:
+    if repeat is None and not resume:
         raise UsageError("--repeat N is required (how many repetitions to run)")
+    if resume and targets:
+        raise UsageError(
+            "--resume carries on a stored session with its own targets: give no targets"
+        )
     options = RunOptions(
         targets=list(targets),
-        repeat=n,
-        jobs=_positive_int(jobs, "--jobs") or 1,
-        timeout=_positive_float(timeout, "--timeout"),
+        repeat=repeat,
+        jobs=jobs,
+        timeout=timeout,
         until_fail=until_fail,
         label=label,
         db=resolve_db_path(db),
         pytest_args=pytest_args,
         resume=resume,
+        shard=parse_shard(shard) if shard is not None else None,
+        session_id=check_session_id(session_id) if session_id is not None else None,
     )
     progress = make_progress(quiet, sys.stderr)
     outcome = Campaign(options, progress).run()
     if as_json:
-        click.echo(json.dumps(outcome.summary, indent=2, default=str))
+        print_json(outcome.summary)
     elif not quiet:
         out = sys.stderr if outcome.summary["status"] == "interrupted" else sys.stdout
         for line in summary_lines(outcome.summary):
             click.echo(line, file=out)
     ctx.exit(outcome.exit_code)
-
-
-def register(main: click.Group) -> None:
-    main.add_command(run)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from stability.analysis.models import SessionInfo, TestStats
-from stability.analysis.stats import format_rate
-from stability.report.build import Report
+
+if TYPE_CHECKING:
+    from stability.report.build import Report
 
 
 def plural(n: int, word: str) -> str:
@@ -12,13 +15,20 @@ def plural(n: int, word: str) -> str:
 
 
 def pct(value: float | None) -> str:
-    return format_rate(value)
+    """A rate as a percentage for people: 0 reads "0%", small rates keep two digits."""
+    if value is None:
+        return "–"
+    percent = value * 100
+    text = f"{percent:.3g}"
+    if text == "100" and percent < 100:
+        return ">99.9%"
+    return f"{float(text):g}%" if "e" in text else f"{text}%"
 
 
 def ci(test: TestStats) -> str:
     if test.counts.decided == 0:
         return "–"
-    return f"{format_rate(test.ci_low)} – {format_rate(test.ci_high)}"
+    return f"{pct(test.ci_low)} – {pct(test.ci_high)}"
 
 
 def seconds(value: float | None) -> str:
@@ -82,7 +92,7 @@ def scope_line(report: Report) -> str:
 
 def headline(report: Report) -> str:
     v = report.suite.verdicts
-    target = format_rate(report.options.target)
+    target = pct(report.options.target)
     return (
         f"{v.get('violates', 0)} violating, {v.get('unproven', 0)} unproven, "
         f"{v.get('meets', 0)} meeting the {target} flake-rate target"
@@ -94,7 +104,7 @@ def suite_line(report: Report) -> str:
     decided = s.repetitions - s.infra_repetitions
     line = (
         f"{s.failed_repetitions} of {decided} repetitions "
-        f"({format_rate(s.failed_repetition_rate)}) had at least one failure"
+        f"({pct(s.failed_repetition_rate)}) had at least one failure"
     )
     if s.infra_repetitions or s.infra_executions or s.failed_container_starts:
         line += (

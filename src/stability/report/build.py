@@ -10,6 +10,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from stability.analysis.models import (
     ContainerStart,
@@ -23,6 +24,9 @@ from stability.analysis.suite import STARTUP_TARGET_S, suite_stats
 from stability.exceptions import StabilityError
 from stability.store import queries
 from stability.store.db import connect
+
+if TYPE_CHECKING:
+    from stability.store.db import Connection
 
 
 @dataclass(frozen=True)
@@ -73,24 +77,10 @@ def build_report(
     with connect(db_path, write=False) as conn:
         sessions = queries.resolve_scope(conn, scope, str(db_path))
         ids = [s.id for s in sessions]
-        baseline = queries.previous_comparable(conn, sessions)
-        base_p50 = queries.baseline_p50(conn, baseline.id) if baseline else {}
-        counts = queries.tally_tests(conn, ids)
-        if not counts:
-            running = [s.id for s in sessions if s.status == "running"]
-            hint = f" (session {running[-1]} is still running)" if running else ""
-            raise StabilityError(f"no test executions in {scope.describe()} yet{hint}")
-        signatures = queries.tally_signatures(conn, ids)
+        baseline, tests = analyse_scope(conn, sessions, scope, options)
         reps = queries.repetitions(conn, ids)
         starts = queries.container_starts(conn, ids)
         trend = queries.trend(conn, sessions[-1], options.trend_sessions)
-        tests = analyse_tests(
-            counts,
-            target=options.target,
-            slow_threshold_s=options.slow_threshold_s,
-            baseline_p50=base_p50,
-            signatures=signatures,
-        )
         suite = suite_stats(tests, reps, starts, startup_target_s=options.startup_target_s)
         grid = None
         durations: dict[str, list[float]] = {}
@@ -119,6 +109,33 @@ def build_report(
         durations=durations,
         startups=_startup_samples(starts, options.startup_samples) if options.charts else {},
     )
+
+
+def analyse_scope(
+    conn: Connection,
+    sessions: list[SessionInfo],
+    scope: queries.Scope,
+    options: ReportOptions,
+) -> tuple[SessionInfo | None, list[TestStats]]:
+    """The per-test table of a scope (worst first) and the baseline its slow-downs use:
+    what every report, `check` and `stability.History.tests()` show."""
+    ids = [s.id for s in sessions]
+    baseline = queries.previous_comparable(conn, sessions)
+    base_p50 = queries.baseline_p50(conn, baseline.id) if baseline else {}
+    counts = queries.tally_tests(conn, ids)
+    if not counts:
+        running = [s.id for s in sessions if s.status == "running"]
+        hint = f" (session {running[-1]} is still running)" if running else ""
+        raise StabilityError(f"no test executions in {scope.describe()} yet{hint}")
+    signatures = queries.tally_signatures(conn, ids)
+    tests = analyse_tests(
+        counts,
+        target=options.target,
+        slow_threshold_s=options.slow_threshold_s,
+        baseline_p50=base_p50,
+        signatures=signatures,
+    )
+    return baseline, tests
 
 
 def grid_tests(tests: list[TestStats], limit: int) -> list[str]:

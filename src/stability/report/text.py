@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from stability.analysis.models import TestStats
+from stability.analysis.models import SessionInfo, TestStats
 from stability.analysis.suite import suite_signatures
 from stability.report import _format as f
 from stability.report.build import Report, container_name
@@ -74,3 +74,37 @@ def render_text(report: Report, console: Console, *, limit: int = 50) -> None:
                 str(c.over_target),
             )
         console.print(box)
+
+
+def render_sessions(sessions: Sequence[SessionInfo], console: Console) -> None:
+    """`stability sessions`: one row per session, newest first as given."""
+    table = Table()
+    for name in (
+        "Session",
+        "Started",
+        "Label",
+        "Commit",
+        "Status",
+        "Reps",
+        "Red",
+        "Tests",
+        "Executions",
+    ):
+        table.add_column(name)
+    for s in sessions:
+        decided = s.repetitions - s.infra_repetitions
+        red = (
+            f"{s.failed_repetitions} ({f.pct(s.failed_repetitions / decided)})" if decided else "–"
+        )
+        table.add_row(
+            Text(s.id),
+            f"{s.started_at:%Y-%m-%d %H:%M}",
+            Text(s.label or ""),
+            Text((s.git_commit or "")[:10]),
+            Text(s.status or ""),
+            f"{s.repetitions}/{s.repeat}",
+            red,
+            str(s.tests),
+            f"{s.executions:,}",
+        )
+    console.print(table)

@@ -19,6 +19,7 @@ from stability.exceptions import StoreError
 from stability.store.schema import MIGRATIONS, SCHEMA_VERSION
 from stability.text import first_line
 
+Connection = duckdb.DuckDBPyConnection  # for type hints outside the store
 DEFAULT_DB = Path(".stability") / "history.duckdb"
 DB_ENV = "STABILITY_DB"
 BUSY_TIMEOUT_S = 60.0

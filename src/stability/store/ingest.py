@@ -72,6 +72,14 @@ def create_session(path: Path, session: Session) -> None:
             raise StoreError(f"session {session.id} already exists in {path}") from None
 
 
+def session_exists(path: Path, session_id: str) -> bool:
+    if not path.exists():
+        return False
+    with connect(path, write=False) as conn:
+        row = conn.execute("SELECT count(*) FROM sessions WHERE id = ?", [session_id]).fetchone()
+    return bool(row and row[0])
+
+
 def load_session(path: Path, session_id: str) -> StoredSession:
     """A session to resume, with the numbers of its completed repetitions."""
     with connect(path, write=False) as conn:
@@ -113,26 +121,42 @@ def ingest_repetition(path: Path, rows: RepetitionRows) -> None:
     Rows a previous attempt at the same repetition number left are replaced, so
     ingesting twice never duplicates.
     """
-    key = [rows.repetition.session_id, rows.repetition.number]
     with connect(path, write=True) as conn:
         conn.execute("BEGIN TRANSACTION")
         try:
-            conn.execute("DELETE FROM repetitions WHERE session_id = ? AND number = ?", key)
-            for table in ("executions", "container_starts", "container_logs"):
-                conn.execute(f"DELETE FROM {table} WHERE session_id = ? AND repetition = ?", key)
-            _insert(conn, "repetitions", REPETITION_COLUMNS, [values(rows.repetition)])
-            _insert(conn, "executions", EXECUTION_COLUMNS, rows.keyed(rows.executions))
-            _insert(
-                conn,
-                "container_starts",
-                CONTAINER_START_COLUMNS,
-                rows.keyed(rows.container_starts),
-            )
-            _insert(conn, "container_logs", CONTAINER_LOG_COLUMNS, rows.keyed(rows.container_logs))
+            _write_repetition(conn, rows)
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
             raise
+
+
+def import_session(path: Path, session: Session, repetitions: Sequence[RepetitionRows]) -> None:
+    """A whole session from elsewhere (`stability import`), in one transaction."""
+    with connect(path, write=True) as conn:
+        conn.execute("BEGIN TRANSACTION")
+        try:
+            try:
+                _insert(conn, "sessions", SESSION_COLUMNS, [values(session)])
+            except duckdb.ConstraintException:
+                raise StoreError(f"session {session.id} already exists in {path}") from None
+            for rows in repetitions:
+                _write_repetition(conn, rows)
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+
+def _write_repetition(conn: duckdb.DuckDBPyConnection, rows: RepetitionRows) -> None:
+    key = [rows.repetition.session_id, rows.repetition.number]
+    conn.execute("DELETE FROM repetitions WHERE session_id = ? AND number = ?", key)
+    for table in ("executions", "container_starts", "container_logs"):
+        conn.execute(f"DELETE FROM {table} WHERE session_id = ? AND repetition = ?", key)
+    _insert(conn, "repetitions", REPETITION_COLUMNS, [values(rows.repetition)])
+    _insert(conn, "executions", EXECUTION_COLUMNS, rows.keyed(rows.executions))
+    _insert(conn, "container_starts", CONTAINER_START_COLUMNS, rows.keyed(rows.container_starts))
+    _insert(conn, "container_logs", CONTAINER_LOG_COLUMNS, rows.keyed(rows.container_logs))
 
 
 def finish_session(path: Path, session_id: str, status: str) -> None:

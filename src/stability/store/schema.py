@@ -6,7 +6,7 @@ who query the history with SQL): add columns freely, never rename or drop.
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 # Each entry upgrades the schema from version i to i + 1 (index 0: empty -> 1).
 MIGRATIONS: list[str] = [
@@ -80,7 +80,13 @@ MIGRATIONS: list[str] = [
         logs VARCHAR                       -- kept for repetitions with a failure
     );
     """,
-    # 2: the tests' own containers (issue 15) and the time tests spent starting containers
+    # 2: sharded campaigns (`stability run --shard I/N`) and merged histories: which
+    # shard and host ran each repetition.
+    """
+    ALTER TABLE repetitions ADD COLUMN IF NOT EXISTS shard VARCHAR;   -- '2/4', NULL unsharded
+    ALTER TABLE repetitions ADD COLUMN IF NOT EXISTS host VARCHAR;    -- machine that ran it
+    """,
+    # 3: the tests' own containers (issue 15) and the time tests spent starting containers
     """
     ALTER TABLE executions ADD COLUMN IF NOT EXISTS setup_container_s DOUBLE;
     ALTER TABLE executions ADD COLUMN IF NOT EXISTS call_container_s DOUBLE;

@@ -9,11 +9,11 @@ hold this SQL to.
 """
 
 from stability.store.queries.charts import call_durations, grid_cells, grid_columns, trend
+from stability.store.queries.logs import container_logs
 from stability.store.queries.scope import (
     Scope,
     count_sessions,
     list_sessions,
-    parse_since,
     previous_comparable,
     resolve_scope,
 )
@@ -33,6 +33,7 @@ __all__ = [
     "Scope",
     "baseline_p50",
     "call_durations",
+    "container_logs",
     "container_starts",
     "count_sessions",
     "executions",
@@ -40,7 +41,6 @@ __all__ = [
     "grid_cells",
     "grid_columns",
     "list_sessions",
-    "parse_since",
     "previous_comparable",
     "repetitions",
     "resolve_scope",

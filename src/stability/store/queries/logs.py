@@ -2,24 +2,22 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+import duckdb
 
 from stability.exceptions import StabilityError
-from stability.store.db import connect
 from stability.store.queries.scope import Scope, resolve_scope
 
 
 def container_logs(
-    db: Path, session: str, repetition: int, service: str | None = None
+    conn: duckdb.DuckDBPyConnection, session: str, repetition: int, service: str | None = None
 ) -> tuple[str, list[tuple[str, str]]]:
     """The full session id and `(service, logs)` of one repetition, by service name."""
-    with connect(db, write=False) as conn:
-        [info] = resolve_scope(conn, Scope(session=session))
-        rows = conn.execute(
-            "SELECT service, logs FROM container_logs WHERE session_id = ? AND repetition = ? "
-            "AND (? IS NULL OR service = ?) ORDER BY service",
-            [info.id, repetition, service, service],
-        ).fetchall()
+    [info] = resolve_scope(conn, Scope(session=session))
+    rows = conn.execute(
+        "SELECT service, logs FROM container_logs WHERE session_id = ? AND repetition = ? "
+        "AND (? IS NULL OR service = ?) ORDER BY service",
+        [info.id, repetition, service, service],
+    ).fetchall()
     if not rows:
         what = f"{service} logs" if service else "container logs"
         raise StabilityError(

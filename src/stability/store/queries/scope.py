@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import duckdb
@@ -13,9 +12,6 @@ import duckdb
 from stability.analysis.models import SessionInfo
 from stability.exceptions import StabilityError, UsageError
 from stability.store.queries._sql import FAILING, RED_STATUSES
-
-_SINCE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
-_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
 
 @dataclass(frozen=True)
@@ -43,22 +39,6 @@ class Scope:
         if self.commit:
             parts.append(f"commit {self.commit}")
         return ", ".join(parts) or ("every session" if self.every_session else "the last session")
-
-
-def parse_since(text: str, now: datetime | None = None) -> datetime:
-    """`7d`, `12h`, `30m`, `2w` back from now, or an ISO date / date-time (UTC if naive)."""
-    now = now or datetime.now(UTC)
-    match = _SINCE.match(text)
-    if match:
-        amount, unit = float(match.group(1)), match.group(2)
-        return now - timedelta(**{_UNITS[unit]: amount})
-    try:
-        value = datetime.fromisoformat(text.strip())
-    except ValueError:
-        raise UsageError(
-            f"--since {text!r}: write a duration like 7d, 12h, 30m or a date like 2026-11-01"
-        ) from None
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 # -- sessions ----------------------------------------------------------------------------
@@ -105,7 +85,7 @@ def resolve_scope(
         raise StabilityError(f"no sessions in {where} yet: run `stability run` first")
     if scope.session:
         if scope.label or scope.since or scope.commit:
-            raise UsageError("--session picks one session: drop --label, --since and --commit")
+            raise UsageError("a session id picks one session: give no label, since or commit")
         rows = conn.execute(
             f"SELECT {_SESSION_COLUMNS} FROM sessions s WHERE s.id = $id OR s.id LIKE $prefix "
             "ORDER BY s.id = $id DESC, s.started_at",
@@ -118,7 +98,7 @@ def resolve_scope(
             raise StabilityError(f"no session {scope.session!r}: see `stability sessions`")
         if len(rows) > 1:
             ids = ", ".join(r[0] for r in rows[:5])
-            raise UsageError(f"--session {scope.session!r} matches several sessions: {ids}")
+            raise UsageError(f"session {scope.session!r} matches several sessions: {ids}")
         return [_session(rows[0])]
     if scope.is_default and not scope.every_session:
         rows = conn.execute(

@@ -1,0 +1,172 @@
+"""What the commands share: value types, option decorators and the JSON printer.
+
+Values are checked here, by click, so a bad one is a usage error naming its flag; the
+library below takes checked values and names no flag.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+import math
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar, cast
+
+import click
+
+from stability.since import parse_since
+
+if TYPE_CHECKING:
+    from stability.store.queries import Scope
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class RateType(click.ParamType):  # type: ignore[type-arg]  # generic from click 8.2 on
+    """A rate strictly between 0 and 1: `1%` or `0.01`."""
+
+    name = "rate"
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> float:
+        if isinstance(value, float):
+            return value
+        raw = str(value).strip()
+        try:
+            rate = float(raw[:-1]) / 100 if raw.endswith("%") else float(raw)
+        except ValueError:
+            self.fail(f"not a rate: {value!r} (write 1% or 0.01)", param, ctx)
+        if not 0.0 < rate < 1.0:
+            self.fail(f"a rate must be between 0 and 100% (exclusive), got {value!r}", param, ctx)
+        return rate
+
+
+class SinceType(click.ParamType):  # type: ignore[type-arg]
+    """`7d`, `12h`, `30m`, `45s`, `2w` back from now, or an ISO date / date-time (UTC if naive)."""
+
+    name = "since"
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> datetime:
+        if isinstance(value, datetime):
+            return value
+        try:
+            return parse_since(str(value))
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+class SecondsType(click.FloatRange):
+    """A finite number of seconds over zero."""
+
+    name = "seconds"
+
+    def __init__(self) -> None:
+        super().__init__(min=0, min_open=True)
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> float:
+        seconds = float(super().convert(value, param, ctx))
+        if not math.isfinite(seconds):
+            self.fail(f"{value!r} is not a finite number of seconds", param, ctx)
+        return seconds
+
+
+RATE = RateType()
+SINCE = SinceType()
+SECONDS = SecondsType()
+
+
+def db_option(func: F) -> F:
+    return click.option(
+        "--db",
+        "db",
+        type=click.Path(dir_okay=False, path_type=Path),
+        default=None,
+        metavar="PATH",
+        help="History file [default: $STABILITY_DB or .stability/history.duckdb].",
+    )(func)
+
+
+def filter_options(func: F) -> F:
+    """--label, --since and --commit: every session matching all of them."""
+    for option in reversed(
+        [
+            click.option("--label", default=None, help="Sessions with this label."),
+            click.option(
+                "--since",
+                type=SINCE,
+                default=None,
+                metavar="WHEN",
+                help="Sessions started since: 7d, 12h, 2026-11-01.",
+            ),
+            click.option("--commit", default=None, help="Sessions on this git commit (prefix)."),
+        ]
+    ):
+        func = option(func)
+    return func
+
+
+@dataclasses.dataclass(frozen=True)
+class ScopeArgs:
+    """--session, --label, --since and --commit as given."""
+
+    session: str | None = None
+    label: str | None = None
+    since: datetime | None = None
+    commit: str | None = None
+
+    def scope(self, *, every: bool = False) -> Scope:
+        """The scope they name (`every`: no option means every session, not the last)."""
+        from stability.store.queries import Scope
+
+        if self.session is not None and (self.label or self.since or self.commit):
+            raise click.UsageError(
+                "--session picks one session: drop --label, --since and --commit"
+            )
+        return Scope(
+            session=self.session,
+            label=self.label,
+            since=self.since,
+            commit=self.commit,
+            every_session=every,
+        )
+
+
+def scope_options(func: F) -> F:
+    """--db, --session and the filters; the command gets `db` and `scope` (ScopeArgs)."""
+
+    @functools.wraps(func)
+    def command(*args: Any, **kwargs: Any) -> Any:
+        kwargs["scope"] = ScopeArgs(
+            *(kwargs.pop(k) for k in ("session", "label", "since", "commit"))
+        )
+        return func(*args, **kwargs)
+
+    wrapped = filter_options(command)
+    wrapped = click.option("--session", default=None, help="One session (id or unique prefix).")(
+        wrapped
+    )
+    return cast(F, db_option(wrapped))
+
+
+def json_option(what: str) -> Callable[[F], F]:
+    """`--json`: print `what` as JSON instead of text (the value is `as_json`)."""
+    return click.option("--json", "as_json", is_flag=True, help=f"Print {what} as JSON.")
+
+
+def print_json(data: Any) -> None:
+    """The one JSON printer of every command: indented, UTF-8, dataclasses as objects."""
+    click.echo(json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False, default=_plain))
+
+
+def _plain(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.asdict(value)
+    return str(value)
