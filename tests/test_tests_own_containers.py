@@ -260,10 +260,16 @@ def test_a_container_killed_mid_test_is_infrastructure(project: Path) -> None:
 HANGING = """
 import os, time
 from pathlib import Path
-from test_own_pg import pg  # noqa: F401  (the module fixture)
+import pytest
+from testcontainers.redis import RedisContainer
 from test_sdk_redis import start_redis
 
-def test_hangs(pg):
+@pytest.fixture
+def own_redis():
+    with RedisContainer(os.environ["STABILITY_REDIS_IMAGE"]) as c:
+        yield c
+
+def test_hangs(own_redis):
     start_redis()  # never removed: the test hangs
     Path(__file__).with_name("started").write_text(os.environ["STABILITY_SESSION_ID"])
     time.sleep(300)
@@ -272,11 +278,10 @@ def test_hangs(pg):
 
 @pytest.mark.slow
 def test_timeout_and_a_killed_runner_leave_none_of_them(project: Path) -> None:
-    (project / "test_own_pg.py").write_text(OWN_POSTGRES)
     (project / "test_sdk_redis.py").write_text(SDK_REDIS)
     (project / "test_hangs.py").write_text(HANGING)
 
-    timed_out = invoke("test_hangs.py", "--repeat", "1", "--timeout", "25", "--json", "-q")
+    timed_out = invoke("test_hangs.py", "--repeat", "1", "--timeout", "30", "--json", "-q")
     assert timed_out.exit_code == 1, timed_out.output + timed_out.stderr
     assert (project / "started").exists()  # both were up when the time-out struck
     assert left_behind(json.loads(timed_out.stdout)["session"]) == []
