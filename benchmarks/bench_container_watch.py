@@ -45,7 +45,7 @@ for _ in range({rounds}):
 print(statistics.median(times))
 """
 
-INSTALL = "from stability import container_watch; container_watch.install()"
+INSTALL = "from stability import container_patch; container_patch.install()"
 
 
 def run(code: str, watched: bool, **fmt: object) -> float:

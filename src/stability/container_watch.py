@@ -1,8 +1,8 @@
 """Every container a repetition's pytest process creates: labelled, timed and watched.
 
-Under `stability run` the recorder installs this in each process that runs tests. Our
-fixtures, testcontainers (`PostgresContainer(...)`, any `DockerContainer`) and plain
-Docker SDK code all create containers through one call, the SDK's low-level
+Under `stability run` the recorder installs `container_patch` in each process that runs
+tests. Our fixtures, testcontainers (`PostgresContainer(...)`, any `DockerContainer`) and
+plain Docker SDK code all create containers through one call, the SDK's low-level
 `create_container`; wrapping it is exact and cheap, where the engine's event stream
 would not say which process (so which repetition) asked. The wrapper adds our labels,
 so the runner's clean-up by label, `stability containers prune` and any judge of a
@@ -10,29 +10,20 @@ repetition's containers see the tests' own containers like ours. It also times e
 start: asked -> created -> running, and ready when testcontainers' `start()` (with its
 wait strategy) returns. A start that raises (an image that cannot be pulled, a wait that
 times out) and a container that ended while nobody had asked it to (exit code, OOM) are
-written down, and the recorder makes the failing test's execution infrastructure.
-
-Nothing heavy is imported here: the Docker SDK and testcontainers are patched when the
-tests import them (an import hook), so a suite that never touches Docker pays nothing.
+written down here (`WATCH`), and the recorder makes the failing test's execution
+infrastructure. Nothing heavy is imported: a suite that never touches Docker pays nothing.
 """
 
 from __future__ import annotations
 
-import functools
-import importlib.abc
-import importlib.machinery
-import inspect
-import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from types import ModuleType
 from typing import Any
 
-from stability import labels
 from stability.records import ContainerStart
 from stability.results_file import append_record
 from stability.text import first_line
@@ -326,162 +317,3 @@ def _now() -> str:
 
 def _iso(epoch: float) -> str:
     return datetime.fromtimestamp(epoch, UTC).isoformat()
-
-
-# -- patching ------------------------------------------------------------------------
-
-
-def _with_labels(given: Any) -> tuple[dict[str, str], bool]:
-    """The labels to create with (ours added, the code's kept) and whether ours set them."""
-    if isinstance(given, dict):
-        merged = {str(k): str(v) for k, v in given.items()}
-    elif isinstance(given, list | tuple):
-        merged = {str(k): "" for k in given}
-    else:
-        merged = {}
-    ours = labels.SERVICE in merged and merged.get(labels.MANAGED) == "true"
-    for key, value in labels.container_labels("tests").items():
-        merged.setdefault(key, value)
-    return merged, ours
-
-
-def _wrap(owner: type, name: str, make: Callable[[Callable[..., Any]], Callable[..., Any]]) -> None:
-    original = owner.__dict__.get(name)
-    if original is None or hasattr(original, "__stability_original__"):
-        return
-    wrapper = functools.wraps(original)(make(original))
-    wrapper.__stability_original__ = original  # type: ignore[attr-defined]
-    setattr(owner, name, wrapper)
-
-
-def _patch_docker_api(module: ModuleType) -> None:
-    mixin = module.ContainerApiMixin
-    signature = inspect.signature(mixin.create_container)
-
-    def create(original: Callable[..., Any]) -> Callable[..., Any]:
-        def create_container(*args: Any, **kwargs: Any) -> Any:
-            bound = signature.bind(*args, **kwargs)
-            image = bound.arguments.get("image", "?")
-            merged, ours = _with_labels(bound.arguments.get("labels"))
-            bound.arguments["labels"] = merged
-            with WATCH.start(image, ours=ours, waits=False):
-                result = original(*bound.args, **bound.kwargs)
-                WATCH.created(str(result.get("Id", "")), str(image), ours)
-            return result
-
-        return create_container
-
-    def start(original: Callable[..., Any]) -> Callable[..., Any]:
-        def start_container(self: Any, container: Any, *args: Any, **kwargs: Any) -> Any:
-            tracked = WATCH.find(container)
-            image = tracked.image if tracked else "?"
-            with WATCH.start(image, ours=bool(tracked and tracked.ours), waits=False) as outer:
-                if tracked is not None and tracked not in outer.containers:
-                    outer.containers.append(tracked)  # created earlier, started now
-                result = original(self, container, *args, **kwargs)
-                WATCH.running(container)
-            return result
-
-        return start_container
-
-    def ending(original: Callable[..., Any]) -> Callable[..., Any]:
-        def end_container(self: Any, container: Any, *args: Any, **kwargs: Any) -> Any:
-            WATCH.ending(self, container)
-            return original(self, container, *args, **kwargs)
-
-        return end_container
-
-    _wrap(mixin, "create_container", create)
-    _wrap(mixin, "start", start)
-    for name in ("stop", "kill", "remove_container"):
-        _wrap(mixin, name, ending)
-
-
-def _patch_docker_models(module: ModuleType) -> None:
-    def run(original: Callable[..., Any]) -> Callable[..., Any]:
-        def run_container(self: Any, image: Any, *args: Any, **kwargs: Any) -> Any:
-            name = image if isinstance(image, str) else getattr(image, "id", "?")
-            with WATCH.start(str(name), ours=False, waits=False):
-                return original(self, image, *args, **kwargs)
-
-        return run_container
-
-    _wrap(module.ContainerCollection, "run", run)
-
-
-def _wrap_testcontainers_start(cls: type) -> None:
-    def start(original: Callable[..., Any]) -> Callable[..., Any]:
-        def start_container(self: Any, *args: Any, **kwargs: Any) -> Any:
-            given = (getattr(self, "_kwargs", None) or {}).get("labels") or {}
-            ours = isinstance(given, dict) and labels.SERVICE in given
-            with WATCH.start(str(getattr(self, "image", "?")), ours=ours, waits=True):
-                return original(self, *args, **kwargs)
-
-        return start_container
-
-    _wrap(cls, "start", start)
-
-
-def _patch_testcontainers(module: ModuleType) -> None:
-    base = module.DockerContainer
-    pending = [base]
-    while pending:  # subclasses already defined (a conftest imported them early)
-        cls = pending.pop()
-        _wrap_testcontainers_start(cls)
-        pending.extend(cls.__subclasses__())
-    previous = base.__dict__.get("__init_subclass__")
-
-    def init_subclass(cls: type, /, **kwargs: Any) -> None:
-        if previous is not None:
-            previous.__func__(cls, **kwargs)
-        else:
-            super(base, cls).__init_subclass__(**kwargs)
-        _wrap_testcontainers_start(cls)
-
-    base.__init_subclass__ = classmethod(init_subclass)
-
-
-_PATCHES: dict[str, Callable[[ModuleType], None]] = {
-    "docker.api.container": _patch_docker_api,
-    "docker.models.containers": _patch_docker_models,
-    "testcontainers.core.container": _patch_testcontainers,
-}
-
-
-class _PatchOnImport(importlib.abc.MetaPathFinder):
-    """Patches a module of `_PATCHES` right after it is first executed."""
-
-    def find_spec(
-        self, fullname: str, path: Sequence[str] | None, target: ModuleType | None = None
-    ) -> importlib.machinery.ModuleSpec | None:
-        patch = _PATCHES.get(fullname)
-        if patch is None:
-            return None
-        spec = importlib.machinery.PathFinder.find_spec(fullname, path)
-        if spec is None or spec.loader is None:
-            return None
-        loader = spec.loader
-        exec_module = loader.exec_module
-
-        def exec_and_patch(module: ModuleType) -> None:
-            exec_module(module)
-            patch(module)
-
-        loader.exec_module = exec_and_patch  # type: ignore[method-assign]
-        return spec
-
-
-_installed: list[_PatchOnImport] = []
-
-
-def install() -> None:
-    """Watch this process's containers from now on (idempotent)."""
-    if _installed:
-        return
-    finder = _PatchOnImport()
-    _installed.append(finder)
-    for name, patch in _PATCHES.items():
-        module = sys.modules.get(name)
-        if module is not None:
-            patch(module)
-    sys.meta_path.insert(0, finder)

@@ -27,7 +27,7 @@ from typing import Any
 
 import pytest
 
-from stability import container_watch
+from stability import container_patch
 from stability.container_watch import WATCH
 from stability.exceptions import InfrastructureError
 from stability.records import Execution, Outcome, Phase
@@ -65,7 +65,7 @@ def register(config: pytest.Config) -> None:
     previous = os.environ.get(RECORDER_PID_ENV)
     os.environ[RECORDER_PID_ENV] = str(os.getpid())
     config.add_cleanup(lambda: _restore(RECORDER_PID_ENV, previous))
-    container_watch.install()  # label, time and watch the containers the tests start
+    container_patch.install()  # label, time and watch the containers the tests start
     plugin = ReportAnnotator() if worker else Recorder(config)
     config.pluginmanager.register(plugin, "stability-recorder")
 
