@@ -17,6 +17,7 @@ import importlib.abc
 import importlib.machinery
 import inspect
 import sys
+import time
 from collections.abc import Callable, Sequence
 from types import ModuleType
 from typing import Any
@@ -81,7 +82,11 @@ def _patch_docker_api(module: ModuleType) -> None:
     def ending(original: Callable[..., Any]) -> Callable[..., Any]:
         def end_container(self: Any, container: Any, *args: Any, **kwargs: Any) -> Any:
             WATCH.ending(self, container)
-            return original(self, container, *args, **kwargs)
+            began = time.time()
+            try:  # stopping a container is container time too, like starting it
+                return original(self, container, *args, **kwargs)
+            finally:
+                WATCH.note_interval(began, time.time())
 
         return end_container
 

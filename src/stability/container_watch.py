@@ -63,7 +63,7 @@ class Watch:
         self._lock = threading.Lock()
         self._local = threading.local()
         self.containers: dict[str, _Container] = {}
-        # (begin, end) epoch seconds of every start; end None while in flight
+        # (begin, end) epoch seconds of every start and stop; end None while in flight
         self.intervals: list[list[float | None]] = []
         self.nodeid: str | None = None  # the test running now
         self.trouble: dict[str | None, list[str]] = {}  # failed starts and deaths, per test
@@ -93,7 +93,8 @@ class Watch:
         return False
 
     def container_seconds(self, begin: float, end: float) -> float:
-        """Seconds of [begin, end] during which some container was being started."""
+        """Seconds of [begin, end] during which some container was being started (or
+        stopped and removed)."""
         with self._lock:
             spans = sorted(
                 (max(b, begin), min(e if e is not None else end, end))
@@ -108,7 +109,7 @@ class Watch:
         return total
 
     def note_interval(self, begin: float, end: float) -> None:
-        """A start measured elsewhere (our fixtures' readiness poll)."""
+        """A start measured elsewhere (our fixtures' readiness poll), or a stop."""
         with self._lock:
             self.intervals.append([begin, end])
 

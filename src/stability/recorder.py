@@ -103,7 +103,8 @@ def _iso(epoch: float | None) -> str | None:
 
 class ReportAnnotator:
     """Adds what only the process that ran the test knows: the exception's type and cause,
-    the time the phase spent starting containers, and whether a container failed."""
+    the time the phase spent starting and stopping containers, and whether a container
+    failed."""
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_setup(self, item: pytest.Item) -> None:
@@ -145,7 +146,7 @@ class _Test:
         self.nodeid = nodeid
         self.file = location[0] if location else nodeid.split("::")[0]
         self.durations: dict[str, float] = {}
-        self.container_s: dict[str, float] = {}  # per phase: starting containers
+        self.container_s: dict[str, float] = {}  # per phase: starting and stopping containers
         self.started_at: str | None = None
         self.outcome: Outcome | None = None
         self.phase: Phase | None = None

@@ -43,8 +43,8 @@ class Execution:
     failure_signature: str | None = None  # set by the runner for failing outcomes
     captured_output: str | None = None  # failures only, bounded
     infra: bool = False  # failed because of the infrastructure, not the test
-    setup_container_s: float | None = None  # of setup_s, spent starting containers
-    call_container_s: float | None = None  # of call_s, spent starting containers
+    setup_container_s: float | None = None  # of setup_s, spent starting and stopping containers
+    call_container_s: float | None = None  # of call_s, spent starting and stopping containers
 
 
 ContainerOrigin = Literal["stability", "tests"]

@@ -33,8 +33,8 @@ class ExecutionRow:
     message: str | None = None
     traceback: str | None = None
     failure_signature: str | None = None
-    setup_container_s: float | None = None  # of setup_s, spent starting containers
-    call_container_s: float | None = None  # of call_s, spent starting containers
+    setup_container_s: float | None = None  # of setup_s, spent starting and stopping containers
+    call_container_s: float | None = None  # of call_s, spent starting and stopping containers
 
 
 @dataclass(frozen=True)
@@ -56,12 +56,12 @@ class TestCounts:
     flips: int = 0  # changes pass<->fail between consecutive decided executions
     mixed_on_one_commit: bool = False  # passed and failed on the same commit
     # Call phase of non-infra, non-skipped executions, less the time the call spent
-    # starting containers: a test is not slow for its container alone.
+    # starting and stopping containers: a test is not slow for its container alone.
     p50_s: float | None = None
     p95_s: float | None = None
     max_s: float | None = None
     total_s: float = 0.0  # setup + call + teardown, all non-infra executions
-    container_s: float = 0.0  # of total_s, spent starting containers (setup and call)
+    container_s: float = 0.0  # of total_s, starting and stopping containers (setup, call)
     p95_with_containers_s: float | None = None  # call phase p95 as measured
 
     @property

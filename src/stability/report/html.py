@@ -52,8 +52,8 @@ _TITLES = {
     "To settle": "further clean runs after which the upper bound falls under the target",
     "Flips": "pass/fail changes between consecutive runs / (runs - 1)",
     "Infra": "executions left out: a container could not start or died",
-    "Containers": "mean time per run spent starting containers (set-up and call), "
-    "left out of p50, p95 and max",
+    "Containers": "mean time per run spent starting and stopping containers (set-up and "
+    "call), left out of p50, p95 and max",
     "95% interval": "95% Wilson interval of the flake rate",
 }
 
@@ -105,7 +105,7 @@ def _environment() -> jinja2.Environment:
 
 
 def _container_s_per_run(t: TestStats) -> float | None:
-    """Mean seconds a run of the test spent starting containers, None when none."""
+    """Mean seconds a run of the test spent starting and stopping containers, or None."""
     runs = t.counts.executions - t.counts.infra
     return t.counts.container_s / runs if runs and t.counts.container_s else None
 

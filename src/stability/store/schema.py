@@ -86,7 +86,8 @@ MIGRATIONS: list[str] = [
     ALTER TABLE repetitions ADD COLUMN IF NOT EXISTS shard VARCHAR;   -- '2/4', NULL unsharded
     ALTER TABLE repetitions ADD COLUMN IF NOT EXISTS host VARCHAR;    -- machine that ran it
     """,
-    # 3: the tests' own containers (issue 15) and the time tests spent starting containers
+    # 3: the tests' own containers (issue 15), and the time each test phase spent starting
+    # and stopping containers
     """
     ALTER TABLE executions ADD COLUMN IF NOT EXISTS setup_container_s DOUBLE;
     ALTER TABLE executions ADD COLUMN IF NOT EXISTS call_container_s DOUBLE;
