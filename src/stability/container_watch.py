@@ -24,7 +24,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from stability.records import ContainerStart
+from stability.container_health import state_from_attrs
+from stability.records import ContainerStart, ContainerState
 from stability.results_file import append_record
 from stability.text import first_line
 
@@ -255,11 +256,12 @@ class Watch:
         """Whether `container` had ended already (recorded: a failure exit or vanishing
         is a death, blamed on the test running now)."""
         try:
-            state = api.inspect_container(container.id).get("State") or {}
+            attrs = api.inspect_container(container.id)
         except Exception as exc:
             if getattr(exc, "status_code", None) != 404:
                 return False  # the engine did not answer: say nothing rather than guess
-            state = {"Status": "removed"}  # removed behind the code's back
+            attrs = {"Id": container.id, "State": {"Status": "removed"}}  # behind its back
+        state = attrs.get("State") or {}
         if state.get("Status") in ("running", "created", "restarting", "paused"):
             return False
         container.ended = True
@@ -278,6 +280,15 @@ class Watch:
                 + " while nobody had asked it to stop"
             )
         self._ended(container, {**end, "died": True, "exit_code": exit_code, "oom": oom})
+        if not container.ours:  # ours: the fixtures record their state themselves
+            # The runner's judge (`container_health`) weighs it like one of ours.
+            service = short_name(container.image)
+            seen = (
+                ContainerState(service, container.id[:12], "gone", error="removed from outside")
+                if state.get("Status") == "removed"
+                else state_from_attrs(service, attrs)
+            )
+            append_record("container_state", seen)
         return True
 
     def _ended(self, container: _Container, details: dict[str, Any]) -> None:

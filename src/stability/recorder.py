@@ -11,7 +11,7 @@ Records written (one JSON line each, see `results_file`):
 - `session_start`: pid, started_at, pytest_version, xdist (worker count or 0)
 - `test_start`: nodeid, started_at
 - `execution`: nodeid, file, outcome, phase, setup_s, call_s, teardown_s, started_at,
-  error_type, message, traceback, captured_output, infra
+  error_type, message, traceback, captured_output, infra, environment, failure_frame
 - `session_finish`: finished_at, exitstatus, collected, failed
 """
 
@@ -30,6 +30,7 @@ import pytest
 from stability import container_patch
 from stability.container_watch import WATCH
 from stability.exceptions import InfrastructureError
+from stability.failure_causes import failing_frame, is_environment_failure
 from stability.records import Execution, Outcome, Phase
 from stability.results_file import RESULTS_DIR_ENV, append_record
 
@@ -120,23 +121,36 @@ class ReportAnnotator:
         if container_s > 0:
             extra["container_s"] = round(container_s, 6)
         if call.excinfo is not None and report.failed:
-            exc: BaseException | None = call.excinfo.value
-            infra = False
-            seen: set[int] = set()
-            while exc is not None and id(exc) not in seen:  # the chain: fail() from a cause
-                seen.add(id(exc))
-                if isinstance(exc, InfrastructureError):
-                    infra = True
-                    break
-                exc = exc.__cause__ or exc.__context__
+            chain = _exception_chain(call.excinfo.value)
             # A container that failed to start or died during this test, whoever started
             # it, makes the failure infrastructure (the same rule as our own containers).
             WATCH.check_deaths()
-            infra = infra or WATCH.blames_containers(item.nodeid, call.excinfo.value)
-            extra.update(error_type=call.excinfo.typename, infra=infra)
+            infra = any(isinstance(exc, InfrastructureError) for exc in chain)
+            extra.update(
+                error_type=call.excinfo.typename,
+                infra=infra or WATCH.blames_containers(item.nodeid, call.excinfo.value),
+                environment=is_environment_failure(chain, _our_ports(item.config)),
+                frame=failing_frame(call.excinfo, item.config.rootpath),
+            )
         if extra:
             report.stability = extra  # type: ignore[attr-defined]
         return report
+
+
+def _exception_chain(exc: BaseException | None) -> list[BaseException]:
+    """The exception and its causes (fail() from a cause, raise ... from ...)."""
+    chain: list[BaseException] = []
+    while exc is not None and all(exc is not seen for seen in chain):
+        chain.append(exc)
+        exc = exc.__cause__ or exc.__context__
+    return chain
+
+
+def _our_ports(config: pytest.Config) -> set[int]:
+    """The published ports of this process's containers (a refusal there is not the network)."""
+    from stability.plugin import service_ports
+
+    return service_ports(config)
 
 
 class _Test:
@@ -300,6 +314,8 @@ def _add_failure_details(
     )
     execution.captured_output = bounded(output or None, MAX_OUTPUT, tail=True)
     execution.infra = bool(extra.get("infra"))
+    execution.environment = bool(extra.get("environment")) and not execution.infra
+    execution.failure_frame = extra.get("frame")
 
 
 def _type_from_message(message: str) -> str | None:

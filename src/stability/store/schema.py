@@ -6,7 +6,7 @@ who query the history with SQL): add columns freely, never rename or drop.
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 # Each entry upgrades the schema from version i to i + 1 (index 0: empty -> 1).
 MIGRATIONS: list[str] = [
@@ -86,7 +86,13 @@ MIGRATIONS: list[str] = [
     ALTER TABLE repetitions ADD COLUMN IF NOT EXISTS shard VARCHAR;   -- '2/4', NULL unsharded
     ALTER TABLE repetitions ADD COLUMN IF NOT EXISTS host VARCHAR;    -- machine that ran it
     """,
-    # 3: the tests' own containers (issue 15), and the time each test phase spent starting
+    # 3: where a failure happened in the project (part of its signature), and failures
+    # of an unreachable network / unresolvable name, counted apart like infra.
+    """
+    ALTER TABLE executions ADD COLUMN IF NOT EXISTS failure_frame VARCHAR;
+    ALTER TABLE executions ADD COLUMN IF NOT EXISTS environment BOOLEAN DEFAULT false;
+    """,
+    # 4: the tests' own containers (issue 15), and the time each test phase spent starting
     # and stopping containers
     """
     ALTER TABLE executions ADD COLUMN IF NOT EXISTS setup_container_s DOUBLE;
