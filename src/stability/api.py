@@ -21,6 +21,7 @@ import pandas as pd
 
 from stability.analysis.models import TestStats
 from stability.analysis.per_test import DEFAULT_SLOW_THRESHOLD_S, DEFAULT_TARGET
+from stability.analysis.pooling import pool
 from stability.since import parse_since
 from stability.store.db import connect, resolve_db_path
 from stability.store.queries import Scope, list_sessions, resolve_scope
@@ -82,17 +83,20 @@ class History:
         commit: str | None = None,
         target: float = DEFAULT_TARGET,
         slow_threshold: float = DEFAULT_SLOW_THRESHOLD_S,
+        pool_all: bool = False,
     ) -> pd.DataFrame:
         """The per-test table of the reports, worst first: counts, `flake_rate`, its 95%
         interval (`ci_low`, `ci_high`), `verdict` against `target`, `runs_needed`,
-        `status`, `flip_rate`, `p50_s`/`p95_s`/`max_s` and the commonest failure."""
+        `status`, `flip_rate`, `p50_s`/`p95_s`/`max_s`, the commonest failure, and for a
+        flaky test its `cause` and diagnosed `polluters`. Like the reports, it pools only
+        sessions run under the newest session's conditions unless `pool_all`."""
         from stability.report.build import ReportOptions, analyse_scope
 
         scope = _scope(session, label, since, commit)
         options = ReportOptions(target=target, slow_threshold_s=slow_threshold)
         with connect(self.path, write=False) as conn:
-            sessions = resolve_scope(conn, scope, str(self.path))
-            _, tests = analyse_scope(conn, sessions, scope, options)
+            pooled = pool(resolve_scope(conn, scope, str(self.path)), pool_all)
+            _, tests = analyse_scope(conn, list(pooled.sessions), scope, options, pooled.left_out)
         return pd.DataFrame([stats_row(t) for t in tests])
 
 
@@ -139,6 +143,8 @@ def stats_row(t: TestStats) -> dict[str, Any]:
         baseline_p50_s=t.baseline_p50_s,
         top_signature=t.signatures[0].signature if t.signatures else None,
         signatures=len(t.signatures),
+        cause=t.cause.cause if t.cause else None,
+        polluters=list(t.cause.polluters) if t.cause else [],
     )
     return row
 

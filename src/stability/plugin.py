@@ -42,10 +42,16 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="Quarantine file (from `stability quarantine`): failures of the tests in it "
         "do not fail the run. Default: [tool.stability] quarantine.",
     )
+    from stability import ordering
+
+    ordering.add_options(parser)
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    from stability import ordering
+
     config.stash[_needed_key] = set()
+    ordering.register(config)
     if results_dir() is not None:  # `stability run` asked for the recorder
         from stability import recorder
 

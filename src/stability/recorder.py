@@ -9,9 +9,11 @@ carries to the controller. It never touches the database: the runner ingests the
 Records written (one JSON line each, see `results_file`):
 
 - `session_start`: pid, started_at, pytest_version, xdist (worker count or 0)
-- `test_start`: nodeid, started_at
+- `test_start`: nodeid, started_at, position, attempt
 - `execution`: nodeid, file, outcome, phase, setup_s, call_s, teardown_s, started_at,
-  error_type, message, traceback, captured_output, infra, environment, failure_frame
+  error_type, message, traceback, captured_output, infra, environment, failure_frame,
+  position (1-based order in which tests started in this process), attempt (the test's
+  run number in the process)
 - `session_finish`: finished_at, exitstatus, collected, failed
 """
 
@@ -60,7 +62,7 @@ def register(config: pytest.Config) -> None:
     if os.environ.get(RECORDER_PID_ENV) == str(os.getpid()):
         return  # a pytest run inline inside a recorded session: not part of the repetition
     worker = hasattr(config, "workerinput")
-    if not _started_by_the_run(worker):
+    if not started_by_the_run(worker):
         os.environ.pop(RESULTS_DIR_ENV, None)  # silences append_record here and below
         return
     previous = os.environ.get(RECORDER_PID_ENV)
@@ -78,7 +80,7 @@ def _restore(name: str, value: str | None) -> None:
         os.environ[name] = value
 
 
-def _started_by_the_run(worker: bool) -> bool:
+def started_by_the_run(worker: bool) -> bool:
     expected = os.environ.get(RECORDER_PID_ENV if worker else RUNNER_PID_ENV, "")
     if not expected:  # no runner to check against (set up by hand, or by an older runner)
         return not worker or RUNNER_PID_ENV not in os.environ
@@ -166,6 +168,8 @@ class _Test:
         self.phase: Phase | None = None
         self.failure: pytest.TestReport | pytest.CollectReport | None = None
         self.sections: list[tuple[str, str]] = []
+        self.position: int | None = None
+        self.attempt = 1
 
 
 class Recorder(ReportAnnotator):
@@ -173,6 +177,8 @@ class Recorder(ReportAnnotator):
         self.config = config
         self.tests: dict[str, _Test] = {}
         self.collect_errors: set[str] = set()
+        self.started = 0  # tests started so far: the next one's position
+        self.attempts: dict[str, int] = {}  # runs of each test so far (--in-process)
 
     # -- session -------------------------------------------------------------------
 
@@ -215,7 +221,18 @@ class Recorder(ReportAnnotator):
     def pytest_runtest_logstart(self, nodeid: str, location: tuple[str, int | None, str]) -> None:
         test = self.tests[nodeid] = _Test(nodeid, location)
         test.started_at = _now()
-        append_record("test_start", {"nodeid": nodeid, "started_at": test.started_at})
+        self.started += 1
+        test.position = self.started
+        test.attempt = self.attempts[nodeid] = self.attempts.get(nodeid, 0) + 1
+        append_record(
+            "test_start",
+            {
+                "nodeid": nodeid,
+                "started_at": test.started_at,
+                "position": test.position,
+                "attempt": test.attempt,
+            },
+        )
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if report.when not in ("setup", "call", "teardown"):
@@ -283,6 +300,8 @@ class Recorder(ReportAnnotator):
             setup_s=test.durations.get("setup"),
             call_s=test.durations.get("call"),
             teardown_s=test.durations.get("teardown"),
+            position=test.position,
+            attempt=test.attempt,
             setup_container_s=test.container_s.get("setup"),
             call_container_s=test.container_s.get("call"),
         )

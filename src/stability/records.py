@@ -20,6 +20,8 @@ Phase = Literal["collect", "setup", "call", "teardown"]
 # environment: its only failures were the environment's (network, DNS); not red
 RepetitionStatus = Literal["passed", "failed", "timeout", "crashed", "infra", "environment"]
 SessionStatus = Literal["running", "completed", "interrupted", "stopped_at_failure"]
+# `diagnose`: the probes of `stability diagnose`, left out of every scope but their own.
+SessionKind = Literal["run", "diagnose"]
 
 OUTCOMES: tuple[Outcome, ...] = get_args(Outcome)
 REPETITION_STATUSES: tuple[RepetitionStatus, ...] = get_args(RepetitionStatus)
@@ -46,6 +48,8 @@ class Execution:
     infra: bool = False  # failed because of the infrastructure, not the test
     environment: bool = False  # failed because the network / a name was unreachable
     failure_frame: str | None = None  # file:line in function, where it failed in the project
+    position: int | None = None  # 1-based order in which the test started in its process
+    attempt: int = 1  # the test's run number in its process (`run --in-process K`)
     setup_container_s: float | None = None  # of setup_s, spent starting and stopping containers
     call_container_s: float | None = None  # of call_s, spent starting and stopping containers
 
@@ -117,6 +121,7 @@ class Repetition:
     error: str | None = None
     shard: str | None = None  # '2/4' under `stability run --shard 2/4`
     host: str | None = None  # the machine that ran it (shards run on several)
+    seed: int | None = None  # the order's seed under `run --shuffle`; None: declared order
 
 
 @dataclass
@@ -139,6 +144,7 @@ class Session:
     pytest_version: str | None = None
     package_version: str | None = None
     cwd: str | None = None
+    kind: SessionKind = "run"
 
 
 # Records stored per repetition carry this key in front of their own fields.

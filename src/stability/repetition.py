@@ -30,6 +30,7 @@ from stability.container_health import (
     judge,
 )
 from stability.exceptions import StabilityError
+from stability.ordering import IN_PROCESS_ENV, SEED_ENV
 from stability.recorder import MAX_MESSAGE, MAX_OUTPUT, MAX_TRACEBACK, RUNNER_PID_ENV, bounded
 from stability.records import (
     ContainerLog,
@@ -57,6 +58,8 @@ class RepetitionSpec:
     argv: list[str]
     cwd: Path
     timeout: float | None = None
+    seed: int | None = None  # shuffle the tests in this seed's order; None: declared order
+    in_process: int = 1  # runs of each test in the process
 
 
 @dataclass
@@ -107,15 +110,7 @@ def _kill_group(proc: subprocess.Popen[bytes]) -> None:
 
 def run_repetition(spec: RepetitionSpec, registry: ProcessRegistry) -> RepetitionResult:
     folder = Path(tempfile.mkdtemp(prefix=f"stability-{spec.session_id}-{spec.number}-"))
-    env = {
-        **os.environ,
-        RESULTS_DIR_ENV: str(folder),
-        labels.SESSION_ENV: spec.session_id,
-        labels.REPETITION_ENV: str(spec.number),
-        RUNNER_PID_ENV: str(os.getpid()),
-        # Ryuk needs a pulled image; the tests' own testcontainers are reaped by our labels.
-        "TESTCONTAINERS_RYUK_DISABLED": os.environ.get("TESTCONTAINERS_RYUK_DISABLED", "true"),
-    }
+    env = repetition_env(spec, folder)
     started_at = datetime.now(UTC)
     began = time.perf_counter()
     timed_out = False
@@ -179,6 +174,31 @@ def run_repetition(spec: RepetitionSpec, registry: ProcessRegistry) -> Repetitio
     )
 
 
+def repetition_env(spec: RepetitionSpec, folder: Path) -> dict[str, str]:
+    """The child's environment: where to record, which order, and a temporary directory
+    of its own (TMPDIR, and so pytest's basetemp), removed with `folder` afterwards, so
+    no file in /tmp carries over from one repetition to the next."""
+    tmp = folder / "tmp"
+    tmp.mkdir()
+    env = {
+        **os.environ,
+        RESULTS_DIR_ENV: str(folder),
+        labels.SESSION_ENV: spec.session_id,
+        labels.REPETITION_ENV: str(spec.number),
+        RUNNER_PID_ENV: str(os.getpid()),
+        "TMPDIR": str(tmp),
+        # Ryuk needs a pulled image; the tests' own testcontainers are reaped by our labels.
+        "TESTCONTAINERS_RYUK_DISABLED": os.environ.get("TESTCONTAINERS_RYUK_DISABLED", "true"),
+    }
+    for name in (SEED_ENV, IN_PROCESS_ENV):
+        env.pop(name, None)
+    if spec.seed is not None:
+        env[SEED_ENV] = str(spec.seed)
+    if spec.in_process > 1:
+        env[IN_PROCESS_ENV] = str(spec.in_process)
+    return env
+
+
 def remove_containers(session_id: str, number: int, *, late: bool = False) -> int:
     """Remove what the repetition left; `late`: look again for a start still in flight."""
     from stability.cleanup import prune_containers
@@ -239,10 +259,10 @@ def build_rows(
     crashed = not timed_out and (finish is None or bool(internal) or finish["exitstatus"] == 3)
 
     executions = [_execution(r, bool(failed_starts)) for r in by_kind.get("execution", [])]
-    finished = {e.nodeid for e in executions}
+    finished = {(e.nodeid, e.attempt) for e in executions}
     in_flight: dict[str, dict[str, Any]] = {}
     for start in by_kind.get("test_start", []):
-        if start["nodeid"] not in finished:
+        if (start["nodeid"], start.get("attempt", 1)) not in finished:
             in_flight[start["nodeid"]] = start
     if timed_out or crashed:
         why = (
@@ -258,6 +278,8 @@ def build_rows(
                     file=nodeid.split("::")[0],
                     outcome="timeout" if timed_out else "crashed",
                     started_at=start.get("started_at"),
+                    position=start.get("position"),
+                    attempt=start.get("attempt", 1),
                     message=why,
                     failure_signature="timeout" if timed_out else "crashed",
                     captured_output=None
@@ -316,6 +338,7 @@ def build_rows(
         exit_code=exit_code,
         status=status,
         error=bounded(error, MAX_TRACEBACK, tail=True),
+        seed=spec.seed,
     )
     logs = [from_mapping(ContainerLog, r) for r in by_kind.get("container_logs", [])]
     return RepetitionRows(repetition, executions, starts, logs), status

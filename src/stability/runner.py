@@ -20,7 +20,7 @@ import sys
 import threading
 from collections import deque
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
@@ -30,6 +30,7 @@ from stability.analysis.rules import RED_REPETITION_STATUSES, status_of
 from stability.cleanup import process_alive
 from stability.exceptions import UsageError
 from stability.gitinfo import environment_info
+from stability.ordering import SEED_LIMIT
 from stability.progress import Progress, QuietProgress
 from stability.records import Session
 from stability.repetition import (
@@ -60,6 +61,9 @@ class RunOptions:
     pytest_args: list[str] = field(default_factory=list)
     resume: str | None = None
     cwd: Path = field(default_factory=Path.cwd)
+    shuffle: bool = False  # each repetition in its own random order of the tests
+    seed: int | None = None  # repetition n shuffles with seed + n - 1 (implies shuffle)
+    in_process: int = 1  # runs of each test back to back in one process
     shard: Shard | None = None  # this machine's share of the repetition numbers
     session_id: str | None = None  # given (shared by every shard), else a new one
 
@@ -73,6 +77,10 @@ class RunOptions:
             raise ValueError(f"jobs must be at least 1, got {self.jobs}")
         if self.timeout is not None and not self.timeout > 0:
             raise ValueError(f"timeout must be a positive number of seconds, got {self.timeout}")
+        if self.in_process < 1:
+            raise ValueError(f"in_process must be at least 1, got {self.in_process}")
+        if self.seed is not None and not 0 <= self.seed < SEED_LIMIT:
+            raise ValueError(f"seed must be from 0 to {SEED_LIMIT - 1}, got {self.seed}")
 
 
 @dataclass
@@ -125,6 +133,9 @@ class Campaign:
         self.targets: list[str] = []
         self.pytest_args: list[str] = []
         self.failed_reps = 0
+        self.shuffle = options.shuffle or options.seed is not None
+        self.seed = options.seed
+        self.in_process = options.in_process
         self.shard: Shard | None = options.shard
         self.ran_tests = False  # some repetition of this run recorded an execution
         self._already = 0  # repetitions a resumed session had completed
@@ -198,6 +209,12 @@ class Campaign:
         self.session_id, self.repeat = stored.id, o.repeat or stored.repeat
         self.targets = stored.targets
         self.pytest_args = o.pytest_args or list(stored.options.get("pytest_args") or [])
+        # the stored session's orders and attempts, unless given again
+        self.shuffle = self.shuffle or bool(stored.options.get("shuffle"))
+        if self.seed is None and isinstance(stored.options.get("seed"), int):
+            self.seed = stored.options["seed"]
+        if o.in_process == 1 and isinstance(stored.options.get("in_process"), int):
+            self.in_process = stored.options["in_process"]
         validate_targets(self.targets, self.pytest_args, o.cwd)
         ingest.reopen_session(self.db, self.session_id, self.repeat, self._options_row())
         wanted = set(self._wanted())
@@ -215,6 +232,9 @@ class Campaign:
             "until_fail": o.until_fail,
             "pytest_args": self.pytest_args,
             "resumed": bool(o.resume),
+            "shuffle": self.shuffle,
+            "seed": self.seed,
+            "in_process": self.in_process,
             "shard": str(self.shard) if self.shard else None,
             # who runs it, so a --resume can tell a killed runner from a live one
             "runner_pid": os.getpid(),
@@ -256,6 +276,7 @@ class Campaign:
                         self.options.cwd,
                         self.options.timeout,
                     )
+                    spec = replace(spec, seed=self.seed_of(spec.number), in_process=self.in_process)
                     running[pool.submit(run_repetition, spec, self.registry)] = spec.worker
 
             try:
@@ -295,6 +316,15 @@ class Campaign:
                 self.registry.kill_all()
                 raise
         return status
+
+    def seed_of(self, number: int) -> int | None:
+        """Repetition `number`'s order: random, or `--seed S` + number - 1 (so
+        `--seed X --repeat 1` replays the order recorded with seed X)."""
+        if not self.shuffle:
+            return None
+        if self.seed is None:
+            return secrets.randbelow(SEED_LIMIT)
+        return (self.seed + number - 1) % SEED_LIMIT
 
     def _stop_running(self, running: dict[Future[RepetitionResult], int]) -> None:
         killed = self.registry.kill_all()

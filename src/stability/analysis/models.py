@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from stability.analysis.causes import CauseFinding
 from stability.analysis.rules import Status
 from stability.analysis.stats import Verdict
 from stability.records import ContainerOrigin, Outcome, Phase, RepetitionStatus
@@ -174,6 +175,7 @@ class TestStats:
     slowdown: bool = False
     baseline_p50_s: float | None = None
     signatures: tuple[SignatureCounts, ...] = ()
+    cause: CauseFinding | None = None  # flaky tests only (`analysis.causes`)
 
     @property
     def nodeid(self) -> str:

@@ -182,6 +182,9 @@ def check(
         data.tests, max_flake_rate=max_flake_rate, strict=strict, max_p95_s=max_p95
     )
     if as_json:
+        from stability.report.json_report import cause_json
+
+        causes = {t.nodeid: cause_json(t) for t in data.tests if t.cause is not None}
         print_json(
             {
                 "ok": result.ok,
@@ -192,9 +195,17 @@ def check(
                 "max_p95_s": max_p95,
                 "checked": result.checked,
                 "offences": [
-                    {"nodeid": o.nodeid, "reason": o.reason, "value": o.value, "limit": o.limit}
+                    {
+                        "nodeid": o.nodeid,
+                        "reason": o.reason,
+                        "value": o.value,
+                        "limit": o.limit,
+                        "cause": causes.get(o.nodeid, {}).get("cause"),
+                        "polluters": causes.get(o.nodeid, {}).get("polluters", []),
+                    }
                     for o in result.offences
                 ],
+                "causes": causes,
             }
         )
     else:

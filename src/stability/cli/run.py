@@ -68,6 +68,29 @@ class _RunCommand(click.Command):
     metavar="SECONDS",
     help="Kill a repetition that runs longer; its running test is recorded as timeout.",
 )
+@click.option(
+    "--shuffle",
+    is_flag=True,
+    help="Run each repetition in its own random order of the tests (its seed is recorded).",
+)
+@click.option(
+    "--seed",
+    "seed",
+    type=click.IntRange(0, 2**32 - 1),
+    metavar="S",
+    help="Shuffle with seed S in repetition 1, S+1 in repetition 2, ... (implies --shuffle; "
+    "--seed S --repeat 1 replays the order recorded with seed S).",
+)
+@click.option(
+    "--in-process",
+    "in_process",
+    type=click.IntRange(min=1),
+    metavar="K",
+    default=1,
+    show_default=True,
+    help="Run each test K times back to back in the same process (each run recorded with "
+    "its attempt number).",
+)
 @click.option("--until-fail", is_flag=True, help="Stop at the first repetition with a failure.")
 @click.option("--label", default=None, help="Tag the session (e.g. nightly).")
 @db_option
@@ -104,6 +127,9 @@ def run(
     repeat: int | None,
     jobs: int,
     timeout: float | None,
+    shuffle: bool,
+    seed: int | None,
+    in_process: int,
     until_fail: bool,
     label: str | None,
     db: Path | None,
@@ -152,6 +178,9 @@ def run(
         resume=resume,
         shard=shard,
         session_id=session_id,
+        shuffle=shuffle,
+        seed=seed,
+        in_process=in_process,
     )
     progress = make_progress(quiet, sys.stderr)
     outcome = Campaign(options, progress).run()

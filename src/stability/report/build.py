@@ -7,11 +7,13 @@ writing can carry on as soon as the numbers are loaded; rendering happens afterw
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from stability.analysis.causes import Evidence
 from stability.analysis.models import (
     ContainerStart,
     SessionInfo,
@@ -19,7 +21,12 @@ from stability.analysis.models import (
     TestStats,
     TrendPoint,
 )
-from stability.analysis.per_test import DEFAULT_SLOW_THRESHOLD_S, DEFAULT_TARGET, analyse_tests
+from stability.analysis.per_test import (
+    DEFAULT_SLOW_THRESHOLD_S,
+    DEFAULT_TARGET,
+    analyse_tests,
+    with_causes,
+)
 from stability.analysis.pooling import pool
 from stability.analysis.suite import STARTUP_TARGET_S, suite_stats
 from stability.exceptions import StabilityError
@@ -80,7 +87,7 @@ def build_report(
         pooled = pool(queries.resolve_scope(conn, scope, str(db_path)), scope.pool_all)
         sessions = list(pooled.sessions)
         ids = [s.id for s in sessions]
-        baseline, tests = analyse_scope(conn, sessions, scope, options)
+        baseline, tests = analyse_scope(conn, sessions, scope, options, pooled.left_out)
         reps = queries.repetitions(conn, ids)
         starts = queries.container_starts(conn, ids)
         trend = queries.trend(conn, sessions[-1], options.trend_sessions)
@@ -120,9 +127,14 @@ def analyse_scope(
     sessions: list[SessionInfo],
     scope: queries.Scope,
     options: ReportOptions,
+    other_conditions: Sequence[SessionInfo] = (),
 ) -> tuple[SessionInfo | None, list[TestStats]]:
     """The per-test table of a scope (worst first) and the baseline its slow-downs use:
-    what every report, `check` and `stability.History.tests()` show."""
+    what every report, `check` and `stability.History.tests()` show.
+
+    Rates pool only `sessions` (run under like conditions); a cause compares conditions
+    (fixed order against shuffled, one run against several in a process), so its evidence
+    also reads the scope's sessions run under `other_conditions`."""
     ids = [s.id for s in sessions]
     baseline = queries.previous_comparable(conn, sessions)
     base_p50 = queries.baseline_p50(conn, baseline.id) if baseline else {}
@@ -139,7 +151,20 @@ def analyse_scope(
         baseline_p50=base_p50,
         signatures=signatures,
     )
-    return baseline, tests
+    return baseline, load_causes(conn, ids + [s.id for s in other_conditions], tests)
+
+
+def load_causes(
+    conn: Connection, session_ids: list[str], tests: list[TestStats]
+) -> list[TestStats]:
+    """The flaky tests with their causes, from their evidence and stored diagnoses."""
+    flaky = [t.nodeid for t in tests if t.status == "flaky"]
+    if not flaky:
+        return tests
+    evidence = queries.cause_evidence(conn, session_ids, flaky)
+    found = queries.diagnoses(conn, session_ids)
+    evidence = {n: replace(evidence.get(n) or Evidence(n), diagnosis=found.get(n)) for n in flaky}
+    return with_causes(tests, evidence)
 
 
 def grid_tests(tests: list[TestStats], limit: int) -> list[str]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -15,8 +15,9 @@ from rich.table import Table
 from rich.text import Text
 
 from stability.analysis.aggregate import count_signatures, count_tests, signature_of
+from stability.analysis.causes import Evidence
 from stability.analysis.models import ExecutionRow, SessionInfo, TestStats
-from stability.analysis.per_test import analyse_test
+from stability.analysis.per_test import analyse_test, with_causes
 from stability.analysis.pooling import pool
 from stability.analysis.rules import FAILING_OUTCOMES
 from stability.exceptions import StabilityError, UsageError
@@ -64,6 +65,10 @@ def build_history(
         nodeid = names[0]
         rows = queries.executions(conn, ids, nodeid)
         logged = queries.repetitions_with_logs(conn, ids)
+        # a cause compares conditions: its evidence reads the sessions left out of the rate
+        every = ids + [s.id for s in pooled.left_out]
+        evidence = queries.cause_evidence(conn, every, [nodeid]).get(nodeid) or Evidence(nodeid)
+        evidence = replace(evidence, diagnosis=queries.diagnoses(conn, every).get(nodeid))
 
     def analyse(subset: list[ExecutionRow]) -> TestStats:
         counts = count_tests(subset)[0]
@@ -84,7 +89,7 @@ def build_history(
     return TestHistory(
         nodeid=nodeid,
         scope=scope.describe(),
-        stats=analyse(rows),
+        stats=with_causes([analyse(rows)], {nodeid: evidence})[0],
         sessions=lines,
         failures=tuple(failing[-MAX_FAILURES:]),
         total_failures=len(failing),
@@ -132,6 +137,13 @@ def render_history(h: TestHistory, console: Console) -> None:
             f"— over {h.scope}{f.left_out_note(h.left_out)}"
         )
     )
+    if t.cause is not None:
+        console.print(Text(f"cause: {f.cause(t)} — {t.cause.why}"))
+        d = t.cause.diagnosis
+        if d is not None and d.failing_command:
+            console.print(Text(f"fails: {d.failing_command}"))
+            if d.passing_command:
+                console.print(Text(f"passes: {d.passing_command}"))
     table = Table(title="By session", title_justify="left")
     for name in ("Session", "Started", "Label", "Commit", "Conditions", "Failed", "Rate"):
         table.add_column(name, overflow="fold")

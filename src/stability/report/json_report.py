@@ -106,6 +106,37 @@ def stats_json(t: TestStats) -> dict[str, Any]:
         "slowdown": t.slowdown,
         "baseline_p50_s": _num(t.baseline_p50_s),
         "signatures": [signature_json(s) for s in t.signatures],
+        **cause_json(t),
+    }
+
+
+def cause_json(t: TestStats) -> dict[str, Any]:
+    """`cause` (null unless flaky), `polluters` (diagnosed; [] when none is known) and
+    `cause_detail`: the reason, suspects from shuffled orders, the diagnosis."""
+    found = t.cause
+    if found is None:
+        return {"cause": None, "polluters": [], "cause_detail": None}
+    d = found.diagnosis
+    return {
+        "cause": found.cause,
+        "polluters": list(found.polluters),
+        "cause_detail": {
+            "why": found.why,
+            "suspects": list(found.suspects),
+            "runs_test_p": _num(found.runs_p),
+            "diagnosis": None
+            if d is None
+            else {
+                "session": d.session_id,
+                "verdict": d.verdict,
+                "polluters": list(d.polluters),
+                "failing_order": list(d.failing_order),
+                "failing_command": d.failing_command,
+                "passing_command": d.passing_command,
+                "probes": d.probes,
+                "probe_session": d.probe_session,
+            },
+        },
     }
 
 

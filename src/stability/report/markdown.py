@@ -68,6 +68,17 @@ def render_markdown(report: Report) -> str:
             f"up to {most:,} more clean runs each would settle them.",
             "",
         ]
+    flaky = [t for t in report.tests if t.cause is not None]
+    if flaky:
+        lines += ["### Why flaky", "", "| Test | Cause | Polluters | Evidence |"]
+        lines.append("|---|---|---|---|")
+        for t in flaky[:MAX_ROWS]:
+            assert t.cause is not None
+            polluters = ", ".join(_code(p) for p in t.cause.polluters) or "–"
+            lines.append(
+                f"| {_code(t.nodeid)} | {t.cause.cause} | {polluters} | {_cell(t.cause.why)} |"
+            )
+        lines.append("")
     slow = [t for t in report.tests if t.slow or t.slowdown]
     if slow:
         lines += [

@@ -54,6 +54,20 @@ def render_text(report: Report, console: Console, *, limit: int = 50) -> None:
         console.print(Text(f.FLIP_HINT, style="dim"))
     if len(report.tests) > limit:
         console.print(f"… {len(report.tests) - limit} more tests (see --format json or html)")
+    flaky = [t for t in report.tests if t.cause is not None]
+    if flaky:
+        why = Table(title="Why flaky", title_justify="left")
+        for name in ("Test", "Cause", "Evidence"):
+            why.add_column(name, overflow="fold")
+        for t in flaky[:limit]:
+            evidence = t.cause.why if t.cause else ""
+            diagnosis = t.cause.diagnosis if t.cause else None
+            if diagnosis and diagnosis.failing_command:
+                evidence += f"\nfails: {diagnosis.failing_command}"
+                if diagnosis.passing_command:
+                    evidence += f"\npasses: {diagnosis.passing_command}"
+            why.add_row(Text(t.nodeid), Text(f.cause(t)), Text(evidence))
+        console.print(why)
     signatures = suite_signatures(report.tests)
     if signatures:
         sig = Table(title="Failure signatures", title_justify="left")

@@ -16,6 +16,7 @@ from typing import Any
 
 import duckdb
 
+from stability.analysis.causes import Diagnosis
 from stability.exceptions import StoreError, UsageError
 from stability.records import (
     ContainerLog,
@@ -228,3 +229,26 @@ def _insert_bulk(
         conn.execute(f"INSERT INTO {table} ({names}) SELECT {names} FROM stability_bulk_rows")
     finally:
         conn.unregister("stability_bulk_rows")
+
+
+def store_diagnosis(path: Path, diagnosis: Diagnosis) -> None:
+    """Keep what `stability diagnose` found, with the test and the session it diagnosed."""
+    d = diagnosis
+    with connect(path, write=True) as conn:
+        conn.execute(
+            "INSERT INTO diagnoses (session_id, nodeid, verdict, polluters, failing_order, "
+            "failing_command, passing_command, probes, probe_session, created_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                d.session_id,
+                d.nodeid,
+                d.verdict,
+                list(d.polluters),
+                list(d.failing_order),
+                d.failing_command,
+                d.passing_command,
+                d.probes,
+                d.probe_session,
+                datetime.now(UTC),
+            ],
+        )
