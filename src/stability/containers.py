@@ -58,6 +58,11 @@ class RunningService:
     def __post_init__(self) -> None:
         self.url = self.spec.url(self.host, self.port)
 
+    @property
+    def container_id(self) -> str | None:
+        wrapped = getattr(self.container, "_container", None)
+        return str(wrapped.id) if wrapped is not None else None
+
     def logs(self, limit: int = 200_000) -> str:
         """The container's output so far (the last `limit` characters)."""
         try:

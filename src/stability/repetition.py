@@ -161,7 +161,8 @@ def run_repetition(spec: RepetitionSpec, registry: ProcessRegistry) -> Repetitio
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     killed = timed_out or interrupted or status == "crashed"
-    if killed or rows.container_starts:
+    created = any(r.get("kind") in ("container_start", "container_created") for r in records)
+    if killed or created:
         remove_containers(spec.session_id, spec.number, late=killed)
     failures = sum(1 for e in rows.executions if e.outcome in FAILING_OUTCOMES)
     return RepetitionResult(
@@ -190,6 +191,8 @@ def repetition_env(spec: RepetitionSpec, folder: Path) -> dict[str, str]:
         labels.REPETITION_ENV: str(spec.number),
         RUNNER_PID_ENV: str(os.getpid()),
         "TMPDIR": str(tmp),
+        # Ryuk needs a pulled image; the tests' own testcontainers are reaped by our labels.
+        "TESTCONTAINERS_RYUK_DISABLED": os.environ.get("TESTCONTAINERS_RYUK_DISABLED", "true"),
     }
     for name in (SEED_ENV, IN_PROCESS_ENV):
         env.pop(name, None)
@@ -250,7 +253,10 @@ def build_rows(
     for record in records:
         by_kind.setdefault(str(record.get("kind")), []).append(record)
     starts = [from_mapping(ContainerStart, r) for r in by_kind.get("container_start", [])]
-    failed_starts = [s for s in starts if not s.ok]
+    _join_ends(starts, by_kind.get("container_end", []))
+    # Our fixtures' failed starts make the whole repetition infra; a test's own failed
+    # start makes that test's failure infra (the recorder flags it).
+    failed_starts = [s for s in starts if not s.ok and s.origin == "stability"]
     finishes = by_kind.get("session_finish") or []
     finish = finishes[-1] if finishes else None
     internal = by_kind.get("internal_error", [])
@@ -340,6 +346,21 @@ def build_rows(
     )
     logs = [from_mapping(ContainerLog, r) for r in by_kind.get("container_logs", [])]
     return RepetitionRows(repetition, executions, starts, logs), status
+
+
+def _join_ends(starts: list[ContainerStart], ends: list[dict[str, Any]]) -> None:
+    """Add to each start how its container ended (the first end seen; a death wins)."""
+    by_id = {s.container_id: s for s in starts if s.container_id}
+    for end in ends:
+        start = by_id.get(str(end.get("container_id")))
+        if start is None:
+            continue
+        if start.ended_at is None:
+            start.ended_at = end.get("ended_at")
+        if end.get("died") and not start.died:
+            start.died = True
+            start.exit_code = end.get("exit_code")
+            start.oom = end.get("oom")
 
 
 def _execution(record: dict[str, Any], infra_failed: bool) -> Execution:

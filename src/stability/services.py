@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from stability.config import Settings
+from stability.container_watch import WATCH
 from stability.exceptions import MigrationError, StabilityError
 from stability.records import ContainerLog, ContainerStart
 from stability.results_file import append_record, recording
@@ -84,9 +85,12 @@ class ServiceManager:
         )
         record = ContainerStart(name, spec.image, datetime.now(UTC).isoformat())
         asked = time.perf_counter()
+        asked_epoch = time.time()
         try:
             service = containers.start_service(spec)
+            WATCH.note_interval(asked_epoch, asked_epoch + service.ready_s)
             record.ready_s = round(service.ready_s, 4)
+            record.container_id = service.container_id
             if name == "postgres":
                 try:
                     self._prepare_database(service.url)

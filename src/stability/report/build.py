@@ -196,9 +196,15 @@ def outcome_grid(
     )
 
 
+def container_name(group: str, origin: str) -> str:
+    """How the reports name a container group: our service, or the tests' own by image."""
+    return group if origin == "stability" else f"{group} (tests' own)"
+
+
 def _startup_samples(starts: list[ContainerStart], per_service: int) -> dict[str, list[float]]:
     samples: dict[str, list[float]] = defaultdict(list)
     for start in reversed(starts):  # latest first
-        if start.ok and start.ready_s is not None and len(samples[start.service]) < per_service:
-            samples[start.service].append(start.ready_s)
+        name = container_name(start.group, start.origin)
+        if start.ok and start.ready_s is not None and len(samples[name]) < per_service:
+            samples[name].append(start.ready_s)
     return dict(samples)

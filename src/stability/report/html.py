@@ -26,7 +26,7 @@ from stability.report import _format as f
 from stability.report import figures
 from stability.report._assets import CSS, JS
 from stability.report._printable import printable
-from stability.report.build import Report
+from stability.report.build import Report, container_name
 from stability.text import first_line
 
 SIGNATURE_ROWS = 50  # the "by test" table's length; the rest are counted
@@ -43,6 +43,7 @@ _COLUMNS = [
     ("p50", "num"),
     ("p95", "num"),
     ("max", "num"),
+    ("Containers", "num"),
     ("Infra", "num"),
     ("Flags", "text"),
 ]
@@ -53,6 +54,8 @@ _TITLES = {
     "Flips": "pass/fail changes between consecutive runs / (runs - 1)",
     "Infra": "executions left out: a container failed to start, died, ran out of memory or "
     "restarted, or the Docker engine went away",
+    "Containers": "mean time per run spent starting and stopping containers (set-up and "
+    "call), left out of p50, p95 and max",
     "95% interval": "95% Wilson interval of the flake rate",
 }
 
@@ -101,8 +104,20 @@ def _environment() -> jinja2.Environment:
         num=_num,
         g=lambda value: f"{value:g}",
     )
-    env.globals.update(fmt=f, first_line=first_line, test_flags=_flags)
+    env.globals.update(
+        fmt=f,
+        first_line=first_line,
+        test_flags=_flags,
+        container_name=container_name,
+        container_s_per_run=_container_s_per_run,
+    )
     return env
+
+
+def _container_s_per_run(t: TestStats) -> float | None:
+    """Mean seconds a run of the test spent starting and stopping containers, or None."""
+    runs = t.counts.executions - t.counts.infra
+    return t.counts.container_s / runs if runs and t.counts.container_s else None
 
 
 def _plotly_js() -> str:

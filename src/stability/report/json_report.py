@@ -100,6 +100,8 @@ def stats_json(t: TestStats) -> dict[str, Any]:
         "p95_s": _num(c.p95_s),
         "max_s": _num(c.max_s),
         "total_s": _num(c.total_s, 3),
+        "container_s": _num(c.container_s, 3),
+        "p95_with_containers_s": _num(c.p95_with_containers_s),
         "slow": t.slow,
         "slowdown": t.slowdown,
         "baseline_p50_s": _num(t.baseline_p50_s),
@@ -149,6 +151,8 @@ def service_json(s: ServiceStartup, target_s: float) -> dict[str, Any]:
         "target_s": target_s,
         "over_target": s.over_target,
         "setup_p95_s": _num(s.setup_p95_s),
+        "origin": s.origin,
+        "died": s.died,
     }
 
 

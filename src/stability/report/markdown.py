@@ -5,7 +5,7 @@ from __future__ import annotations
 from stability.analysis.suite import suite_signatures
 from stability.report import _format as f
 from stability.report._printable import printable
-from stability.report.build import Report
+from stability.report.build import Report, container_name
 
 MAX_ROWS = 30
 
@@ -117,12 +117,13 @@ def render_markdown(report: Report) -> str:
         target = f.seconds(report.options.startup_target_s)
         lines += [f"### Container start-up (target {target})", ""]
         lines += [
-            "| Service | Starts | Failed | p50 | p95 | max |",
-            "|---|---:|---:|---:|---:|---:|",
+            "| Service | Starts | Failed | Died | p50 | p95 | max |",
+            "|---|---:|---:|---:|---:|---:|---:|",
         ]
         for c in s.containers:
             lines.append(
-                f"| {_cell(c.service)} | {c.starts} | {c.failed} | {f.seconds(c.p50_s)} | "
+                f"| {_cell(container_name(c.service, c.origin))} | {c.starts} | {c.failed} | "
+                f"{c.died} | {f.seconds(c.p50_s)} | "
                 f"{f.seconds(c.p95_s)} | {f.seconds(c.max_s)} |"
             )
         lines.append("")

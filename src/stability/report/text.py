@@ -12,7 +12,7 @@ from stability.analysis.models import SessionInfo, TestStats
 from stability.analysis.suite import suite_signatures
 from stability.report import _format as f
 from stability.report._printable import printable_text
-from stability.report.build import Report
+from stability.report.build import Report, container_name
 from stability.text import first_line
 
 _STYLE = {"violates": "bold red", "unproven": "yellow", "meets": "green"}
@@ -96,13 +96,14 @@ def render_text(report: Report, console: Console, *, limit: int = 50) -> None:
     if s.containers:
         target = f.seconds(report.options.startup_target_s)
         box = Table(title=f"Container start-up (target {target})", title_justify="left")
-        for name in ("Service", "Starts", "Failed", "p50", "p95", "max", "Over target"):
+        for name in ("Service", "Starts", "Failed", "Died", "p50", "p95", "max", "Over target"):
             box.add_column(name)
         for c in s.containers:
             box.add_row(
-                printable_text(c.service),
+                printable_text(container_name(c.service, c.origin)),
                 str(c.starts),
                 str(c.failed),
+                str(c.died),
                 f.seconds(c.p50_s),
                 f.seconds(c.p95_s),
                 f.seconds(c.max_s),
