@@ -267,3 +267,24 @@ def test_no_docker_engine_is_infrastructure_exit_3(
         ("test_needs_pg.py::test_plain", "passed", None, False),
     ]
     assert query(db, "SELECT service, ok FROM container_starts") == [("postgres", False)]
+
+
+@pytest.mark.parametrize(
+    ("changes", "says"),
+    [
+        ({"repeat": None}, "needs a repeat count"),
+        ({"repeat": 0}, "repeat must be at least 1"),
+        ({"jobs": 0}, "jobs must be at least 1"),
+        ({"timeout": 0.0}, "timeout must be a positive number"),
+        ({"timeout": float("nan")}, "timeout must be a positive number"),
+    ],
+)
+def test_run_options_check_their_contract_without_naming_flags(
+    changes: dict[str, Any], says: str
+) -> None:
+    from stability.runner import RunOptions
+
+    fields: dict[str, Any] = {"targets": ["t.py"], "repeat": 2, **changes}
+    with pytest.raises(ValueError, match=says) as caught:
+        RunOptions(**fields)
+    assert "--" not in str(caught.value)  # the CLI names its flags; the library does not
