@@ -406,27 +406,23 @@ def _blame_infrastructure(executions: list[Execution], died_at: datetime | None)
             e.infra, e.environment = True, False
 
 
-def _running_at(executions: list[Execution], moment: datetime) -> str | None:
-    """The test that ran when a container died (the latest to start before it, if it had
-    not ended more than GRACE before)."""
-    latest: tuple[datetime, str] | None = None
-    for e in executions:
-        began, ended = _parse_iso(e.started_at), _ended_at(e)
-        if began is None or began > moment or (ended is not None and ended + GRACE < moment):
-            continue
-        if latest is None or began > latest[0]:
-            latest = (began, e.nodeid)
-    return latest[1] if latest else None
+def _first_explained(executions: list[Execution]) -> str | None:
+    """The first test (by start) whose failure a container failure explains."""
+    hurt = [e for e in executions if e.infra and e.outcome in FAILING_OUTCOMES]
+    hurt.sort(key=lambda e: _parse_iso(e.started_at) or datetime.max.replace(tzinfo=UTC))
+    return hurt[0].nodeid if hurt else None
 
 
 def _container_reasons(failures: list[ContainerFailure], executions: list[Execution]) -> str:
-    """`postgres container exited with code 137 (killed) at 12:00:01.25 UTC while T ran`."""
+    """`postgres container exited with code 137 (killed) at 12:00:01.25 UTC; first
+    failure it explains: T`."""
     parts = []
     for failure in failures:
         text = failure.reason
         if failure.at is not None:
             text += f" at {failure.at:%H:%M:%S.%f}"[:-4] + " UTC"
-            if running := _running_at(executions, failure.at):
-                text += f" while {running} ran"
         parts.append(text)
-    return "; ".join(dict.fromkeys(parts))
+    text = "; ".join(dict.fromkeys(parts))
+    if first := _first_explained(executions):
+        text += f"; first failure it explains: {first}"
+    return text
