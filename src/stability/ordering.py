@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from typing import TypeVar, cast
 
 import pytest
+from _pytest.nodes import Node
 
 T = TypeVar("T")
 
@@ -128,5 +129,5 @@ class _SameParents:
         self.nodeid = item.nodeid
         self._parents = item.listchain()[:-1]
 
-    def listchain(self) -> list[pytest.Item | pytest.Collector]:
+    def listchain(self) -> list[Node]:
         return list(self._parents)
