@@ -17,10 +17,12 @@ from __future__ import annotations
 import os
 import random
 from collections.abc import Sequence
-from typing import TypeVar, cast
+from typing import TYPE_CHECKING, TypeVar, cast
 
 import pytest
-from _pytest.nodes import Node
+
+if TYPE_CHECKING:
+    from _pytest.nodes import Node
 
 T = TypeVar("T")
 
