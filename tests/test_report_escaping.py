@@ -91,7 +91,7 @@ def _hostile_history(path: Path, payload: str) -> Path:
         startup_s={"postgres": [1.0, -1.0]},
     )
     # Fields the factory does not set: captured output, service, image, start error.
-    history.executions = [(*e[:14], f"stdout {payload}", e[15]) for e in history.executions]
+    history.executions = [(*e[:14], f"stdout {payload}", *e[15:]) for e in history.executions]
     history.starts = [
         (*s[:2], f"postgres {payload}", f"image {payload}", *s[4:8], f"error {payload}")
         for s in history.starts

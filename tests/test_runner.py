@@ -273,8 +273,8 @@ def test_no_docker_engine_is_infrastructure_exit_3(
     ("changes", "says"),
     [
         ({"repeat": None}, "needs a repeat count"),
-        ({"repeat": 0}, "repeat must be at least 1"),
-        ({"jobs": 0}, "jobs must be at least 1"),
+        ({"repeat": 0}, "repeat must be from 1 to"),
+        ({"jobs": 0}, "jobs must be from 1 to"),
         ({"timeout": 0.0}, "timeout must be a positive number"),
         ({"timeout": float("nan")}, "timeout must be a positive number"),
     ],
