@@ -10,18 +10,34 @@ bash scripts/bootstrap.sh
 source .stability/images.env
 db="$root/.stability/demo.duckdb"
 cd examples/shop
+since=$(date -u +%Y-%m-%dT%H:%M:%S)
+half=$(( (${REPEAT:-30} + 1) / 2 ))
+check_status() {
+    # 1 means some executions failed: expected, the example has flaky tests on purpose.
+    if [ "$1" -ne 0 ] && [ "$1" -ne 1 ]; then
+        echo "demo: stability $2 failed with exit code $1" >&2
+        exit "$1"
+    fi
+}
+# Half the repetitions in the declared order (what is flaky on its own), half shuffled
+# with each test run twice per process (what depends on order or on its own state).
 set +e
-"$root/.venv/bin/stability" run tests --repeat "${REPEAT:-30}" --jobs "${JOBS:-2}" \
+"$root/.venv/bin/stability" run tests --repeat "$half" --jobs "${JOBS:-2}" \
     --label demo --db "$db"
-status=$?
+check_status $? run
+"$root/.venv/bin/stability" run tests --repeat "$half" --jobs "${JOBS:-2}" \
+    --shuffle --in-process 2 --label demo --db "$db"
+check_status $? "run --shuffle"
+# Name the polluter of the order-dependent victim (fresh containers for every probe).
+"$root/.venv/bin/stability" diagnose tests/test_customers.py::test_only_the_seed_customer_exists \
+    --db "$db"
+diagnosed=$?
 set -e
-# 1 means some executions failed: expected, the example has flaky tests on purpose.
-if [ "$status" -ne 0 ] && [ "$status" -ne 1 ]; then
-    echo "demo: stability run failed with exit code $status" >&2
-    exit "$status"
+if [ "$diagnosed" -ne 0 ]; then
+    echo "demo: no failing order to diagnose this time (the victim never ran after its polluter)"
 fi
 cd "$root"
-.venv/bin/stability report --db "$db" --out reports
-.venv/bin/stability report --db "$db" --format text
+.venv/bin/stability report --db "$db" --label demo --since "$since" --out reports
+.venv/bin/stability report --db "$db" --label demo --since "$since" --format text
 echo
 echo "demo: open $root/reports/index.html"

@@ -46,6 +46,9 @@ def test_tests_is_the_report_table(db: Path, tmp_path: Path) -> None:
     assert list(frame["nodeid"]) == [t["nodeid"] for t in reported]
     assert list(frame["verdict"]) == [t["verdict"] for t in reported]
     assert list(frame["ci_high"]) == pytest.approx([t["ci_high"] for t in reported], abs=1e-6)
+    causes = [None if pd.isna(c) else c for c in frame["cause"]]
+    assert causes == [t["cause"] for t in reported]
+    assert row["cause"] == "non-order-dependent" and row["polluters"] == []
 
 
 def test_scope_arguments_are_the_cli_ones(db: Path) -> None:

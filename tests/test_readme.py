@@ -33,6 +33,7 @@ def test_reference_covers_every_command() -> None:
         "stability merge",
         "stability import junit",
         "stability quarantine",
+        "stability diagnose",
     ):
         assert f"### `{command}`" in rendered
 

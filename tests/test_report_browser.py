@@ -10,12 +10,15 @@ from typing import Any
 import pytest
 
 from history_factory import XSS_ID, XSS_MESSAGE, report_history
+from stability.analysis.causes import Diagnosis
 from stability.report.build import ReportOptions, build_report
 from stability.report.html import write_html
+from stability.store.ingest import store_diagnosis
 from stability.store.queries import Scope
 
 pytestmark = pytest.mark.browser
 
+POLLUTER = "tests/test_x.py::test_setup[<img src=x onerror=alert(4)>]"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--no-first-run", "--disable-sync"]  # fmt: skip
@@ -25,6 +28,19 @@ ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-net
 def index(tmp_path_factory: pytest.TempPathFactory) -> Path:
     tmp = tmp_path_factory.mktemp("html")
     db = report_history(tmp / "history.duckdb")
+    store_diagnosis(
+        db,
+        Diagnosis(
+            session_id="20261102-020000-bbbb",
+            nodeid=XSS_ID,
+            verdict="polluted",
+            polluters=(POLLUTER,),
+            failing_order=(POLLUTER, XSS_ID),
+            failing_command=f"pytest -p no:randomly '{POLLUTER}' '{XSS_ID}'",
+            passing_command=f"pytest -p no:randomly '{XSS_ID}'",
+            probes=7,
+        ),
+    )
     return write_html(build_report(db, Scope(), ReportOptions(charts=True)), tmp / "reports")
 
 
@@ -142,3 +158,26 @@ def test_script_in_a_test_id_is_shown_as_text_and_runs_nothing(page: Page) -> No
     page.page.wait_for_timeout(200)
     assert page.dialogs == []
     assert page.errors == []
+
+
+def test_cause_polluter_and_commands_stand_beside_the_victim(page: Page) -> None:
+    rows = page.page.eval_on_selector_all(
+        "#cause-table tbody tr", "rows => rows.map(r => [...r.cells].map(c => c.innerText))"
+    )
+    by_test = {r[0]: r for r in rows}
+    assert set(by_test) == {
+        XSS_ID,
+        "tests/test_orders.py::test_concurrent",
+        "tests/test_cache.py::test_expire",
+    }
+    victim = by_test[XSS_ID]
+    assert victim[1] == "order-dependent"
+    assert victim[2] == POLLUTER  # shown as text: the <img> in its name runs nothing
+    assert f"pytest -p no:randomly '{POLLUTER}' '{XSS_ID}'" in victim[3]
+    assert f"passes:\npytest -p no:randomly '{XSS_ID}'" in victim[3]
+    # in the declared order, each in a fresh process: flaky on their own
+    assert by_test["tests/test_orders.py::test_concurrent"][1] == "non-order-dependent"
+    assert by_test["tests/test_cache.py::test_expire"][1] == "non-order-dependent"
+    assert page.page.locator("main img").count() == 0
+    page.page.wait_for_timeout(200)
+    assert page.dialogs == []

@@ -43,6 +43,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="Quarantine file (from `stability quarantine`): failures of the tests in it "
         "do not fail the run. Default: [tool.stability] quarantine.",
     )
+    from stability import ordering
+
+    ordering.add_options(parser)
     group.addoption(
         "--stability-leftovers",
         action="store_true",
@@ -53,7 +56,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    from stability import ordering
+
     config.stash[_needed_key] = set()
+    ordering.register(config)
     campaign = results_dir() is not None  # `stability run` asked for the recorder
     if campaign:
         from stability import recorder

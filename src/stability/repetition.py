@@ -31,6 +31,8 @@ from stability.container_health import (
     judge,
 )
 from stability.exceptions import StabilityError
+from stability.ordering import IN_PROCESS_ENV, SEED_ENV
+from stability.reaper import owned_tmpdir
 from stability.recorder import MAX_MESSAGE, MAX_OUTPUT, MAX_TRACEBACK, RUNNER_PID_ENV, bounded
 from stability.records import (
     ContainerLog,
@@ -58,6 +60,8 @@ class RepetitionSpec:
     argv: list[str]
     cwd: Path
     timeout: float | None = None
+    seed: int | None = None  # shuffle the tests in this seed's order; None: declared order
+    in_process: int = 1  # runs of each test in the process
 
 
 @dataclass
@@ -107,14 +111,11 @@ def _kill_group(proc: subprocess.Popen[bytes]) -> None:
 
 
 def run_repetition(spec: RepetitionSpec, registry: ProcessRegistry) -> RepetitionResult:
-    folder = Path(tempfile.mkdtemp(prefix=f"stability-{spec.session_id}-{spec.number}-"))
-    env = {
-        **os.environ,
-        RESULTS_DIR_ENV: str(folder),
-        labels.SESSION_ENV: spec.session_id,
-        labels.REPETITION_ENV: str(spec.number),
-        RUNNER_PID_ENV: str(os.getpid()),
-    }
+    # inside the runner's own folder, which its reaper removes if the runner is killed
+    folder = Path(
+        tempfile.mkdtemp(prefix=f"stability-{spec.session_id}-{spec.number}-", dir=owned_tmpdir())
+    )
+    env = repetition_env(spec, folder)
     started_at = datetime.now(UTC)
     began = time.perf_counter()
     timed_out = False
@@ -161,7 +162,8 @@ def run_repetition(spec: RepetitionSpec, registry: ProcessRegistry) -> Repetitio
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     killed = timed_out or interrupted or status == "crashed"
-    if killed or rows.container_starts:
+    created = any(r.get("kind") in ("container_start", "container_created") for r in records)
+    if killed or created:
         remove_containers(spec.session_id, spec.number, late=killed)
     failures = sum(1 for e in rows.executions if e.outcome in FAILING_OUTCOMES)
     return RepetitionResult(
@@ -175,6 +177,31 @@ def run_repetition(spec: RepetitionSpec, registry: ProcessRegistry) -> Repetitio
         interrupted=interrupted,
         failures=failures,
     )
+
+
+def repetition_env(spec: RepetitionSpec, folder: Path) -> dict[str, str]:
+    """The child's environment: where to record, which order, and a temporary directory
+    of its own (TMPDIR, and so pytest's basetemp), removed with `folder` afterwards, so
+    no file in /tmp carries over from one repetition to the next."""
+    tmp = folder / "tmp"
+    tmp.mkdir()
+    env = {
+        **os.environ,
+        RESULTS_DIR_ENV: str(folder),
+        labels.SESSION_ENV: spec.session_id,
+        labels.REPETITION_ENV: str(spec.number),
+        RUNNER_PID_ENV: str(os.getpid()),
+        "TMPDIR": str(tmp),
+        # Ryuk needs a pulled image; the tests' own testcontainers are reaped by our labels.
+        "TESTCONTAINERS_RYUK_DISABLED": os.environ.get("TESTCONTAINERS_RYUK_DISABLED", "true"),
+    }
+    for name in (SEED_ENV, IN_PROCESS_ENV):
+        env.pop(name, None)
+    if spec.seed is not None:
+        env[SEED_ENV] = str(spec.seed)
+    if spec.in_process > 1:
+        env[IN_PROCESS_ENV] = str(spec.in_process)
+    return env
 
 
 def remove_containers(session_id: str, number: int, *, late: bool = False) -> int:
@@ -227,17 +254,20 @@ def build_rows(
     for record in records:
         by_kind.setdefault(str(record.get("kind")), []).append(record)
     starts = [from_mapping(ContainerStart, r) for r in by_kind.get("container_start", [])]
-    failed_starts = [s for s in starts if not s.ok]
+    _join_ends(starts, by_kind.get("container_end", []))
+    # Our fixtures' failed starts make the whole repetition infra; a test's own failed
+    # start makes that test's failure infra (the recorder flags it).
+    failed_starts = [s for s in starts if not s.ok and s.origin == "stability"]
     finishes = by_kind.get("session_finish") or []
     finish = finishes[-1] if finishes else None
     internal = by_kind.get("internal_error", [])
     crashed = not timed_out and (finish is None or bool(internal) or finish["exitstatus"] == 3)
 
     executions = [_execution(r, bool(failed_starts)) for r in by_kind.get("execution", [])]
-    finished = {e.nodeid for e in executions}
+    finished = {(e.nodeid, e.attempt) for e in executions}
     in_flight: dict[str, dict[str, Any]] = {}
     for start in by_kind.get("test_start", []):
-        if start["nodeid"] not in finished:
+        if (start["nodeid"], start.get("attempt", 1)) not in finished:
             in_flight[start["nodeid"]] = start
     if timed_out or crashed:
         why = (
@@ -253,6 +283,8 @@ def build_rows(
                     file=nodeid.split("::")[0],
                     outcome="timeout" if timed_out else "crashed",
                     started_at=start.get("started_at"),
+                    position=start.get("position"),
+                    attempt=start.get("attempt", 1),
                     message=why,
                     failure_signature="timeout" if timed_out else "crashed",
                     captured_output=None
@@ -312,9 +344,25 @@ def build_rows(
         exit_code=exit_code,
         status=status,
         error=bounded(error, MAX_TRACEBACK, tail=True),
+        seed=spec.seed,
     )
     logs = [from_mapping(ContainerLog, r) for r in by_kind.get("container_logs", [])]
     return RepetitionRows(repetition, executions, starts, logs), status
+
+
+def _join_ends(starts: list[ContainerStart], ends: list[dict[str, Any]]) -> None:
+    """Add to each start how its container ended (the first end seen; a death wins)."""
+    by_id = {s.container_id: s for s in starts if s.container_id}
+    for end in ends:
+        start = by_id.get(str(end.get("container_id")))
+        if start is None:
+            continue
+        if start.ended_at is None:
+            start.ended_at = end.get("ended_at")
+        if end.get("died") and not start.died:
+            start.died = True
+            start.exit_code = end.get("exit_code")
+            start.oom = end.get("oom")
 
 
 def _attach_state_leftovers(executions: list[Execution], records: list[dict[str, Any]]) -> None:
@@ -376,27 +424,23 @@ def _blame_infrastructure(executions: list[Execution], died_at: datetime | None)
             e.infra, e.environment = True, False
 
 
-def _running_at(executions: list[Execution], moment: datetime) -> str | None:
-    """The test that ran when a container died (the latest to start before it, if it had
-    not ended more than GRACE before)."""
-    latest: tuple[datetime, str] | None = None
-    for e in executions:
-        began, ended = _parse_iso(e.started_at), _ended_at(e)
-        if began is None or began > moment or (ended is not None and ended + GRACE < moment):
-            continue
-        if latest is None or began > latest[0]:
-            latest = (began, e.nodeid)
-    return latest[1] if latest else None
+def _first_explained(executions: list[Execution]) -> str | None:
+    """The first test (by start) whose failure a container failure explains."""
+    hurt = [e for e in executions if e.infra and e.outcome in FAILING_OUTCOMES]
+    hurt.sort(key=lambda e: _parse_iso(e.started_at) or datetime.max.replace(tzinfo=UTC))
+    return hurt[0].nodeid if hurt else None
 
 
 def _container_reasons(failures: list[ContainerFailure], executions: list[Execution]) -> str:
-    """`postgres container exited with code 137 (killed) at 12:00:01.25 UTC while T ran`."""
+    """`postgres container exited with code 137 (killed) at 12:00:01.25 UTC; first
+    failure it explains: T`."""
     parts = []
     for failure in failures:
         text = failure.reason
         if failure.at is not None:
             text += f" at {failure.at:%H:%M:%S.%f}"[:-4] + " UTC"
-            if running := _running_at(executions, failure.at):
-                text += f" while {running} ran"
         parts.append(text)
-    return "; ".join(dict.fromkeys(parts))
+    text = "; ".join(dict.fromkeys(parts))
+    if first := _first_explained(executions):
+        text += f"; first failure it explains: {first}"
+    return text

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 
+from stability.analysis.causes import Evidence, find_cause
 from stability.analysis.models import SignatureCounts, TestCounts, TestStats
 from stability.analysis.rules import status_of
 from stability.analysis.stats import Z95, rate, runs_needed, verdict, wilson
@@ -88,3 +90,13 @@ def analyse_tests(
         )
     )
     return stats
+
+
+def with_causes(tests: Iterable[TestStats], evidence: Mapping[str, Evidence]) -> list[TestStats]:
+    """Each flaky test with its cause (`analysis.causes`); the others unchanged."""
+    return [
+        replace(t, cause=find_cause(evidence.get(t.nodeid) or Evidence(t.nodeid), True))
+        if t.status == "flaky"
+        else t
+        for t in tests
+    ]

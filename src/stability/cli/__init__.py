@@ -11,7 +11,17 @@ from typing import Any
 import click
 
 from stability import __version__
-from stability.cli import containers, images, importing, logs, merge, quarantine, report, run
+from stability.cli import (
+    containers,
+    diagnose,
+    images,
+    importing,
+    logs,
+    merge,
+    quarantine,
+    report,
+    run,
+)
 from stability.exceptions import StabilityError
 
 __all__ = ["main"]
@@ -52,5 +62,6 @@ for command in (
     quarantine.quarantine,
     images.images,
     containers.containers,
+    diagnose.diagnose,
 ):
     main.add_command(command)

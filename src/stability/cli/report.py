@@ -22,6 +22,7 @@ from stability.cli._options import (
     db_option,
     filter_options,
     json_option,
+    not_empty,
     print_json,
     scope_options,
 )
@@ -182,6 +183,9 @@ def check(
         data.tests, max_flake_rate=max_flake_rate, strict=strict, max_p95_s=max_p95
     )
     if as_json:
+        from stability.report.json_report import cause_json
+
+        causes = {t.nodeid: cause_json(t) for t in data.tests if t.cause is not None}
         print_json(
             {
                 "ok": result.ok,
@@ -192,9 +196,17 @@ def check(
                 "max_p95_s": max_p95,
                 "checked": result.checked,
                 "offences": [
-                    {"nodeid": o.nodeid, "reason": o.reason, "value": o.value, "limit": o.limit}
+                    {
+                        "nodeid": o.nodeid,
+                        "reason": o.reason,
+                        "value": o.value,
+                        "limit": o.limit,
+                        "cause": causes.get(o.nodeid, {}).get("cause"),
+                        "polluters": causes.get(o.nodeid, {}).get("polluters", []),
+                    }
                     for o in result.offences
                 ],
+                "causes": causes,
             }
         )
     else:
@@ -260,7 +272,7 @@ def sessions(
     from stability.store import queries
     from stability.store.db import connect
 
-    with connect(_db(db), write=False) as conn:
+    with connect(_db(db), "read") as conn:
         rows = queries.list_sessions(
             conn, label=label, since=since, commit=commit, limit=limit or None
         )
@@ -273,7 +285,7 @@ def sessions(
 
 
 @click.command("show")
-@click.argument("nodeid")
+@click.argument("nodeid", callback=not_empty)
 @scope_options
 @_target_options
 @json_option("the history")

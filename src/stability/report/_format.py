@@ -163,3 +163,15 @@ def suite_line(report: Report) -> str:
             "(network, name resolution)"
         )
     return line
+
+
+def cause(test: TestStats) -> str:
+    """`order-dependent (after tests/a.py::t)`, `self-polluting`, ... or '' (not flaky)."""
+    found = test.cause
+    if found is None:
+        return ""
+    if found.polluters:
+        return f"{found.cause} (after {', '.join(found.polluters)})"
+    if found.suspects:
+        return f"{found.cause} (suspected: {', '.join(found.suspects)})"
+    return found.cause

@@ -7,11 +7,13 @@ writing can carry on as soon as the numbers are loaded; rendering happens afterw
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from stability.analysis.causes import Evidence
 from stability.analysis.leftovers import LeftoverSummary, summarise
 from stability.analysis.models import (
     ContainerStart,
@@ -20,7 +22,12 @@ from stability.analysis.models import (
     TestStats,
     TrendPoint,
 )
-from stability.analysis.per_test import DEFAULT_SLOW_THRESHOLD_S, DEFAULT_TARGET, analyse_tests
+from stability.analysis.per_test import (
+    DEFAULT_SLOW_THRESHOLD_S,
+    DEFAULT_TARGET,
+    analyse_tests,
+    with_causes,
+)
 from stability.analysis.pooling import pool
 from stability.analysis.suite import STARTUP_TARGET_S, suite_stats
 from stability.exceptions import StabilityError
@@ -78,11 +85,11 @@ def build_report(
     db_path: Path, scope: queries.Scope, options: ReportOptions | None = None
 ) -> Report:
     options = options or ReportOptions()
-    with connect(db_path, write=False) as conn:
+    with connect(db_path, "read") as conn:
         pooled = pool(queries.resolve_scope(conn, scope, str(db_path)), scope.pool_all)
         sessions = list(pooled.sessions)
         ids = [s.id for s in sessions]
-        baseline, tests = analyse_scope(conn, sessions, scope, options)
+        baseline, tests = analyse_scope(conn, sessions, scope, options, pooled.left_out)
         reps = queries.repetitions(conn, ids)
         starts = queries.container_starts(conn, ids)
         trend = queries.trend(conn, sessions[-1], options.trend_sessions)
@@ -126,9 +133,14 @@ def analyse_scope(
     sessions: list[SessionInfo],
     scope: queries.Scope,
     options: ReportOptions,
+    other_conditions: Sequence[SessionInfo] = (),
 ) -> tuple[SessionInfo | None, list[TestStats]]:
     """The per-test table of a scope (worst first) and the baseline its slow-downs use:
-    what every report, `check` and `stability.History.tests()` show."""
+    what every report, `check` and `stability.History.tests()` show.
+
+    Rates pool only `sessions` (run under like conditions); a cause compares conditions
+    (fixed order against shuffled, one run against several in a process), so its evidence
+    also reads the scope's sessions run under `other_conditions`."""
     ids = [s.id for s in sessions]
     baseline = queries.previous_comparable(conn, sessions)
     base_p50 = queries.baseline_p50(conn, baseline.id) if baseline else {}
@@ -145,7 +157,20 @@ def analyse_scope(
         baseline_p50=base_p50,
         signatures=signatures,
     )
-    return baseline, tests
+    return baseline, load_causes(conn, ids + [s.id for s in other_conditions], tests)
+
+
+def load_causes(
+    conn: Connection, session_ids: list[str], tests: list[TestStats]
+) -> list[TestStats]:
+    """The flaky tests with their causes, from their evidence and stored diagnoses."""
+    flaky = [t.nodeid for t in tests if t.status == "flaky"]
+    if not flaky:
+        return tests
+    evidence = queries.cause_evidence(conn, session_ids, flaky)
+    found = queries.diagnoses(conn, session_ids)
+    evidence = {n: replace(evidence.get(n) or Evidence(n), diagnosis=found.get(n)) for n in flaky}
+    return with_causes(tests, evidence)
 
 
 def grid_tests(tests: list[TestStats], limit: int) -> list[str]:
@@ -177,9 +202,15 @@ def outcome_grid(
     )
 
 
+def container_name(group: str, origin: str) -> str:
+    """How the reports name a container group: our service, or the tests' own by image."""
+    return group if origin == "stability" else f"{group} (tests' own)"
+
+
 def _startup_samples(starts: list[ContainerStart], per_service: int) -> dict[str, list[float]]:
     samples: dict[str, list[float]] = defaultdict(list)
     for start in reversed(starts):  # latest first
-        if start.ok and start.ready_s is not None and len(samples[start.service]) < per_service:
-            samples[start.service].append(start.ready_s)
+        name = container_name(start.group, start.origin)
+        if start.ok and start.ready_s is not None and len(samples[name]) < per_service:
+            samples[name].append(start.ready_s)
     return dict(samples)

@@ -115,11 +115,44 @@ def stats_json(t: TestStats, leftovers: LeftoverSummary | None = None) -> dict[s
         "p95_s": _num(c.p95_s),
         "max_s": _num(c.max_s),
         "total_s": _num(c.total_s, 3),
+        "container_s": _num(c.container_s, 3),
+        "p95_with_containers_s": _num(c.p95_with_containers_s),
         "slow": t.slow,
         "slowdown": t.slowdown,
         "baseline_p50_s": _num(t.baseline_p50_s),
         "signatures": [signature_json(s) for s in t.signatures],
         "leftovers": leftovers_json(leftovers),
+        **cause_json(t),
+    }
+
+
+def cause_json(t: TestStats) -> dict[str, Any]:
+    """`cause` (null unless flaky), `polluters` (diagnosed; [] when none is known) and
+    `cause_detail`: the reason, suspects from shuffled orders, the diagnosis."""
+    found = t.cause
+    if found is None:
+        return {"cause": None, "polluters": [], "cause_detail": None}
+    d = found.diagnosis
+    return {
+        "cause": found.cause,
+        "polluters": list(found.polluters),
+        "cause_detail": {
+            "why": found.why,
+            "suspects": list(found.suspects),
+            "runs_test_p": _num(found.runs_p),
+            "diagnosis": None
+            if d is None
+            else {
+                "session": d.session_id,
+                "verdict": d.verdict,
+                "polluters": list(d.polluters),
+                "failing_order": list(d.failing_order),
+                "failing_command": d.failing_command,
+                "passing_command": d.passing_command,
+                "probes": d.probes,
+                "probe_session": d.probe_session,
+            },
+        },
     }
 
 
@@ -134,6 +167,8 @@ def service_json(s: ServiceStartup, target_s: float) -> dict[str, Any]:
         "target_s": target_s,
         "over_target": s.over_target,
         "setup_p95_s": _num(s.setup_p95_s),
+        "origin": s.origin,
+        "died": s.died,
     }
 
 

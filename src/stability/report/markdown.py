@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from stability.analysis.suite import suite_signatures
 from stability.report import _format as f
-from stability.report.build import Report
+from stability.report._printable import printable
+from stability.report.build import Report, container_name
 
 MAX_ROWS = 30
 
 
 def _squash(text: str, limit: int) -> str:
-    text = " ".join(text.split())
+    text = " ".join(printable(text).split())
     return text[: limit - 1] + "…" if len(text) > limit else text
 
 
@@ -68,6 +69,17 @@ def render_markdown(report: Report) -> str:
             f"up to {most:,} more clean runs each would settle them.",
             "",
         ]
+    flaky = [t for t in report.tests if t.cause is not None]
+    if flaky:
+        lines += ["### Why flaky", "", "| Test | Cause | Polluters | Evidence |"]
+        lines.append("|---|---|---|---|")
+        for t in flaky[:MAX_ROWS]:
+            assert t.cause is not None
+            polluters = ", ".join(_code(p) for p in t.cause.polluters) or "–"
+            lines.append(
+                f"| {_code(t.nodeid)} | {t.cause.cause} | {polluters} | {_cell(t.cause.why)} |"
+            )
+        lines.append("")
     slow = [t for t in report.tests if t.slow or t.slowdown]
     if slow:
         lines += [
@@ -113,12 +125,13 @@ def render_markdown(report: Report) -> str:
         target = f.seconds(report.options.startup_target_s)
         lines += [f"### Container start-up (target {target})", ""]
         lines += [
-            "| Service | Starts | Failed | p50 | p95 | max |",
-            "|---|---:|---:|---:|---:|---:|",
+            "| Service | Starts | Failed | Died | p50 | p95 | max |",
+            "|---|---:|---:|---:|---:|---:|---:|",
         ]
         for c in s.containers:
             lines.append(
-                f"| {_cell(c.service)} | {c.starts} | {c.failed} | {f.seconds(c.p50_s)} | "
+                f"| {_cell(container_name(c.service, c.origin))} | {c.starts} | {c.failed} | "
+                f"{c.died} | {f.seconds(c.p50_s)} | "
                 f"{f.seconds(c.p95_s)} | {f.seconds(c.max_s)} |"
             )
         lines.append("")

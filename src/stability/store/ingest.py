@@ -16,6 +16,7 @@ from typing import Any
 
 import duckdb
 
+from stability.analysis.causes import Diagnosis
 from stability.exceptions import StoreError, UsageError
 from stability.records import (
     ContainerLog,
@@ -65,7 +66,7 @@ class RepetitionRows:
 
 
 def create_session(path: Path, session: Session) -> None:
-    with connect(path, write=True) as conn:
+    with connect(path, "write") as conn:
         try:
             _insert(conn, "sessions", SESSION_COLUMNS, [values(session)])
         except duckdb.ConstraintException:
@@ -75,14 +76,18 @@ def create_session(path: Path, session: Session) -> None:
 def session_exists(path: Path, session_id: str) -> bool:
     if not path.exists():
         return False
-    with connect(path, write=False) as conn:
+    with connect(path, "read") as conn:
         row = conn.execute("SELECT count(*) FROM sessions WHERE id = ?", [session_id]).fetchone()
     return bool(row and row[0])
 
 
 def load_session(path: Path, session_id: str) -> StoredSession:
-    """A session to resume, with the numbers of its completed repetitions."""
-    with connect(path, write=False) as conn:
+    """A session to resume, with the numbers of its completed repetitions.
+
+    Opened for writing (`--resume` is a write: an older schema is upgraded) when the
+    file exists; a missing file is not created.
+    """
+    with connect(path, "write" if path.exists() else "read") as conn:
         found = conn.execute(
             "SELECT id, targets, repeat, options, status, label FROM sessions WHERE id = ?",
             [session_id],
@@ -107,7 +112,7 @@ def load_session(path: Path, session_id: str) -> StoredSession:
 
 def reopen_session(path: Path, session_id: str, repeat: int, options: Mapping[str, Any]) -> None:
     """Mark a resumed session running again (with its possibly raised N)."""
-    with connect(path, write=True) as conn:
+    with connect(path, "write") as conn:
         conn.execute(
             "UPDATE sessions SET status = 'running', finished_at = NULL, repeat = ?, "
             "options = ? WHERE id = ?",
@@ -121,7 +126,7 @@ def ingest_repetition(path: Path, rows: RepetitionRows) -> None:
     Rows a previous attempt at the same repetition number left are replaced, so
     ingesting twice never duplicates.
     """
-    with connect(path, write=True) as conn:
+    with connect(path, "write") as conn:
         conn.execute("BEGIN TRANSACTION")
         try:
             _write_repetition(conn, rows)
@@ -133,7 +138,7 @@ def ingest_repetition(path: Path, rows: RepetitionRows) -> None:
 
 def import_session(path: Path, session: Session, repetitions: Sequence[RepetitionRows]) -> None:
     """A whole session from elsewhere (`stability import`), in one transaction."""
-    with connect(path, write=True) as conn:
+    with connect(path, "write") as conn:
         conn.execute("BEGIN TRANSACTION")
         try:
             try:
@@ -169,7 +174,7 @@ def _write_repetition(conn: duckdb.DuckDBPyConnection, rows: RepetitionRows) -> 
 
 
 def finish_session(path: Path, session_id: str, status: str) -> None:
-    with connect(path, write=True) as conn:
+    with connect(path, "write") as conn:
         conn.execute(
             "UPDATE sessions SET status = ?, finished_at = ? WHERE id = ?",
             [status, datetime.now(UTC), session_id],
@@ -178,7 +183,7 @@ def finish_session(path: Path, session_id: str, status: str) -> None:
 
 def discard_session(path: Path, session_id: str) -> bool:
     """Remove a session that stored no repetition (bad input found once running)."""
-    with connect(path, write=True) as conn:
+    with connect(path, "write") as conn:
         conn.execute("BEGIN TRANSACTION")
         row = conn.execute(
             "SELECT count(*) FROM repetitions WHERE session_id = ?", [session_id]
@@ -228,3 +233,26 @@ def _insert_bulk(
         conn.execute(f"INSERT INTO {table} ({names}) SELECT {names} FROM stability_bulk_rows")
     finally:
         conn.unregister("stability_bulk_rows")
+
+
+def store_diagnosis(path: Path, diagnosis: Diagnosis) -> None:
+    """Keep what `stability diagnose` found, with the test and the session it diagnosed."""
+    d = diagnosis
+    with connect(path, "write") as conn:
+        conn.execute(
+            "INSERT INTO diagnoses (session_id, nodeid, verdict, polluters, failing_order, "
+            "failing_command, passing_command, probes, probe_session, created_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                d.session_id,
+                d.nodeid,
+                d.verdict,
+                list(d.polluters),
+                list(d.failing_order),
+                d.failing_command,
+                d.passing_command,
+                d.probes,
+                d.probe_session,
+                datetime.now(UTC),
+            ],
+        )

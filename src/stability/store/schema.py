@@ -6,7 +6,7 @@ who query the history with SQL): add columns freely, never rename or drop.
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 6
 
 # Each entry upgrades the schema from version i to i + 1 (index 0: empty -> 1).
 MIGRATIONS: list[str] = [
@@ -92,7 +92,40 @@ MIGRATIONS: list[str] = [
     ALTER TABLE executions ADD COLUMN IF NOT EXISTS failure_frame VARCHAR;
     ALTER TABLE executions ADD COLUMN IF NOT EXISTS environment BOOLEAN DEFAULT false;
     """,
-    # 4: what each test left behind in PostgreSQL/Redis (the leftover check)
+    # 4: run orders and attempts (`run --shuffle`, `--in-process`), `stability diagnose`
+    """
+    ALTER TABLE executions ADD COLUMN IF NOT EXISTS position INTEGER;  -- order it started in
+    ALTER TABLE executions ADD COLUMN IF NOT EXISTS attempt INTEGER DEFAULT 1;  -- run number
+    ALTER TABLE repetitions ADD COLUMN IF NOT EXISTS seed BIGINT;  -- shuffled order, NULL: declared
+    ALTER TABLE sessions ADD COLUMN IF NOT EXISTS kind VARCHAR DEFAULT 'run';  -- diagnose: probes
+    CREATE TABLE IF NOT EXISTS diagnoses (
+        session_id VARCHAR NOT NULL,       -- the session whose failing order was diagnosed
+        nodeid VARCHAR NOT NULL,           -- the victim
+        verdict VARCHAR NOT NULL,          -- polluted, fails-alone, does-not-replay, inconclusive
+        polluters VARCHAR[],               -- the smallest set that, run before it, fails it
+        failing_order VARCHAR[],           -- the smallest failing order (victim last)
+        failing_command VARCHAR,
+        passing_command VARCHAR,
+        probes INTEGER,
+        probe_session VARCHAR,             -- the `diagnose` session holding the probes
+        created_at TIMESTAMPTZ NOT NULL
+    );
+    """,
+    # 5: the tests' own containers (issue 15), and the time each test phase spent starting
+    # and stopping containers
+    """
+    ALTER TABLE executions ADD COLUMN IF NOT EXISTS setup_container_s DOUBLE;
+    ALTER TABLE executions ADD COLUMN IF NOT EXISTS call_container_s DOUBLE;
+    ALTER TABLE container_starts ADD COLUMN IF NOT EXISTS origin VARCHAR DEFAULT 'stability';
+    ALTER TABLE container_starts ADD COLUMN IF NOT EXISTS container_id VARCHAR;
+    ALTER TABLE container_starts ADD COLUMN IF NOT EXISTS nodeid VARCHAR;
+    ALTER TABLE container_starts ADD COLUMN IF NOT EXISTS running_s DOUBLE;
+    ALTER TABLE container_starts ADD COLUMN IF NOT EXISTS ended_at TIMESTAMPTZ;
+    ALTER TABLE container_starts ADD COLUMN IF NOT EXISTS died BOOLEAN DEFAULT false;
+    ALTER TABLE container_starts ADD COLUMN IF NOT EXISTS exit_code INTEGER;
+    ALTER TABLE container_starts ADD COLUMN IF NOT EXISTS oom BOOLEAN;
+    """,
+    # 6: what each test left behind in PostgreSQL/Redis (the leftover check)
     """
     ALTER TABLE executions ADD COLUMN IF NOT EXISTS leftovers VARCHAR;  -- JSON, NULL: clean
     """,

@@ -8,6 +8,13 @@ meaning of every number is defined by `stability.analysis.aggregate`, which the 
 hold this SQL to.
 """
 
+from stability.store.queries.causes import (
+    FailingOrder,
+    cause_evidence,
+    diagnoses,
+    failing_order,
+    last_session_failing,
+)
 from stability.store.queries.charts import call_durations, grid_cells, grid_columns, trend
 from stability.store.queries.leftovers import leftover_rows, leftover_summaries
 from stability.store.queries.logs import container_logs, repetitions_with_logs
@@ -30,17 +37,22 @@ from stability.store.queries.tallies import (
 )
 
 __all__ = [
+    "FailingOrder",
     "RunCounts",
     "Scope",
     "baseline_p50",
     "call_durations",
+    "cause_evidence",
     "container_logs",
     "container_starts",
     "count_sessions",
+    "diagnoses",
     "executions",
+    "failing_order",
     "find_nodeids",
     "grid_cells",
     "grid_columns",
+    "last_session_failing",
     "leftover_rows",
     "leftover_summaries",
     "list_sessions",

@@ -14,6 +14,8 @@ from stability.analysis.pooling import run_conditions
 from stability.exceptions import StabilityError, UsageError
 from stability.store.queries._sql import FAILING, RED_STATUSES
 
+_PROBES = "coalesce(s.kind, 'run') <> 'diagnose'"  # a campaign, not diagnose probes
+
 
 @dataclass(frozen=True)
 class Scope:
@@ -104,9 +106,10 @@ def resolve_scope(
             raise UsageError(f"session {scope.session!r} matches several sessions: {ids}")
         return [_session(rows[0])]
     if scope.is_default and not scope.every_session:
+        # the last campaign: `stability diagnose` probes come after it but are not it
         rows = conn.execute(
             f"SELECT {_SESSION_COLUMNS} FROM sessions s "
-            "ORDER BY s.started_at DESC, s.id DESC LIMIT 1"
+            f"ORDER BY {_PROBES} DESC, s.started_at DESC, s.id DESC LIMIT 1"
         ).fetchall()
         return [_session(rows[0])]
     where, params = _filters(scope.label, scope.since, scope.commit)
@@ -124,9 +127,10 @@ def _like_prefix(text: str) -> str:
 
 
 def _filters(
-    label: str | None, since: datetime | None, commit: str | None
+    label: str | None, since: datetime | None, commit: str | None, *, probes: bool = False
 ) -> tuple[str, dict[str, Any]]:
-    clauses: list[str] = ["true"]
+    # probes of `stability diagnose` are no campaign: in a scope only when asked by label
+    clauses: list[str] = ["true" if probes or label == "diagnose" else _PROBES]
     params: dict[str, Any] = {}
     if label is not None:
         clauses.append("s.label = $label")
@@ -149,7 +153,7 @@ def list_sessions(
     limit: int | None = 20,
 ) -> list[SessionInfo]:
     """Sessions, newest first, with their stored repetitions, red ones and executions."""
-    where, params = _filters(label, since, commit)
+    where, params = _filters(label, since, commit, probes=True)
     limit_sql = f"LIMIT {int(limit)}" if limit else ""
     rows = conn.execute(
         f"""
