@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from stability import labels
+from stability import leftovers as lo
 from stability.analysis.rules import FAILING_OUTCOMES
 from stability.container_health import (
     GRACE,
@@ -296,6 +297,7 @@ def build_rows(
     container_failures = judge([*states, *(leftovers or [])])
     if container_failures:
         _blame_infrastructure(executions, first_failure_at(container_failures))
+    _attach_state_leftovers(executions, by_kind.get("leftovers", []))
     failing = [e for e in executions if e.outcome in FAILING_OUTCOMES]
     error: str | None = None
     status: RepetitionStatus
@@ -361,6 +363,22 @@ def _join_ends(starts: list[ContainerStart], ends: list[dict[str, Any]]) -> None
             start.died = True
             start.exit_code = end.get("exit_code")
             start.oom = end.get("oom")
+
+
+def _attach_state_leftovers(executions: list[Execution], records: list[dict[str, Any]]) -> None:
+    """Merge the leftover check's findings into their tests' executions (a test can get
+    several: its own, and what its threads did after it ended). A test run more than
+    once in the process gets them on its last execution."""
+    found: dict[str, lo.Leftovers | None] = {}
+    for record in records:
+        nodeid = str(record.get("nodeid"))
+        data = record.get("leftovers")
+        if isinstance(data, dict):
+            found[nodeid] = lo.merge(found.get(nodeid), data)
+    last = {e.nodeid: e for e in executions}
+    for nodeid, merged in found.items():
+        if nodeid in last:
+            last[nodeid].leftovers = lo.dumps(merged)
 
 
 def _execution(record: dict[str, Any], infra_failed: bool) -> Execution:

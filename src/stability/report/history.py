@@ -15,6 +15,7 @@ from rich.table import Table
 
 from stability.analysis.aggregate import count_signatures, count_tests, signature_of
 from stability.analysis.causes import Evidence
+from stability.analysis.leftovers import LeftoverSummary, summarise
 from stability.analysis.models import ExecutionRow, SessionInfo, TestStats
 from stability.analysis.per_test import analyse_test, with_causes
 from stability.analysis.pooling import pool
@@ -47,6 +48,7 @@ class TestHistory:
     total_failures: int
     with_logs: frozenset[tuple[str, int]] = frozenset()  # (session, repetition) with logs
     left_out: tuple[SessionInfo, ...] = ()  # sessions run under other conditions
+    leftovers: LeftoverSummary | None = None  # what it left behind, when it did
 
 
 def build_history(
@@ -69,6 +71,7 @@ def build_history(
         every = ids + [s.id for s in pooled.left_out]
         evidence = queries.cause_evidence(conn, every, [nodeid]).get(nodeid) or Evidence(nodeid)
         evidence = replace(evidence, diagnosis=queries.diagnoses(conn, every).get(nodeid))
+        left = summarise(queries.leftover_rows(conn, ids, nodeid), {nodeid: len(rows)})
 
     def analyse(subset: list[ExecutionRow]) -> TestStats:
         counts = count_tests(subset)[0]
@@ -95,6 +98,7 @@ def build_history(
         total_failures=len(failing),
         with_logs=frozenset(logged),
         left_out=pooled.left_out,
+        leftovers=left[0] if left else None,
     )
 
 
@@ -102,7 +106,7 @@ def history_json(h: TestHistory) -> dict[str, Any]:
     return {
         "nodeid": h.nodeid,
         "scope": h.scope,
-        "test": stats_json(h.stats),
+        "test": stats_json(h.stats, h.leftovers),
         "sessions": [
             {"session": session_json(line.session), "test": stats_json(line.stats)}
             for line in h.sessions
@@ -144,6 +148,15 @@ def render_history(h: TestHistory, console: Console) -> None:
             console.print(printable_text(f"fails: {d.failing_command}"))
             if d.passing_command:
                 console.print(printable_text(f"passes: {d.passing_command}"))
+    if h.leftovers is not None:
+        lv = h.leftovers
+        console.print(
+            printable_text(
+                f"Leaves state behind in {lv.executions} of {lv.checked} executions; "
+                f"the latest: {lv.description}",
+                style="yellow",
+            )
+        )
     table = Table(title="By session", title_justify="left")
     for name in ("Session", "Started", "Label", "Commit", "Conditions", "Failed", "Rate"):
         table.add_column(name, overflow="fold")

@@ -113,6 +113,14 @@ def render_markdown(report: Report) -> str:
         for t in env[:MAX_ROWS]:
             lines.append(f"| {_code(t.nodeid)} | {t.counts.environment} | {t.counts.passed} |")
         lines.append("")
+    if report.leftovers:
+        lines += ["### Tests that leave state behind", "", "| Test | Executions | What |"]
+        lines.append("|---|---:|---|")
+        for lv in report.leftovers[:MAX_ROWS]:
+            lines.append(
+                f"| {_code(lv.nodeid)} | {lv.executions}/{lv.checked} | {_cell(lv.description)} |"
+            )
+        lines.append("")
     if s.containers:
         target = f.seconds(report.options.startup_target_s)
         lines += [f"### Container start-up (target {target})", ""]

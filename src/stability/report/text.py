@@ -93,6 +93,17 @@ def render_text(report: Report, console: Console, *, limit: int = 50) -> None:
             box.add_row(printable_text(t.nodeid), str(t.counts.environment), str(t.counts.passed))
         console.print(box)
         console.print(printable_text(f.ENVIRONMENT_HINT, style="dim"))
+    if report.leftovers:
+        left = Table(title="Tests that leave state behind", title_justify="left")
+        for name in ("Test", "Executions", "What the latest left"):
+            left.add_column(name, overflow="fold")
+        for lv in report.leftovers[:limit]:
+            left.add_row(
+                printable_text(lv.nodeid),
+                f"{lv.executions}/{lv.checked}",
+                printable_text(lv.description),
+            )
+        console.print(left)
     if s.containers:
         target = f.seconds(report.options.startup_target_s)
         box = Table(title=f"Container start-up (target {target})", title_justify="left")
