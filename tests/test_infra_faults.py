@@ -91,7 +91,8 @@ from faults import FAULTY
 def test_a_fills_the_cache(redis_client, redis_container):
     if FAULTY:
         redis_container.get_wrapped_container().update(mem_limit="32m", memswap_limit="32m")
-        script = "for i=1,2000000 do redis.call('set','k'..i,string.rep('x',100)) end"
+        # 100 kB values: over the limit within a few hundred writes (200 MB at most)
+        script = "for i=1,2000 do redis.call('set','k'..i,string.rep('x',100000)) end"
         redis_client.eval(script, 0)
     assert redis_client.ping()
 
