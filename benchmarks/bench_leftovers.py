@@ -31,7 +31,7 @@ from typing import Any
 
 import pytest
 
-from stability.images import POSTGRES_IMAGE, REDIS_IMAGE
+from stability.containers.images import POSTGRES_IMAGE, REDIS_IMAGE
 
 os.environ.setdefault("STABILITY_POSTGRES_IMAGE", POSTGRES_IMAGE)
 os.environ.setdefault("STABILITY_REDIS_IMAGE", REDIS_IMAGE)
@@ -49,7 +49,7 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
-    from stability.leftover_watch import watch_key
+    from stability.containers.leftover_watch import watch_key
 
     watch = session.config.stash.get(watch_key, None)
     if watch is not None:  # the check's own time, measured inside it
@@ -109,9 +109,9 @@ def bench_probes(project: Path, table: str, rounds: int) -> dict[str, float]:
     import psycopg
     import redis
 
-    from stability.config import load_settings
-    from stability.services import ServiceManager
-    from stability.state_probes import PostgresProbe, RedisProbe
+    from stability.containers.config import load_settings
+    from stability.containers.services import ServiceManager
+    from stability.containers.state_probes import PostgresProbe, RedisProbe
 
     manager = ServiceManager(load_settings(project), needed=["postgres", "redis"])
     try:

@@ -19,8 +19,8 @@ import sys
 import time
 import uuid
 
-from stability.cleanup import list_managed
-from stability.images import POSTGRES_IMAGE, REDIS_IMAGE
+from stability.containers.cleanup import list_managed
+from stability.containers.images import POSTGRES_IMAGE, REDIS_IMAGE
 
 os.environ.setdefault("STABILITY_POSTGRES_IMAGE", POSTGRES_IMAGE)
 os.environ.setdefault("STABILITY_REDIS_IMAGE", REDIS_IMAGE)
@@ -28,8 +28,8 @@ os.environ.setdefault("STABILITY_REDIS_IMAGE", REDIS_IMAGE)
 OWNER = """
 import time
 from pathlib import Path
-from stability.config import load_settings
-from stability.services import ServiceManager
+from stability.containers.config import load_settings
+from stability.containers.services import ServiceManager
 m = ServiceManager(load_settings(Path.cwd()), {"postgres", "redis"})
 m.get("postgres"); m.get("redis")
 print("up", flush=True)
@@ -53,7 +53,7 @@ def one_round() -> float:
 
 def ensure_cost(rounds: int) -> float:
     code = (
-        "import time; from stability.reaper import ensure_reaper; "
+        "import time; from stability.containers.reaper import ensure_reaper; "
         "t = time.perf_counter(); ensure_reaper(); print(time.perf_counter() - t)"
     )
     runs = [

@@ -10,9 +10,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from stability.container_health import judge, state_from_attrs
+from stability.containers.health import judge, state_from_attrs
 from stability.records import ContainerState
-from stability.repetition import RepetitionSpec, build_rows
+from stability.runner.repetition import RepetitionSpec, build_rows
 
 T0 = datetime(2026, 11, 25, 12, 0, 0, tzinfo=UTC)
 

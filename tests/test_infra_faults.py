@@ -16,8 +16,8 @@ import pytest
 from click.testing import CliRunner
 
 from runner_support import invoke
-from stability.cleanup import list_managed, prune_containers
 from stability.cli import main
+from stability.containers.cleanup import list_managed, prune_containers
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 

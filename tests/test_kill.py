@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from stability.cleanup import list_managed
+from stability.containers.cleanup import list_managed
 from stability.store.db import connect
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]

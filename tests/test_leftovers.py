@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 
-from stability import leftovers as lo
 from stability.analysis.leftovers import LeftoverRow, rank_polluter_candidates, summarise
-from stability.config import load_settings
+from stability.containers import leftovers as lo
+from stability.containers.config import load_settings
 from stability.exceptions import ConfigError
-from stability.repetition import RepetitionSpec, build_rows
+from stability.runner.repetition import RepetitionSpec, build_rows
 
 
 @pytest.mark.parametrize(

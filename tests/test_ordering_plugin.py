@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from stability.ordering import shuffled
+from stability.runner.ordering import shuffled
 
 TESTS = "\n".join(f"def test_{i:02d}():\n    pass\n" for i in range(12))
 SELF_POLLUTING = """

@@ -187,7 +187,7 @@ def test_positions_and_seeds_rebuild_each_order(mixed: dict[str, Any]) -> None:
         shuffled,
     )
     assert len({tuple(o) for _, o in orders}) == 12  # twelve different orders
-    from stability.ordering import shuffled as reorder
+    from stability.runner.ordering import shuffled as reorder
 
     # the recorded order of repetition 3 is what seed 3 gives the declared order
     declared = query(

@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from runner_support import invoke
 from stability.cli import main
-from stability.ordering import shuffled
+from stability.runner.ordering import shuffled
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from stability.cleanup import list_managed
+from stability.containers.cleanup import list_managed
 
 pytestmark = pytest.mark.docker
 
@@ -27,9 +27,9 @@ pytestmark = pytest.mark.docker
 OWNER = """
 import os, sys, time
 from pathlib import Path
-from stability import reaper
-from stability.config import load_settings
-from stability.services import ServiceManager
+from stability.containers import reaper
+from stability.containers.config import load_settings
+from stability.containers.services import ServiceManager
 
 manager = ServiceManager(load_settings(Path.cwd()), {services!r})
 for name in {services!r}:
@@ -99,8 +99,8 @@ def test_a_start_in_flight_when_the_owner_dies_is_removed_too() -> None:
     code = (
         "import os, threading, time\n"
         "from pathlib import Path\n"
-        "from stability.config import load_settings\n"
-        "from stability.services import ServiceManager\n"
+        "from stability.containers.config import load_settings\n"
+        "from stability.containers.services import ServiceManager\n"
         "m = ServiceManager(load_settings(Path.cwd()), {'postgres'})\n"
         "threading.Thread(target=m.get, args=('postgres',), daemon=True).start()\n"
         "time.sleep(0.8)\n"  # the container is being created or is starting

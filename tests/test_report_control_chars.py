@@ -10,8 +10,8 @@ from rich.console import Console
 from history_factory import History
 from stability.report._printable import printable
 from stability.report.build import Report, ReportOptions, build_report
-from stability.report.html import render_html
 from stability.report.markdown import render_markdown
+from stability.report.page import render_html
 from stability.report.text import render_text
 from stability.store.queries import Scope
 

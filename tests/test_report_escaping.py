@@ -19,7 +19,7 @@ import pytest
 
 from history_factory import History
 from stability.report.build import ReportOptions, build_report
-from stability.report.html import render_html
+from stability.report.page import render_html
 from stability.store.queries import Scope
 
 PAYLOADS = [
@@ -142,7 +142,7 @@ def test_user_data_is_text_not_markup(payload: str, benign: _Page, tmp_path: Pat
 
 
 def test_nothing_in_the_templates_or_the_code_turns_escaping_off() -> None:
-    # Raw HTML comes only from html.py's own Markup(...) of our constants; a `|safe` or
+    # Raw HTML comes only from page.py's own Markup(...) of our constants; a `|safe` or
     # an `{% autoescape false %}` in a template, or Markup elsewhere, would be a hole.
     import stability
 
@@ -153,5 +153,5 @@ def test_nothing_in_the_templates_or_the_code_turns_escaping_off() -> None:
         text = template.read_text(encoding="utf-8").replace(" ", "")
         assert "|safe" not in text and "autoescapefalse" not in text, template.name
     for module in root.rglob("*.py"):
-        if module.name != "html.py":
+        if module.name != "page.py":
             assert "Markup(" not in module.read_text(encoding="utf-8"), module

@@ -10,12 +10,12 @@ import pytest
 from rich.console import Console
 
 from history_factory import XSS_ID, report_history
-from stability import leftovers as lo
 from stability.analysis.leftovers import rank_polluter_candidates
+from stability.containers import leftovers as lo
 from stability.report.build import Report, ReportOptions, build_report
-from stability.report.html import render_html
 from stability.report.json_report import report_json
 from stability.report.markdown import render_markdown
+from stability.report.page import render_html
 from stability.report.text import render_text
 from stability.store import queries
 from stability.store.db import connect

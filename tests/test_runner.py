@@ -282,7 +282,7 @@ def test_no_docker_engine_is_infrastructure_exit_3(
 def test_run_options_check_their_contract_without_naming_flags(
     changes: dict[str, Any], says: str
 ) -> None:
-    from stability.runner import RunOptions
+    from stability.runner.campaign import RunOptions
 
     fields: dict[str, Any] = {"targets": ["t.py"], "repeat": 2, **changes}
     with pytest.raises(ValueError, match=says) as caught:

@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 
 from runner_support import invoke
-from stability.limits import MAX_REPEAT
-from stability.pending import PendingNumbers
+from stability.runner.limits import MAX_REPEAT
+from stability.runner.pending import PendingNumbers
 from stability.store.db import connect
 
 CLI = [sys.executable, "-c", "from stability.cli import main; main()"]

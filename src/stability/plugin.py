@@ -13,16 +13,16 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from stability.exceptions import MigrationError, StabilityError
-from stability.results_file import results_dir
+from stability.runner.results_file import results_dir
 
 if TYPE_CHECKING:
     import psycopg
     import redis
     from testcontainers.core.container import DockerContainer
 
-    from stability.containers import RunningService
-    from stability.leftover_watch import LeftoverWatch
-    from stability.services import ServiceManager
+    from stability.containers.launch import RunningService
+    from stability.containers.leftover_watch import LeftoverWatch
+    from stability.containers.services import ServiceManager
 
 # Fixtures that mean a test needs a service (their closure is what pytest reports).
 SERVICE_FIXTURES = {
@@ -43,7 +43,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="Quarantine file (from `stability quarantine`): failures of the tests in it "
         "do not fail the run. Default: [tool.stability] quarantine.",
     )
-    from stability import ordering
+    from stability.runner import ordering
 
     ordering.add_options(parser)
     group.addoption(
@@ -56,24 +56,24 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    from stability import ordering
+    from stability.runner import ordering
 
     config.stash[_needed_key] = set()
     ordering.register(config)
     campaign = results_dir() is not None  # `stability run` asked for the recorder
     if campaign:
-        from stability import recorder
+        from stability.runner import recorder
 
         recorder.register(config)  # a pytest a test starts is told it records nothing
     if _check_leftovers(config):
-        from stability import leftover_watch
+        from stability.containers import leftover_watch
 
         leftover_watch.register(config)
     if campaign:
         return  # a campaign records real outcomes: no quarantine
     quarantine = _quarantine_file(config)
     if quarantine is not None:
-        from stability import quarantine_plugin
+        from stability.ci import quarantine_plugin
 
         quarantine_plugin.configure(config, quarantine)
 
@@ -82,7 +82,7 @@ def _quarantine_file(config: pytest.Config) -> Path | None:
     option = config.getoption("stability_quarantine", None)
     if option:
         return Path(option)
-    from stability.config import load_settings
+    from stability.containers.config import load_settings
 
     try:
         return load_settings(Path(config.rootpath)).quarantine
@@ -93,7 +93,7 @@ def _quarantine_file(config: pytest.Config) -> Path | None:
 def _check_leftovers(config: pytest.Config) -> bool:
     if config.getoption("stability_leftovers", False):
         return True
-    from stability.config import load_settings
+    from stability.containers.config import load_settings
 
     try:
         wanted = load_settings(Path(config.rootpath)).check_leftovers
@@ -103,7 +103,7 @@ def _check_leftovers(config: pytest.Config) -> bool:
 
 
 def _leftover_watch(config: pytest.Config) -> LeftoverWatch | None:
-    from stability.leftover_watch import watch_key
+    from stability.containers.leftover_watch import watch_key
 
     return config.stash.get(watch_key, None)
 
@@ -116,7 +116,7 @@ def _watch(config: pytest.Config, name: str, service: RunningService) -> None:
 
 
 def pytest_report_header(config: pytest.Config) -> str:
-    from stability.config import load_settings
+    from stability.containers.config import load_settings
 
     try:
         s = load_settings(Path(config.rootpath))
@@ -141,8 +141,8 @@ def stability_services(
 ) -> Iterator[ServiceManager]:
     """Starts the services this session needs, in parallel, on first use; stops them at the end."""
 
-    from stability.config import load_settings
-    from stability.services import ServiceManager
+    from stability.containers.config import load_settings
+    from stability.containers.services import ServiceManager
 
     try:
         settings = load_settings(Path(pytestconfig.rootpath))

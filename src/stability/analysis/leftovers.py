@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from stability import leftovers as lo
+from stability.containers import leftovers as lo
 
 
 @dataclass(frozen=True)

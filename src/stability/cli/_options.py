@@ -97,13 +97,13 @@ class _CheckedText(click.ParamType):  # type: ignore[type-arg]
 
 
 def _shard(text: str) -> Any:
-    from stability.shards import parse_shard
+    from stability.runner.shards import parse_shard
 
     return parse_shard(text)
 
 
 def _session_id(text: str) -> str:
-    from stability.shards import check_session_id
+    from stability.runner.shards import check_session_id
 
     return check_session_id(text)
 

@@ -10,7 +10,7 @@ import click
 from stability.cli._options import json_option, not_empty, print_json
 
 if TYPE_CHECKING:
-    from stability.cleanup import ManagedContainer
+    from stability.containers.cleanup import ManagedContainer
 
 
 @click.group()
@@ -28,7 +28,7 @@ def containers() -> None:
 @json_option("the containers")
 def list_(session: str | None, as_json: bool) -> None:
     """Containers started by pytest-stability that still exist."""
-    from stability.cleanup import list_managed
+    from stability.containers.cleanup import list_managed
 
     found = list_managed(session=session)
     if as_json:
@@ -59,7 +59,7 @@ def list_(session: str | None, as_json: bool) -> None:
 @json_option("the removed containers")
 def prune(everything: bool, session: str | None, as_json: bool) -> None:
     """Remove leftover containers (by default those whose pytest process is gone)."""
-    from stability.cleanup import prune_containers
+    from stability.containers.cleanup import prune_containers
     from stability.exceptions import ContainerRemovalError
 
     try:

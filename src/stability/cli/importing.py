@@ -1,4 +1,4 @@
-"""`stability import junit`: a thin click layer over `stability.junit_import`."""
+"""`stability import junit`: a thin click layer over `stability.ci.junit_import`."""
 
 from __future__ import annotations
 
@@ -35,8 +35,8 @@ def junit(
     (rerunFailure, flakyFailure, ...) count as executions: a retry that passed is a
     failure plus a pass. A batch with one bad file imports nothing.
     """
-    from stability.junit_import import ImportOptions, import_files
-    from stability.runner import new_session_id
+    from stability.ci.junit_import import ImportOptions, import_files
+    from stability.runner.campaign import new_session_id
     from stability.store import ingest
     from stability.store.db import resolve_db_path
 

@@ -1,6 +1,6 @@
 """`stability report`, `check`, `sessions` and `show`: reading the history.
 
-Thin commands over `stability.report` and `stability.check`. Exit codes: 0 fine,
+Thin commands over `stability.report` and `stability.analysis.check`. Exit codes: 0 fine,
 1 `check` found tests over budget, 2 an error (no history, no session in scope, bad
 option), as for every `stability` command.
 """
@@ -126,7 +126,7 @@ def report(
     try:
         if fmt == "html":
             from stability.report import _format
-            from stability.report.html import write_html
+            from stability.report.page import write_html
 
             path = write_html(data, out_dir)
             click.echo(f"{path}: {_format.headline(data)}")
@@ -174,7 +174,7 @@ def check(
     as_json: bool,
 ) -> None:
     """Exit 1 when a test in scope is over the flake-rate budget (one line per test)."""
-    from stability.check import check_tests
+    from stability.analysis.check import check_tests
     from stability.report._format import pct
     from stability.report.build import ReportOptions, build_report
 
@@ -210,7 +210,7 @@ def check(
             }
         )
     else:
-        from stability.check import unproven_passes
+        from stability.analysis.check import unproven_passes
         from stability.report._format import plural
 
         for offence in result.offences:

@@ -1,4 +1,4 @@
-"""`stability run`: a thin click layer over `stability.runner`."""
+"""`stability run`: a thin click layer over `stability.runner.campaign`."""
 
 from __future__ import annotations
 
@@ -18,10 +18,10 @@ from stability.cli._options import (
     print_json,
 )
 from stability.exceptions import UsageError
-from stability.limits import MAX_JOBS, MAX_REPEAT
+from stability.runner.limits import MAX_JOBS, MAX_REPEAT
 
 if TYPE_CHECKING:
-    from stability.shards import Shard
+    from stability.runner.shards import Shard
 
 EPILOG = """\b
 Exit codes:
@@ -156,8 +156,8 @@ def run(
     `stability run tests/test_orders.py --repeat 100 -- -k checkout -n 2`.
     Every outcome and timing is stored in DuckDB; `stability report` reads it.
     """
-    from stability.progress import make_progress, summary_lines
-    from stability.runner import Campaign, RunOptions
+    from stability.runner.campaign import Campaign, RunOptions
+    from stability.runner.progress import make_progress, summary_lines
     from stability.store.db import resolve_db_path
 
     pytest_args = list(ctx.meta.get("stability.pytest_args", []))

@@ -1,7 +1,7 @@
 """The HTML report's charts as plotly.js figure specs (plain dicts: data + layout).
 
 Built as plain data rather than through plotly's Python objects: the specs stay small
-and fast to build for big histories, and `html.py` (the one module that imports plotly)
+and fast to build for big histories, and `page.py` (the one module that imports plotly)
 only needs plotly for its JavaScript. The tests check every spec against plotly's schema.
 
 Text that comes from the user (test ids, session ids) is HTML-escaped before it goes in:

@@ -18,7 +18,7 @@ def leftover_rows(
     params: dict[str, object] = {"ids": list(session_ids)}
     if nodeid is not None:
         params["nodeid"] = nodeid
-    # stability.leftovers.dumps writes sorted keys with the default separators
+    # stability.containers.leftovers.dumps writes sorted keys with the default separators
     rows = conn.execute(
         f"""
         SELECT e.nodeid, count(*),

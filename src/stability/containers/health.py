@@ -68,8 +68,8 @@ def inspect_container(service: str, container: Any) -> ContainerState:
 
 def inspect_labelled(session_id: str, number: int) -> list[ContainerState]:
     """The states of the containers still labelled with this repetition (the runner's view)."""
-    from stability import labels
-    from stability.docker_engine import docker_client
+    from stability.containers import labels
+    from stability.containers.engine import docker_client
     from stability.exceptions import DockerUnavailable
 
     filters = [

@@ -28,9 +28,9 @@ from typing import Any
 
 import pytest
 
-from stability import leftovers as lo
+from stability.containers import leftovers as lo
 from stability.plugin import SERVICE_FIXTURES
-from stability.results_file import append_record
+from stability.runner.results_file import append_record
 
 # A test used a service when it asked for one of their fixtures (pytest lists the closure).
 _FIXTURES = frozenset().union(*SERVICE_FIXTURES.values())
@@ -71,7 +71,7 @@ class LeftoverWatch:
         """Start watching a service that just became ready: its state now is the baseline."""
         if name in self.probes:
             return
-        from stability import state_probes
+        from stability.containers import state_probes
 
         probe_type = state_probes.PostgresProbe if name == "postgres" else state_probes.RedisProbe
         try:

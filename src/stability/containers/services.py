@@ -17,14 +17,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from stability.config import Settings
-from stability.container_watch import WATCH
+from stability.containers.config import Settings
+from stability.containers.watch import WATCH
 from stability.exceptions import MigrationError, StabilityError
 from stability.records import ContainerLog, ContainerStart
-from stability.results_file import append_record, recording
+from stability.runner.results_file import append_record, recording
 
 if TYPE_CHECKING:
-    from stability.containers import RunningService
+    from stability.containers.launch import RunningService
 
 SERVICES = ("postgres", "redis")
 
@@ -78,7 +78,7 @@ class ServiceManager:
         return future
 
     def _start(self, name: str) -> RunningService:
-        from stability import containers
+        from stability.containers import launch as containers
 
         spec = (containers.postgres_spec if name == "postgres" else containers.redis_spec)(
             self.settings

@@ -20,20 +20,19 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from stability import labels
-from stability import leftovers as lo
 from stability.analysis.rules import FAILING_OUTCOMES
-from stability.container_health import (
+from stability.analysis.signatures import failure_signature
+from stability.containers import labels
+from stability.containers import leftovers as lo
+from stability.containers.health import (
     GRACE,
     ContainerFailure,
     first_failure_at,
     inspect_labelled,
     judge,
 )
+from stability.containers.reaper import owned_tmpdir
 from stability.exceptions import StabilityError
-from stability.ordering import IN_PROCESS_ENV, SEED_ENV
-from stability.reaper import owned_tmpdir
-from stability.recorder import MAX_MESSAGE, MAX_OUTPUT, MAX_TRACEBACK, RUNNER_PID_ENV, bounded
 from stability.records import (
     ContainerLog,
     ContainerStart,
@@ -43,8 +42,15 @@ from stability.records import (
     RepetitionStatus,
     from_mapping,
 )
-from stability.results_file import RESULTS_DIR_ENV, read_records
-from stability.signatures import failure_signature
+from stability.runner.ordering import IN_PROCESS_ENV, SEED_ENV
+from stability.runner.recorder import (
+    MAX_MESSAGE,
+    MAX_OUTPUT,
+    MAX_TRACEBACK,
+    RUNNER_PID_ENV,
+    bounded,
+)
+from stability.runner.results_file import RESULTS_DIR_ENV, read_records
 from stability.store.ingest import RepetitionRows
 from stability.text import first_line
 
@@ -206,7 +212,7 @@ def repetition_env(spec: RepetitionSpec, folder: Path) -> dict[str, str]:
 
 def remove_containers(session_id: str, number: int, *, late: bool = False) -> int:
     """Remove what the repetition left; `late`: look again for a start still in flight."""
-    from stability.cleanup import prune_containers
+    from stability.containers.cleanup import prune_containers
 
     removed = 0
     for attempt in range(2 if late else 1):

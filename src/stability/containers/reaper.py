@@ -11,7 +11,7 @@ The watcher waits on a pidfd (Linux) and polls elsewhere. After the owner's deat
 looks again a few times, since a container create that was in flight when the owner
 died still completes in the engine.
 
-Run as `python -m stability.reaper PID STARTED HOST FOLDER`.
+Run as `python -m stability.containers.reaper PID STARTED HOST FOLDER`.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ import threading
 import time
 from pathlib import Path
 
-from stability import labels
+from stability.containers import labels
 
 SWEEPS_AFTER_DEATH_S = (0.0, 1.0, 3.0)
 _POLL_S = 0.2
@@ -53,7 +53,7 @@ def ensure_reaper(owner_pid: int | None = None) -> None:
             sys.executable,
             "-P",  # not the working directory's modules: a project may have its own `stability`
             "-m",
-            "stability.reaper",
+            "stability.containers.reaper",
             str(pid),
             started,
             socket.gethostname(),
@@ -144,7 +144,7 @@ def _zombie(pid: int) -> bool:
 
 def remove_owned_containers(pid: int, started: str, host: str) -> int:
     """Remove the containers labelled as owned by exactly this process; how many."""
-    from stability.docker_engine import docker_client
+    from stability.containers.engine import docker_client
 
     filters = [
         f"{labels.MANAGED}=true",

@@ -29,12 +29,12 @@ from typing import Any
 
 import pytest
 
-from stability import container_patch
-from stability.container_watch import WATCH
+from stability.containers import sdk_patch as container_patch
+from stability.containers.watch import WATCH
 from stability.exceptions import InfrastructureError
-from stability.failure_causes import failing_frame, is_environment_failure
 from stability.records import Execution, Outcome, Phase
-from stability.results_file import RESULTS_DIR_ENV, append_record
+from stability.runner.failure_causes import failing_frame, is_environment_failure
+from stability.runner.results_file import RESULTS_DIR_ENV, append_record
 
 MAX_MESSAGE = 2000
 MAX_TRACEBACK = 8000
@@ -93,7 +93,7 @@ def started_by_the_run(worker: bool) -> bool:
 
 
 def _runner_gone() -> bool:
-    from stability.cleanup import process_alive
+    from stability.containers.cleanup import process_alive
 
     runner = os.environ.get(RUNNER_PID_ENV, "")
     return runner.isdigit() and not process_alive(int(runner))
@@ -380,13 +380,13 @@ def _watch_runner(runner_pid: int) -> None:
 
 def _remove_repetition_containers() -> None:
     """Remove every container labelled with this repetition (ours and the tests' own)."""
-    from stability import labels
+    from stability.containers import labels
 
     session, number = os.environ.get(labels.SESSION_ENV), os.environ.get(labels.REPETITION_ENV)
     if not session or not (number or "").isdigit():
         return
     try:
-        from stability.cleanup import prune_containers
+        from stability.containers.cleanup import prune_containers
 
         prune_containers(only_orphans=False, session=session, repetition=int(str(number)))
     except Exception:  # no engine, or it went away: the runner's reaper is the fallback

@@ -2,7 +2,7 @@
 
 Each probe holds one connection of its own for the whole pytest session and answers
 `measure()`: what changed since its previous measure (a window), as the `postgres` or
-`redis` part of a leftovers record (`stability.leftovers`), or None.
+`redis` part of a leftovers record (`stability.containers.leftovers`), or None.
 
 PostgreSQL, per window:
 - committed write transactions: the transaction ids that committed between the previous
@@ -27,7 +27,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from stability.leftovers import redis_changes, row_changes
+from stability.containers.leftovers import redis_changes, row_changes
 
 _MARKER_TIMEOUT_S = 5.0
 APPLICATION_NAME = "pytest-stability leftovers"

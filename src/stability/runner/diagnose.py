@@ -23,10 +23,10 @@ from typing import Any
 from stability.analysis.causes import Diagnosis
 from stability.analysis.rules import FAILING_OUTCOMES
 from stability.exceptions import StabilityError, UsageError
-from stability.gitinfo import environment_info
 from stability.records import Session
-from stability.repetition import ProcessRegistry, RepetitionSpec, run_repetition
-from stability.runner import new_session_id, pytest_command
+from stability.runner.campaign import new_session_id, pytest_command
+from stability.runner.gitinfo import environment_info
+from stability.runner.repetition import ProcessRegistry, RepetitionSpec, run_repetition
 from stability.store import ingest, queries
 from stability.store.db import connect
 

@@ -72,7 +72,7 @@ def _setting(config: pytest.Config, option: str, env: str) -> int | None:
 def _started_by_the_run(config: pytest.Config) -> bool:
     """The runner's settings are for the pytest it started (and its xdist workers), not
     for a pytest that a test starts in turn (pytester, a subprocess)."""
-    from stability.recorder import started_by_the_run
+    from stability.runner.recorder import started_by_the_run
 
     return started_by_the_run(hasattr(config, "workerinput"))
 

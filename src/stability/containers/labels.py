@@ -8,7 +8,7 @@ import socket
 MANAGED = "dev.pytest-stability.managed"
 SERVICE = "dev.pytest-stability.service"
 SESSION = "dev.pytest-stability.session"
-REPETITION = "dev.pytest-stability.repetition"
+REPETITION = "dev.pytest-stability.runner.repetition"
 OWNER_PID = "dev.pytest-stability.pid"
 OWNER_HOST = "dev.pytest-stability.host"
 # When the owner process started (clock ticks since boot): a reused pid is another owner.

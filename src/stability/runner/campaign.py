@@ -26,22 +26,22 @@ from types import FrameType
 from typing import Any
 
 from stability.analysis.rules import RED_REPETITION_STATUSES, status_of
-from stability.cleanup import process_alive
-from stability.config import load_settings
+from stability.containers.cleanup import process_alive
+from stability.containers.config import load_settings
 from stability.exceptions import UsageError
-from stability.gitinfo import environment_info
-from stability.limits import MAX_JOBS, MAX_REPEAT
-from stability.ordering import SEED_LIMIT
-from stability.pending import PendingNumbers
-from stability.progress import Progress, QuietProgress
 from stability.records import Session
-from stability.repetition import (
+from stability.runner.gitinfo import environment_info
+from stability.runner.limits import MAX_JOBS, MAX_REPEAT
+from stability.runner.ordering import SEED_LIMIT
+from stability.runner.pending import PendingNumbers
+from stability.runner.progress import Progress, QuietProgress
+from stability.runner.repetition import (
     ProcessRegistry,
     RepetitionResult,
     RepetitionSpec,
     run_repetition,
 )
-from stability.shards import Shard
+from stability.runner.shards import Shard
 from stability.store import ingest
 from stability.store.db import DEFAULT_DB, check_writable, connect, resolve_db_path
 from stability.store.queries import run_counts
@@ -219,7 +219,7 @@ class Campaign:
                 f"not --shard {self.shard}"
             )
         if stored_shard and not self.shard:
-            from stability.shards import parse_shard
+            from stability.runner.shards import parse_shard
 
             self.shard = parse_shard(str(stored_shard))
         _refuse_if_still_running(stored.id, stored.status, stored.options)
@@ -460,7 +460,7 @@ def session_summary(db: Path, session_id: str) -> dict[str, Any]:
 
 def remove_leftovers(session_id: str, completed: set[int]) -> None:
     """Containers of repetitions that never completed (their runner was killed)."""
-    from stability.cleanup import prune_containers
+    from stability.containers.cleanup import prune_containers
     from stability.exceptions import StabilityError
 
     try:
@@ -477,7 +477,7 @@ def remove_leftovers(session_id: str, completed: set[int]) -> None:
 
 
 def _list_session(session_id: str) -> list[Any]:
-    from stability.cleanup import list_managed
+    from stability.containers.cleanup import list_managed
 
     return list(list_managed(session=session_id))
 

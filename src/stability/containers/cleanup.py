@@ -7,8 +7,8 @@ import socket
 from dataclasses import dataclass
 from typing import Any
 
-from stability import labels
-from stability.docker_engine import docker_client
+from stability.containers import labels
+from stability.containers.engine import docker_client
 from stability.exceptions import ContainerRemovalError
 from stability.text import first_line
 
