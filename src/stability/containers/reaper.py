@@ -29,6 +29,7 @@ import time
 from pathlib import Path
 
 from stability.containers import labels
+from stability.containers.cleanup import process_alive
 
 SWEEPS_AFTER_DEATH_S = (0.0, 1.0, 3.0)
 _POLL_S = 0.2
@@ -116,21 +117,13 @@ def wait_for_exit(pid: int, started: str) -> None:
 
 
 def _same_process(pid: int, started: str) -> bool:
-    if not _exists(pid):
+    if not process_alive(pid):
         return False
     now = labels.process_started(pid)
     if now is None:  # no /proc: the pid is all there is to go by
         return not started
     return now == started and not _zombie(pid)
 
-
-def _exists(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
     return True
 
 
