@@ -52,7 +52,7 @@ def junit_files(folder: Path, files: int, tests: int) -> list[str]:
 def api_once(db: Path) -> tuple[int, float, int, float]:
     out = subprocess.run(
         [sys.executable, "-c", API, str(db)], check=True, capture_output=True, text=True
-    ).stdout.split()
+    ).stdout.split()[-4:]
     return int(out[0]), float(out[1]), int(out[2]), float(out[3])
 
 

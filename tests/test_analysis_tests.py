@@ -193,7 +193,13 @@ def test_suite_counts_red_repetitions_and_leaves_infra_out() -> None:
     assert (suite.repetitions, suite.infra_repetitions, suite.failed_repetitions) == (5, 1, 2)
     assert suite.failed_repetition_rate == pytest.approx(2 / 4)
     assert suite.verdicts == {"violates": 1, "unproven": 1, "meets": 0}  # 1/4 is proven > 1%
-    assert suite.statuses == {"broken": 0, "flaky": 1, "stable": 1, "undecided": 0}
+    assert suite.statuses == {
+        "broken": 0,
+        "flaky": 1,
+        "stable": 1,
+        "environment": 0,
+        "undecided": 0,
+    }
 
 
 def test_container_startup_per_service() -> None:

@@ -25,14 +25,26 @@ def test_point_estimate_by_default() -> None:
     assert [o.nodeid for o in result.offences] == ["t::two"]  # 1% is within a 1% budget
     assert result.checked == 3
     assert not result.ok
-    assert "flake rate 2% over 1% (2/100 failed" in result.offences[0].line
+    assert result.offences[0].line == (
+        "t::two: flaky, flake rate 2% (2/100 failed) over the 1% budget (rule: point "
+        "estimate); report verdict unproven, 95% interval 0.55% – 7%"
+    )
 
 
 def test_strict_needs_the_upper_bound_under_the_budget() -> None:
     tests = [stats("t::few", 100, 0), stats("t::many", 1000, 0)]
     result = check_tests(tests, max_flake_rate=0.01, strict=True)  # type: ignore[arg-type]
     assert [o.nodeid for o in result.offences] == ["t::few"]  # 0/100: upper bound 3.7%
-    assert "95% upper bound 3.7% not under 1%" in result.offences[0].line
+    assert result.offences[0].line == (
+        "t::few: stable, 95% upper bound 3.7% (0/100 failed) not under the 1% budget "
+        "(rule: --strict, 95% upper bound); report verdict unproven, 95% interval 0% – 3.7%"
+    )
+
+
+def test_a_broken_test_is_called_broken() -> None:
+    [offence] = check_tests([stats("t::b", 0, 5)], max_flake_rate=0.01).offences  # type: ignore[list-item]
+    assert offence.line.startswith("t::b: broken, flake rate 100% (5/5 failed) over the 1%")
+    assert "report verdict violates" in offence.line
 
 
 def test_max_p95() -> None:
@@ -64,8 +76,9 @@ def test_exit_1_with_one_line_per_offender(db: Path) -> None:
     code, out, _ = run("--db", str(db), "--session", "s1", "--max-flake-rate", "1%")
     assert code == 1
     lines = out.splitlines()
-    assert lines[0].startswith("FAIL t.py::flaky: flake rate 3% over 1%")
-    assert lines[-1].startswith("stability check: 1 test(s) over budget")
+    assert lines[0].startswith("FAIL t.py::flaky: flaky, flake rate 3% (3/100 failed) over the 1%")
+    assert lines[0].endswith("report verdict violates, 95% interval 1.03% – 8.45%")
+    assert lines[-1].startswith("stability check: 1 test over budget")
     assert len(lines) == 2
 
 
@@ -84,7 +97,7 @@ def test_max_p95_gates(db: Path) -> None:
     code, out, _ = run("--db", str(db), "--session", "s1", "--max-flake-rate", "5%",
                        "--max-p95", "1")  # fmt: skip
     assert code == 1
-    assert "FAIL t.py::ok: call p95 3 s over 1 s" in out
+    assert "FAIL t.py::ok: slow, call p95 3 s over 1 s (rule: --max-p95)" in out
 
 
 def test_json(db: Path) -> None:

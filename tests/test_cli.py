@@ -18,7 +18,10 @@ def test_version() -> None:
 def test_help_lists_every_command() -> None:
     result = CliRunner().invoke(main, ["-h"], catch_exceptions=False)
     assert result.exit_code == 0
-    for command in ("run", "report", "check", "sessions", "show", "images", "containers"):
+    for command in (
+        "run", "report", "check", "sessions", "show", "logs", "merge", "import", "quarantine",
+        "images", "containers",
+    ):  # fmt: skip
         assert f"\n  {command} " in result.output
 
 

@@ -76,6 +76,9 @@ def test_session_with_a_filter_is_a_usage_error() -> None:
         (["run", "t.py", "--repeat", "0"], "'--repeat'"),
         (["run", "t.py", "--repeat", "2", "--jobs", "0"], "'--jobs'"),
         (["run", "t.py", "--repeat", "2", "--timeout", "nan"], "'--timeout'"),
+        (["run", "t.py", "--repeat", "2", "--shard", "2of4"], "'--shard'"),
+        (["run", "t.py", "--repeat", "2", "--session-id", "../x"], "'--session-id'"),
+        (["quarantine", "--target", "0"], "'--target'"),
         (["logs", "s", "0"], "'REPETITION'"),
     ],
 )

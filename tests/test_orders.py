@@ -312,4 +312,4 @@ def test_a_schema_1_history_is_upgraded_with_the_new_columns(tmp_path: Path) -> 
     with connect(path, write=False) as conn:
         assert conn.execute("SELECT position, attempt FROM executions").fetchall() == [(None, 1)]
         assert conn.execute("SELECT count(*) FROM diagnoses").fetchall() == [(0,)]
-        assert conn.execute("SELECT max(version) FROM schema_info").fetchall() == [(3,)]
+        assert conn.execute("SELECT max(version) FROM schema_info").fetchall() == [(4,)]

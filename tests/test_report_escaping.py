@@ -51,6 +51,8 @@ class _Page(HTMLParser):
         self.tags: list[str] = []
         self.attributes: list[tuple[str, str]] = []
         self.text: list[str] = []
+        self.cells: list[str] = []  # the text of each table cell
+        self._cell: list[str] | None = None
         self.scripts: list[tuple[dict[str, str | None], str]] = []
         self._script: dict[str, str | None] | None = None
 
@@ -59,6 +61,13 @@ class _Page(HTMLParser):
         self.attributes += [(name, value or "") for name, value in attrs]
         if tag == "script":
             self._script = dict(attrs)
+        if tag == "td":
+            self._cell = []
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "td" and self._cell is not None:
+            self.cells.append("".join(self._cell))
+            self._cell = None
 
     def handle_data(self, data: str) -> None:
         if self._script is not None:
@@ -66,6 +75,8 @@ class _Page(HTMLParser):
             self._script = None
         else:
             self.text.append(data)
+            if self._cell is not None:
+                self._cell.append(data)
 
 
 def _hostile_history(path: Path, payload: str) -> Path:
@@ -119,6 +130,8 @@ def test_user_data_is_text_not_markup(payload: str, benign: _Page, tmp_path: Pat
     assert f"tests/test_x.py::test_p[{payload}]" in values  # data-nodeid
     assert f"{payload}: assert {payload}" in text  # the message, and its traceback
     assert f"Traceback: {payload}: assert {payload}" in text
+    signature = payload.split(":")[0].strip()  # as the factory stores it, shown trimmed
+    assert signature in [cell.strip() for cell in page.cells]
     assert f"label nightly {payload}" in text  # the scope line names the label
     assert f"commit c0ffee {payload}"[:17] in text  # the commit, shortened
     assert f"postgres {payload}" in text  # the container table's service

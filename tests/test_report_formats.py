@@ -45,7 +45,13 @@ def test_json_has_the_documented_shape(report: Report, tmp_path: Path) -> None:
     assert {"repetitions", "failed_repetitions", "verdicts", "statuses"} <= suite.keys()
     assert suite["repetitions"] == 20
     assert suite["verdicts"] == {"violates": 3, "unproven": 3, "meets": 0}
-    assert suite["statuses"] == {"broken": 1, "flaky": 3, "stable": 1, "undecided": 1}
+    assert suite["statuses"] == {
+        "broken": 1,
+        "flaky": 3,
+        "stable": 1,
+        "environment": 0,
+        "undecided": 1,
+    }
     tests = {t["nodeid"]: t for t in data["tests"]}
     for test in tests.values():
         assert test.keys() >= TEST_KEYS

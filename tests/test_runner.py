@@ -71,7 +71,10 @@ def test_flaky_share_and_counts_with_two_jobs(project: Path) -> None:
     (signature,) = query(
         db, "SELECT DISTINCT failure_signature FROM executions WHERE outcome = 'failed'"
     )
-    assert signature == ("AssertionError: unlucky repetition <n>",)
+    # the normalised message, then where it failed in the project
+    assert signature == (
+        "AssertionError: unlucky repetition <n> @ test_flaky.py:11 in test_flaky_30_percent",
+    )
     # both --jobs slots were used
     assert query(db, "SELECT DISTINCT worker FROM repetitions ORDER BY 1") == [(1,), (2,)]
     session = query(

@@ -48,13 +48,19 @@ def test_every_stability_command_parses(workflow: str) -> None:
     commands = stability_commands((EXAMPLES / workflow).read_text())
     assert len(commands) >= 3
     for args in commands:
+        # contexts chained from `stability`'s, as a real invocation builds them (a
+        # parentless context would cache a help option without -h on the command)
+        ctx = click.Context(main, info_name="stability", **main.context_settings)
         command: click.Command = main
+        name = "stability"
         while isinstance(command, click.Group):
             name, *args = args
-            found = command.get_command(click.Context(command), name)
+            found = command.get_command(ctx, name)
             assert found is not None, f"{workflow}: no command {name!r}"
+            if isinstance(found, click.Group):
+                ctx = click.Context(found, info_name=name, parent=ctx, **found.context_settings)
             command = found
-        command.make_context(command.name or "", list(args))  # raises on a bad option
+        command.make_context(name, list(args), parent=ctx)  # raises on a bad option
 
 
 def test_the_sharded_matrix_matches_the_shard_count() -> None:

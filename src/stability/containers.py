@@ -20,6 +20,7 @@ from stability.config import Settings
 from stability.docker_engine import docker_client
 from stability.exceptions import ImageUnavailable, ServiceStartError, StartupTimeout
 from stability.labels import container_labels
+from stability.records import ContainerState
 from stability.text import first_line
 
 if TYPE_CHECKING:
@@ -63,6 +64,12 @@ class RunningService:
         except Exception as exc:  # the engine or container went away
             return f"<logs unavailable: {exc}>"
         return str(raw.decode("utf-8", "replace")[-limit:])
+
+    def state(self) -> ContainerState:
+        """Its state now (running, exited with a code, OOM-killed, gone, ...)."""
+        from stability.container_health import inspect_container
+
+        return inspect_container(self.spec.name, self.container.get_wrapped_container())
 
     def stop(self) -> None:
         # Already removed (pruned, or the engine went away) is fine.

@@ -119,6 +119,12 @@ def stability_services(
     manager.close(keep_logs=request.session.testsfailed > 0)
 
 
+def service_ports(config: pytest.Config) -> set[int]:
+    """The host ports of the containers this process started (none started: empty)."""
+    manager = config.stash.get(_manager_key, None)
+    return manager.ports() if manager is not None else set()
+
+
 def _service(manager: ServiceManager, name: str) -> RunningService:
     try:
         return manager.get(name)

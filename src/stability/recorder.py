@@ -11,8 +11,9 @@ Records written (one JSON line each, see `results_file`):
 - `session_start`: pid, started_at, pytest_version, xdist (worker count or 0)
 - `test_start`: nodeid, started_at, position, attempt
 - `execution`: nodeid, file, outcome, phase, setup_s, call_s, teardown_s, started_at,
-  error_type, message, traceback, captured_output, infra, position (1-based order in
-  which tests started in this process), attempt (the test's run number in the process)
+  error_type, message, traceback, captured_output, infra, environment, failure_frame,
+  position (1-based order in which tests started in this process), attempt (the test's
+  run number in the process)
 - `session_finish`: finished_at, exitstatus, collected, failed
 """
 
@@ -29,6 +30,7 @@ from typing import Any
 import pytest
 
 from stability.exceptions import InfrastructureError
+from stability.failure_causes import failing_frame, is_environment_failure
 from stability.records import Execution, Outcome, Phase
 from stability.results_file import RESULTS_DIR_ENV, append_record
 
@@ -108,20 +110,30 @@ class ReportAnnotator:
     ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
         report = yield
         if call.excinfo is not None and report.failed:
-            exc: BaseException | None = call.excinfo.value
-            infra = False
-            seen: set[int] = set()
-            while exc is not None and id(exc) not in seen:  # the chain: fail() from a cause
-                seen.add(id(exc))
-                if isinstance(exc, InfrastructureError):
-                    infra = True
-                    break
-                exc = exc.__cause__ or exc.__context__
+            chain = _exception_chain(call.excinfo.value)
             report.stability = {  # type: ignore[attr-defined]
                 "error_type": call.excinfo.typename,
-                "infra": infra,
+                "infra": any(isinstance(exc, InfrastructureError) for exc in chain),
+                "environment": is_environment_failure(chain, _our_ports(item.config)),
+                "frame": failing_frame(call.excinfo, item.config.rootpath),
             }
         return report
+
+
+def _exception_chain(exc: BaseException | None) -> list[BaseException]:
+    """The exception and its causes (fail() from a cause, raise ... from ...)."""
+    chain: list[BaseException] = []
+    while exc is not None and all(exc is not seen for seen in chain):
+        chain.append(exc)
+        exc = exc.__cause__ or exc.__context__
+    return chain
+
+
+def _our_ports(config: pytest.Config) -> set[int]:
+    """The published ports of this process's containers (a refusal there is not the network)."""
+    from stability.plugin import service_ports
+
+    return service_ports(config)
 
 
 class _Test:
@@ -296,6 +308,8 @@ def _add_failure_details(
     )
     execution.captured_output = bounded(output or None, MAX_OUTPUT, tail=True)
     execution.infra = bool(extra.get("infra"))
+    execution.environment = bool(extra.get("environment")) and not execution.infra
+    execution.failure_frame = extra.get("frame")
 
 
 def _type_from_message(message: str) -> str | None:

@@ -17,7 +17,8 @@ Outcome = Literal[
     "passed", "failed", "error", "skipped", "xfailed", "xpassed", "timeout", "crashed"
 ]
 Phase = Literal["collect", "setup", "call", "teardown"]
-RepetitionStatus = Literal["passed", "failed", "timeout", "crashed", "infra"]
+# environment: its only failures were the environment's (network, DNS); not red
+RepetitionStatus = Literal["passed", "failed", "timeout", "crashed", "infra", "environment"]
 SessionStatus = Literal["running", "completed", "interrupted", "stopped_at_failure"]
 # `diagnose`: the probes of `stability diagnose`, left out of every scope but their own.
 SessionKind = Literal["run", "diagnose"]
@@ -45,6 +46,8 @@ class Execution:
     failure_signature: str | None = None  # set by the runner for failing outcomes
     captured_output: str | None = None  # failures only, bounded
     infra: bool = False  # failed because of the infrastructure, not the test
+    environment: bool = False  # failed because the network / a name was unreachable
+    failure_frame: str | None = None  # file:line in function, where it failed in the project
     position: int | None = None  # 1-based order in which the test started in its process
     attempt: int = 1  # the test's run number in its process (`run --in-process K`)
 
@@ -68,6 +71,25 @@ class ContainerLog:
 
     service: str
     logs: str | None
+
+
+@dataclass
+class ContainerState:
+    """A container's state as seen just before its owner removed it (`container_health`).
+
+    Not stored: the runner judges it, and a failure becomes the repetition's `infra`
+    status and reason and its later failures' `infra` flag.
+    """
+
+    service: str
+    container_id: str | None
+    status: str  # running, exited, dead, paused, restarting; gone, unreachable
+    exit_code: int | None = None
+    oom_killed: bool = False
+    restart_count: int = 0
+    started_at: str | None = None
+    finished_at: str | None = None  # None: never stopped
+    error: str | None = None  # why it could not be inspected
 
 
 @dataclass

@@ -16,18 +16,26 @@ import tempfile
 import threading
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from stability import labels
 from stability.analysis.rules import FAILING_OUTCOMES
+from stability.container_health import (
+    GRACE,
+    ContainerFailure,
+    first_failure_at,
+    inspect_labelled,
+    judge,
+)
 from stability.exceptions import StabilityError
 from stability.ordering import IN_PROCESS_ENV, SEED_ENV
 from stability.recorder import MAX_MESSAGE, MAX_OUTPUT, MAX_TRACEBACK, RUNNER_PID_ENV, bounded
 from stability.records import (
     ContainerLog,
     ContainerStart,
+    ContainerState,
     Execution,
     Repetition,
     RepetitionStatus,
@@ -36,6 +44,7 @@ from stability.records import (
 from stability.results_file import RESULTS_DIR_ENV, read_records
 from stability.signatures import failure_signature
 from stability.store.ingest import RepetitionRows
+from stability.text import first_line
 
 _OUTPUT_TAIL = 4000
 _LATE_CONTAINER_DELAY_S = 1.0
@@ -129,6 +138,12 @@ def run_repetition(spec: RepetitionSpec, registry: ProcessRegistry) -> Repetitio
         interrupted = registry.stopping.is_set() and proc.returncode < 0 and not timed_out
         records = read_records(folder)
         tail = _tail(folder / "output.log")
+        # what the repetition left behind, seen before it is removed
+        leftovers = (
+            inspect_labelled(spec.session_id, spec.number)
+            if any(r.get("kind") == "container_start" and r.get("ok") for r in records)
+            else []
+        )
         rows, status = build_rows(
             spec,
             records,
@@ -137,6 +152,7 @@ def run_repetition(spec: RepetitionSpec, registry: ProcessRegistry) -> Repetitio
             wall_s=wall_s,
             started_at=started_at,
             output_tail=tail,
+            leftovers=leftovers,
         )
     finally:
         shutil.rmtree(folder, ignore_errors=True)
@@ -217,8 +233,15 @@ def build_rows(
     wall_s: float,
     started_at: datetime,
     output_tail: str = "",
+    leftovers: list[ContainerState] | None = None,
 ) -> tuple[RepetitionRows, RepetitionStatus]:
-    """The rows of one repetition and its status, from what its processes recorded."""
+    """The rows of one repetition and its status, from what its processes recorded.
+
+    `leftovers`: the states of the containers the runner found still there afterwards.
+    A container that failed while the repetition ran (`container_health.judge`) makes
+    every failure from shortly before its death on infrastructure's; when no other
+    failure is left, the repetition is `infra`, with the reason.
+    """
     by_kind: dict[str, list[dict[str, Any]]] = {}
     for record in records:
         by_kind.setdefault(str(record.get("kind")), []).append(record)
@@ -259,10 +282,17 @@ def build_rows(
                 )
             )
 
+    states = [from_mapping(ContainerState, r) for r in by_kind.get("container_state", [])]
+    container_failures = judge([*states, *(leftovers or [])])
+    if container_failures:
+        _blame_infrastructure(executions, first_failure_at(container_failures))
     failing = [e for e in executions if e.outcome in FAILING_OUTCOMES]
     error: str | None = None
     status: RepetitionStatus
-    if timed_out:
+    if container_failures and all(e.infra for e in failing):
+        status = "infra"
+        error = _container_reasons(container_failures, executions)
+    elif timed_out:
         status = "timeout"
         running = ", ".join(in_flight) or "no test (collection or session set-up)"
         error = f"timed out after {spec.timeout:g} s; running: {running}"
@@ -281,6 +311,9 @@ def build_rows(
     elif failing and all(e.infra for e in failing):
         status = "infra"
         error = "; ".join(sorted({str(e.message) for e in failing}))
+    elif failing and all(e.infra or e.environment for e in failing):
+        status = "environment"
+        error = "; ".join(sorted({first_line(e.message) for e in failing if e.environment}))
     elif failing or (finish is not None and finish["exitstatus"] == 1):
         status = "failed"
     elif finish is not None and finish["exitstatus"] not in (0, 5):
@@ -288,6 +321,8 @@ def build_rows(
         error = f"pytest exited with {finish['exitstatus']}\n{output_tail}"
     else:
         status = "passed"
+    if container_failures and status != "infra":  # real failures too: say what else happened
+        error = "; ".join(filter(None, [error, _container_reasons(container_failures, executions)]))
     repetition = Repetition(
         session_id=spec.session_id,
         number=spec.number,
@@ -314,5 +349,59 @@ def _execution(record: dict[str, Any], infra_failed: bool) -> Execution:
         and str(row.message or "").removeprefix("Failed: ").startswith("stability:")
     )
     failed = row.outcome in FAILING_OUTCOMES
-    row.failure_signature = failure_signature(row.message, row.error_type) if failed else None
+    row.failure_signature = (
+        failure_signature(row.message, row.error_type, row.failure_frame) if failed else None
+    )
     return row
+
+
+def _parse_iso(text: str | None) -> datetime | None:
+    try:
+        return datetime.fromisoformat(text) if text else None
+    except ValueError:
+        return None
+
+
+def _ended_at(execution: Execution) -> datetime | None:
+    """When a test finished (its start plus its phases); None when unknown."""
+    began = _parse_iso(execution.started_at)
+    if began is None or execution.outcome in ("timeout", "crashed"):
+        return None  # still running when the repetition ended
+    spent = sum(d or 0.0 for d in (execution.setup_s, execution.call_s, execution.teardown_s))
+    return began + timedelta(seconds=spent)
+
+
+def _blame_infrastructure(executions: list[Execution], died_at: datetime | None) -> None:
+    """Flag as infra the failures that ended after (or just before) a container died."""
+    for e in executions:
+        if e.outcome not in FAILING_OUTCOMES or e.infra:
+            continue
+        ended = _ended_at(e)
+        if died_at is None or ended is None or ended >= died_at - GRACE:
+            e.infra, e.environment = True, False
+
+
+def _running_at(executions: list[Execution], moment: datetime) -> str | None:
+    """The test that ran when a container died (the latest to start before it, if it had
+    not ended more than GRACE before)."""
+    latest: tuple[datetime, str] | None = None
+    for e in executions:
+        began, ended = _parse_iso(e.started_at), _ended_at(e)
+        if began is None or began > moment or (ended is not None and ended + GRACE < moment):
+            continue
+        if latest is None or began > latest[0]:
+            latest = (began, e.nodeid)
+    return latest[1] if latest else None
+
+
+def _container_reasons(failures: list[ContainerFailure], executions: list[Execution]) -> str:
+    """`postgres container exited with code 137 (killed) at 12:00:01.25 UTC while T ran`."""
+    parts = []
+    for failure in failures:
+        text = failure.reason
+        if failure.at is not None:
+            text += f" at {failure.at:%H:%M:%S.%f}"[:-4] + " UTC"
+            if running := _running_at(executions, failure.at):
+                text += f" while {running} ran"
+        parts.append(text)
+    return "; ".join(dict.fromkeys(parts))

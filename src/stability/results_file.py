@@ -22,6 +22,11 @@ def results_dir() -> Path | None:
     return Path(value) if value else None
 
 
+def recording() -> bool:
+    """Whether this process writes results for `stability run`."""
+    return results_dir() is not None
+
+
 def append_record(kind: str, payload: dict[str, Any] | Any) -> None:
     """Append one event (a dict, or a record of `stability.records`) to this process's
     results file; a no-op outside the runner."""

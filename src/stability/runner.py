@@ -150,12 +150,12 @@ class Campaign:
         assert o.repeat is not None  # RunOptions asks for it without a session to resume
         if self.shard and not o.session_id:
             raise UsageError(
-                "--shard needs --session-id ID, the same for every shard, so that "
+                "a shard needs a session id, the same for every shard, so that "
                 "`stability merge` can join them into one session"
             )
         if self.shard and not self.shard.numbers(o.repeat):
             raise UsageError(
-                f"--shard {self.shard} gets no repetition of --repeat {o.repeat}: "
+                f"shard {self.shard} gets no repetition of {o.repeat}: "
                 "use at most as many shards as repetitions"
             )
         validate_targets(o.targets, o.pytest_args, o.cwd)
@@ -366,8 +366,8 @@ class Campaign:
             code = EXIT_INTERRUPTED
         elif any(reps.get(s) for s in RED_REPETITION_STATUSES):
             code = EXIT_FAILED
-        elif reps.get("infra"):
-            code = EXIT_INFRA
+        elif reps.get("infra") and reps.get("infra") == summary["repetitions_done"]:
+            code = EXIT_INFRA  # every repetition: the numbers say nothing about the tests
         elif summary["flaky_tests"] or summary["failing_tests"]:
             code = EXIT_FAILED
         else:

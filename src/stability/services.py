@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 from stability.config import Settings
 from stability.exceptions import MigrationError, StabilityError
 from stability.records import ContainerLog, ContainerStart
-from stability.results_file import append_record
+from stability.results_file import append_record, recording
 
 if TYPE_CHECKING:
     from stability.containers import RunningService
@@ -45,10 +45,20 @@ class ServiceManager:
                     self._futures[wanted] = self._pool.submit(self._start, wanted)
         return self._futures[name].result()
 
+    def ports(self) -> set[int]:
+        """The published ports of the services started so far."""
+        return {
+            int(f.result().port)
+            for f in list(self._futures.values())
+            if f.done() and f.exception() is None
+        }
+
     def close(self, keep_logs: bool = False) -> None:
         for name, future in self._futures.items():
             if future.done() and future.exception() is None:
                 service = future.result()
+                if recording():  # the runner judges whether it stayed up (container_health)
+                    append_record("container_state", service.state())
                 if keep_logs:
                     append_record("container_logs", ContainerLog(name, service.logs()))
                 service.stop()

@@ -11,8 +11,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from stability.exceptions import UsageError
-
 _SHARD = re.compile(r"^\s*(\d+)\s*/\s*(\d+)\s*$")
 # Safe in file names, URLs and CI variables: GitHub's `run_id-run_attempt`, GitLab's
 # `$CI_PIPELINE_ID`, or any name a team picks.
@@ -33,20 +31,20 @@ class Shard:
 
 
 def parse_shard(text: str) -> Shard:
-    """`2/4` (shard 2 of 4); one clear UsageError otherwise."""
+    """`2/4` (shard 2 of 4); a ValueError saying what to write otherwise."""
     match = _SHARD.match(text)
     if not match:
-        raise UsageError(f"--shard {text!r}: write I/N, e.g. 2/4 (shard 2 of 4)")
+        raise ValueError(f"{text!r}: write I/N, e.g. 2/4 (shard 2 of 4)")
     index, count = int(match.group(1)), int(match.group(2))
     if count < 1 or not 1 <= index <= count:
-        raise UsageError(f"--shard {text!r}: I must be between 1 and N, and N at least 1")
+        raise ValueError(f"{text!r}: I must be between 1 and N, and N at least 1")
     return Shard(index, count)
 
 
 def check_session_id(text: str) -> str:
+    """`text` if it is a usable session id; a ValueError saying what is otherwise."""
     if not _SESSION_ID.match(text):
-        raise UsageError(
-            f"--session-id {text!r}: use up to 100 letters, digits and . _ : - "
-            "(starting with a letter or digit)"
+        raise ValueError(
+            f"{text!r}: use up to 100 letters, digits and . _ : - (starting with a letter or digit)"
         )
     return text

@@ -49,14 +49,24 @@ _SPACES = re.compile(r"\s+")
 _RUNS = re.compile(r"(<n>)(?:[ ,]*<n>)+")
 
 
-def failure_signature(message: str | None, error_type: str | None = None) -> str | None:
-    """The normalised form of a failure's message, prefixed by its error type.
+def failure_signature(
+    message: str | None, error_type: str | None = None, frame: str | None = None
+) -> str | None:
+    """The normalised form of a failure's message, prefixed by its error type and
+    followed by where it failed in the project (`frame`, kept as it is):
+
+        AssertionError: assert <n> == <n> @ tests/test_orders.py:42 in test_total
 
     None when there is nothing to go on (no message and no type).
     """
     text = (message or "").strip()
     if not text and not error_type:
         return None
+    where = f" @ {frame}" if frame else ""
+    return _normalise(text, error_type)[: MAX_SIGNATURE - len(where)] + where
+
+
+def _normalise(text: str, error_type: str | None) -> str:
     # The first line carries the cause; assertion diffs below it vary with the data.
     first = text.splitlines()[0] if text else ""
     for pattern, replacement in _RULES:
@@ -65,4 +75,4 @@ def failure_signature(message: str | None, error_type: str | None = None) -> str
     first = _SPACES.sub(" ", first).strip()
     if error_type and not first.startswith(error_type):
         first = f"{error_type}: {first}" if first else error_type
-    return first[:MAX_SIGNATURE]
+    return first

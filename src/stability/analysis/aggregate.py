@@ -16,6 +16,8 @@ from stability.analysis.rules import (
     FAILED_OUTCOMES,
     FAILING_OUTCOMES,
     NOT_DECIDED_OUTCOMES,
+    environment_apart,
+    is_environment_failure,
 )
 from stability.analysis.stats import quantile
 
@@ -31,6 +33,8 @@ def signature_of(row: ExecutionRow) -> str:
 def count_tests(rows: Iterable[ExecutionRow]) -> list[TestCounts]:
     """Per-test counts. `rows` must be in chronological order (session start, repetition)
     for the flip count to mean "changes between consecutive repetitions"."""
+    rows = list(rows)
+    apart = environment_apart(rows)
     tallies: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     durations: dict[str, list[float]] = defaultdict(list)
     totals: dict[str, float] = defaultdict(float)
@@ -41,6 +45,9 @@ def count_tests(rows: Iterable[ExecutionRow]) -> list[TestCounts]:
         t["executions"] += 1
         if row.infra:
             t["infra"] += 1
+            continue
+        if row.nodeid in apart and is_environment_failure(row):
+            t["environment"] += 1
             continue
         outcome = row.outcome
         if outcome == "passed":
@@ -58,7 +65,7 @@ def count_tests(rows: Iterable[ExecutionRow]) -> list[TestCounts]:
                 t["flips"] += 1
             last_bad[row.nodeid] = bad
             seen[row.nodeid][row.commit or f"session:{row.session_id}"].add(bad)
-        if outcome != "skipped" and row.call_s is not None:
+        if outcome != "skipped" and row.call_s is not None and not is_environment_failure(row):
             durations[row.nodeid].append(row.call_s)
         totals[row.nodeid] += (row.setup_s or 0.0) + (row.call_s or 0.0) + (row.teardown_s or 0.0)
     result = []
@@ -77,6 +84,7 @@ def count_tests(rows: Iterable[ExecutionRow]) -> list[TestCounts]:
                 xfailed=t["xfailed"],
                 xpassed=t["xpassed"],
                 infra=t["infra"],
+                environment=t["environment"],
                 flips=t["flips"],
                 mixed_on_one_commit=any(len(v) == 2 for v in seen[nodeid].values()),
                 p50_s=quantile(values, 0.5) if values else None,
@@ -91,8 +99,12 @@ def count_tests(rows: Iterable[ExecutionRow]) -> list[TestCounts]:
 def count_signatures(rows: Iterable[ExecutionRow]) -> list[SignatureCounts]:
     """Failure signatures per test (non-infra failing executions), most frequent first.
     `rows` in chronological order: the example is the first occurrence's message."""
+    rows = list(rows)
+    apart = environment_apart(rows)
     groups: dict[tuple[str, str], list[ExecutionRow]] = defaultdict(list)
     for row in rows:
+        if row.nodeid in apart and is_environment_failure(row):
+            continue
         if not row.infra and row.outcome in FAILING_OUTCOMES:
             groups[(row.nodeid, signature_of(row))].append(row)
     result = [

@@ -34,6 +34,8 @@ class ExecutionRow:
     message: str | None = None
     traceback: str | None = None
     failure_signature: str | None = None
+    environment: bool = False  # a failure of the network / name resolution (not infra)
+    failure_frame: str | None = None
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,7 @@ class TestCounts:
     xfailed: int = 0
     xpassed: int = 0
     infra: int = 0
+    environment: int = 0  # environment failures counted apart (the test fails no other way)
     flips: int = 0  # changes pass<->fail between consecutive decided executions
     mixed_on_one_commit: bool = False  # passed and failed on the same commit
     p50_s: float | None = None  # call phase of non-infra, non-skipped executions
@@ -117,6 +120,7 @@ class SessionInfo:
     git_commit: str | None
     git_branch: str | None
     host: str | None
+    conditions: str = ""  # pytest args and order options (`pooling.run_conditions`)
     repetitions: int = 0  # stored repetitions
     failed_repetitions: int = 0
     infra_repetitions: int = 0
@@ -190,6 +194,7 @@ class SuiteStats:
     failures: int
     infra_executions: int
     failed_container_starts: int
+    environment_executions: int = 0  # environment failures counted apart
     verdicts: dict[str, int] = field(default_factory=dict)
     statuses: dict[str, int] = field(default_factory=dict)
     slow_tests: int = 0

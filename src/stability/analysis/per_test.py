@@ -43,7 +43,7 @@ def analyse_test(
         ci_low=low,
         ci_high=high,
         verdict=verdict(k, n, target, z),
-        runs_needed=runs_needed(k, n, target, z),
+        runs_needed=runs_needed(k, n, target, z) if n else None,  # no run can settle it
         status=status_of(counts),
         flip_rate=rate(counts.flips, n - 1) if n >= 2 else None,
         slow=counts.p95_s is not None and counts.p95_s > slow_threshold_s,

@@ -4,8 +4,16 @@ Every consumer — the run summary, every report format, `show`, `check`, and th
 `store.queries` (as lists built from these sets) — uses these definitions.
 
 - An execution is *infra* when its `infra` flag is set or its repetition's status is
-  `infra`: a container could not start. Infra executions are counted apart (`infra`) and
-  left out of every rate, duration and signature.
+  `infra`: a container could not start, or one died, was stopped, ran out of memory or
+  restarted while the repetition ran, or the Docker engine stopped answering
+  (`container_health`). Infra executions are counted apart (`infra`) and left out of
+  every rate, duration and signature.
+- An *environment* failure is a failing, non-infra execution the recorder flagged
+  `environment`: a name that does not resolve, an unreachable network, a connection
+  refused by an address that is not one of our containers. A test whose every failure is
+  an environment failure has them counted apart (`environment`, like infra: out of its
+  rate, durations and signatures); a test that also fails in other ways has them counted
+  as the failures they are.
 - *Decided* executions are passed + failed + errors. A runner `timeout` counts as failed
   (and is also counted in `timeouts`), and so does `crashed` (the pytest process died
   while the test ran). `skipped`, `xfailed` and a non-strict `xpassed` are not decided:
@@ -13,19 +21,21 @@ Every consumer — the run summary, every report format, `show`, `check`, and th
   by pytest as `failed` and so counts as a failure.
 - Flake rate = (failed + errors) / decided; its verdict is `stats.verdict`.
 - Status (`status_of`): *broken* never passed, *flaky* passed and failed, *stable* never
-  failed, *undecided* has no decided execution.
-- A repetition is red when one of its non-infra executions failed, or its status is one
-  of `RED_REPETITION_STATUSES`.
+  failed, *environment* only failed by the environment and never passed, *undecided* has
+  no decided execution (only skipped, xfailed or infra ones, or none at all).
+- A repetition is red when one of its executions failed that is neither infra nor an
+  environment failure, or its status is one of `RED_REPETITION_STATUSES`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Literal, Protocol
 
 from stability.records import Outcome, RepetitionStatus
 
-Status = Literal["stable", "flaky", "broken", "undecided"]
-STATUSES: tuple[Status, ...] = ("broken", "flaky", "stable", "undecided")
+Status = Literal["stable", "flaky", "broken", "environment", "undecided"]
+STATUSES: tuple[Status, ...] = ("broken", "flaky", "stable", "environment", "undecided")
 
 # Counted as `failed`: a test failure, the runner's time-out while the test ran, or the
 # pytest process crashing while it ran. `error` is its own count (setup/teardown).
@@ -51,6 +61,8 @@ class Tallied(Protocol):
     def decided(self) -> int: ...
     @property
     def failures(self) -> int: ...
+    @property
+    def environment(self) -> int: ...
 
 
 def status_of(counts: Tallied) -> Status:
@@ -62,9 +74,39 @@ def status_of(counts: Tallied) -> Status:
     reports mark it "across commits": it may be a regression or a fix instead.
     """
     if counts.decided == 0:
-        return "undecided"
+        return "environment" if counts.environment else "undecided"
     if counts.passed == 0:
         return "broken"
     if counts.failures == 0:
         return "stable"
     return "flaky"
+
+
+class Judged(Protocol):
+    """What an execution is classified from (`models.ExecutionRow` has it)."""
+
+    @property
+    def nodeid(self) -> str: ...
+    @property
+    def outcome(self) -> str: ...
+    @property
+    def infra(self) -> bool: ...
+    @property
+    def environment(self) -> bool: ...
+
+
+def is_environment_failure(row: Judged) -> bool:
+    """A failing, non-infra execution flagged as the environment's (network, DNS)."""
+    return row.environment and not row.infra and row.outcome in FAILING_OUTCOMES
+
+
+def environment_apart(rows: Iterable[Judged]) -> set[str]:
+    """The tests whose environment failures are counted apart: every failure they have
+    (infra aside) is an environment failure."""
+    env: set[str] = set()
+    other: set[str] = set()
+    for row in rows:
+        if row.infra or row.outcome not in FAILING_OUTCOMES:
+            continue
+        (env if row.environment else other).add(row.nodeid)
+    return env - other

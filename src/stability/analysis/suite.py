@@ -75,6 +75,7 @@ def suite_stats(
         failures=sum(t.counts.failures for t in tests),
         infra_executions=sum(t.counts.infra for t in tests),
         failed_container_starts=sum(c.failed for c in containers),
+        environment_executions=sum(t.counts.environment for t in tests),
         verdicts={v: verdicts.get(v, 0) for v in VERDICTS},
         statuses={s: statuses.get(s, 0) for s in STATUSES},
         slow_tests=sum(t.slow for t in tests),

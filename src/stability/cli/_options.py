@@ -78,7 +78,37 @@ class SecondsType(click.FloatRange):
         return seconds
 
 
+class _CheckedText(click.ParamType):  # type: ignore[type-arg]
+    """A value the library parses; its ValueError becomes this option's usage error."""
+
+    def __init__(self, name: str, parse: Callable[[str], Any]) -> None:
+        self.name = name
+        self.parse = parse
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if not isinstance(value, str):
+            return value  # already converted (a default, or a second pass)
+        try:
+            return self.parse(value)
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+def _shard(text: str) -> Any:
+    from stability.shards import parse_shard
+
+    return parse_shard(text)
+
+
+def _session_id(text: str) -> str:
+    from stability.shards import check_session_id
+
+    return check_session_id(text)
+
+
 RATE = RateType()
+SHARD = _CheckedText("shard", _shard)
+SESSION_ID = _CheckedText("session id", _session_id)
 SINCE = SinceType()
 SECONDS = SecondsType()
 
@@ -115,12 +145,13 @@ def filter_options(func: F) -> F:
 
 @dataclasses.dataclass(frozen=True)
 class ScopeArgs:
-    """--session, --label, --since and --commit as given."""
+    """--session, --label, --since, --commit and --pool-all as given."""
 
     session: str | None = None
     label: str | None = None
     since: datetime | None = None
     commit: str | None = None
+    pool_all: bool = False
 
     def scope(self, *, every: bool = False) -> Scope:
         """The scope they name (`every`: no option means every session, not the last)."""
@@ -136,20 +167,28 @@ class ScopeArgs:
             since=self.since,
             commit=self.commit,
             every_session=every,
+            pool_all=self.pool_all,
         )
 
 
 def scope_options(func: F) -> F:
-    """--db, --session and the filters; the command gets `db` and `scope` (ScopeArgs)."""
+    """--db, --session, the filters and --pool-all; the command gets `db` and `scope`
+    (ScopeArgs)."""
 
     @functools.wraps(func)
     def command(*args: Any, **kwargs: Any) -> Any:
         kwargs["scope"] = ScopeArgs(
-            *(kwargs.pop(k) for k in ("session", "label", "since", "commit"))
+            *(kwargs.pop(k) for k in ("session", "label", "since", "commit", "pool_all"))
         )
         return func(*args, **kwargs)
 
-    wrapped = filter_options(command)
+    wrapped = click.option(
+        "--pool-all",
+        is_flag=True,
+        help="Pool every session in scope; by default only those run with the newest one's "
+        "pytest arguments and order options.",
+    )(command)
+    wrapped = filter_options(wrapped)
     wrapped = click.option("--session", default=None, help="One session (id or unique prefix).")(
         wrapped
     )

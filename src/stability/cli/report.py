@@ -209,18 +209,40 @@ def check(
             }
         )
     else:
+        from stability.check import unproven_passes
+        from stability.report._format import plural
+
         for offence in result.offences:
             click.echo(f"FAIL {offence.line}")
-        budget = f"{'proven ' if strict else ''}under {pct(max_flake_rate)}"
-        if max_p95 is not None:
-            budget += f", call p95 under {max_p95:g} s"
-        tests = len({o.nodeid for o in result.offences})
-        verdict = "ok" if result.ok else f"{tests} test(s) over budget"
-        click.echo(
-            f"stability check: {verdict} ({result.checked} tests judged, {budget}; {data.scope})"
+        rule = (
+            f"95% upper bound under {pct(max_flake_rate)}"
+            if strict
+            else f"flake rate (point estimate) at most {pct(max_flake_rate)}"
         )
-        if data.suite.infra_executions:
-            click.echo(f"note: {data.suite.infra_executions} infra executions left out", err=True)
+        if max_p95 is not None:
+            rule += f", call p95 under {max_p95:g} s"
+        tests = len({o.nodeid for o in result.offences})
+        verdict = "ok" if result.ok else f"{plural(tests, 'test')} over budget"
+        click.echo(
+            f"stability check: {verdict} ({plural(result.checked, 'test')} judged by {rule}; "
+            f"{data.scope})"
+        )
+        if unproven := unproven_passes(data.tests, result):
+            click.echo(
+                f"note: {plural(unproven, 'test')} within budget by the point estimate but "
+                "not proven (report verdict unproven or violates); --strict judges by the "
+                "interval",
+                err=True,
+            )
+        s = data.suite
+        if s.infra_executions:
+            click.echo(f"note: {plural(s.infra_executions, 'infra execution')} left out", err=True)
+        if s.environment_executions:
+            click.echo(
+                f"note: {plural(s.environment_executions, 'environment failure')} (network, "
+                "name resolution) left out",
+                err=True,
+            )
     ctx.exit(0 if result.ok else 1)
 
 
@@ -254,7 +276,7 @@ def sessions(
             conn, label=label, since=since, commit=commit, limit=limit or None
         )
     if as_json:
-        print_json([session_json(s) for s in rows])
+        print_json([session_json(s, counted=True) for s in rows])
         return
     if not rows:
         raise UsageError("no sessions match: run `stability run` first, or widen the filters")

@@ -4,19 +4,24 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from stability.cli._options import SECONDS, db_option, json_option, print_json
+from stability.cli._options import SECONDS, SESSION_ID, SHARD, db_option, json_option, print_json
 from stability.exceptions import UsageError
+
+if TYPE_CHECKING:
+    from stability.shards import Shard
 
 EPILOG = """\b
 Exit codes:
   0    every execution passed (skips and xfails are fine)
   1    some execution failed, errored, timed out or crashed
   2    bad usage or input (missing target, bad number, unusable database)
-  3    infrastructure: Docker or a container failed and no test failed otherwise,
-       so the numbers say nothing about the tests
+  3    infrastructure: every repetition hit a Docker or container failure (one that
+       failed to start, died, ran out of memory or restarted, or an engine that went
+       away), so the numbers say nothing about the tests
   130  interrupted (Ctrl-C); completed repetitions are kept, --resume carries on
 """
 
@@ -99,6 +104,7 @@ class _RunCommand(click.Command):
 @click.option(
     "--shard",
     "shard",
+    type=SHARD,
     default=None,
     metavar="I/N",
     help="Run only shard I of N of the repetitions (numbers r with (r-1) % N == I-1); "
@@ -107,6 +113,7 @@ class _RunCommand(click.Command):
 @click.option(
     "--session-id",
     "session_id",
+    type=SESSION_ID,
     default=None,
     metavar="ID",
     help="The session's id (the same for every shard, e.g. the CI run's id).",
@@ -127,7 +134,7 @@ def run(
     label: str | None,
     db: Path | None,
     resume: str | None,
-    shard: str | None,
+    shard: Shard | None,
     session_id: str | None,
     quiet: bool,
     as_json: bool,
@@ -140,7 +147,6 @@ def run(
     """
     from stability.progress import make_progress, summary_lines
     from stability.runner import Campaign, RunOptions
-    from stability.shards import check_session_id, parse_shard
     from stability.store.db import resolve_db_path
 
     pytest_args = list(ctx.meta.get("stability.pytest_args", []))
@@ -149,6 +155,16 @@ def run(
     if resume and targets:
         raise UsageError(
             "--resume carries on a stored session with its own targets: give no targets"
+        )
+    if shard and not session_id and not resume:
+        raise UsageError(
+            "--shard needs --session-id ID, the same for every shard, so that "
+            "`stability merge` can join them into one session"
+        )
+    if shard and repeat and not resume and shard.index > repeat:  # its share is empty
+        raise UsageError(
+            f"--shard {shard} gets no repetition of --repeat {repeat}: "
+            "use at most as many shards as repetitions"
         )
     options = RunOptions(
         targets=list(targets),
@@ -160,8 +176,8 @@ def run(
         db=resolve_db_path(db),
         pytest_args=pytest_args,
         resume=resume,
-        shard=parse_shard(shard) if shard is not None else None,
-        session_id=check_session_id(session_id) if session_id is not None else None,
+        shard=shard,
+        session_id=session_id,
         shuffle=shuffle,
         seed=seed,
         in_process=in_process,

@@ -46,8 +46,20 @@ def fraction(test: TestStats) -> str:
     return f"{test.counts.failures}/{test.counts.decided}"
 
 
+def verdict(test: TestStats) -> str:
+    """The verdict, or why there is none: no run of it was decided."""
+    if test.counts.decided == 0:
+        if test.status == "environment":
+            return "undecided: environment"
+        return "undecided: only infra runs" if test.counts.infra else "undecided: never ran"
+    return test.verdict
+
+
 def runs_needed(test: TestStats) -> str:
-    """Further clean runs to settle: `0` (meets), `+381`, or a dash (violates: settled bad)."""
+    """Further clean runs to settle: `0` (meets), `+381`, or a dash (violates: settled bad;
+    never decided: no run can settle it)."""
+    if test.counts.decided == 0:
+        return "–"
     if test.verdict == "meets":
         return "0"
     if test.runs_needed is None:
@@ -69,7 +81,23 @@ def flags(test: TestStats) -> str:
         marks.append("slowdown")
     if test.counts.infra:
         marks.append(f"{test.counts.infra} infra")
+    if test.counts.environment:
+        marks.append(f"{test.counts.environment} environment")
     return ", ".join(marks)
+
+
+def environment_tests(report: Report) -> list[TestStats]:
+    """Tests with environment failures counted apart, most first."""
+    found = [t for t in report.tests if t.counts.environment]
+    return sorted(found, key=lambda t: (-t.counts.environment, t.nodeid))
+
+
+ENVIRONMENT_HINT = (
+    "Failures because something outside our containers was unreachable (a name that does "
+    "not resolve, an unreachable network, a refused connection to another address): "
+    "counted apart from the flake rate, unless the test also fails in other ways."
+)
+FLIP_HINT = "Flip: pass/fail changes between consecutive decided runs / (runs - 1)."
 
 
 def session_line(s: SessionInfo) -> str:
@@ -83,11 +111,28 @@ def session_line(s: SessionInfo) -> str:
 
 def scope_line(report: Report) -> str:
     sessions = report.sessions
+    conditions = f" · {sessions[-1].conditions}" if sessions[-1].conditions else ""
     if len(sessions) == 1:
-        return f"session {session_line(sessions[0])}"
-    first, last = sessions[0].started_at, sessions[-1].started_at
-    span = "%Y-%m-%d %H:%M" if first.date() == last.date() else "%Y-%m-%d"
-    return f"{len(sessions)} sessions ({report.scope}), {first:{span}} to {last:{span}}"
+        line = f"session {session_line(sessions[0])}{conditions}"
+    else:
+        first, last = sessions[0].started_at, sessions[-1].started_at
+        span = "%Y-%m-%d %H:%M" if first.date() == last.date() else "%Y-%m-%d"
+        line = (
+            f"{len(sessions)} sessions ({report.scope}), {first:{span}} to {last:{span}}"
+            f"{conditions}"
+        )
+    return line + left_out_note(report.left_out)
+
+
+def left_out_note(left_out: tuple[SessionInfo, ...]) -> str:
+    """What pooling like with like left out of a scope, and how to pool it anyway."""
+    if not left_out:
+        return ""
+    kinds = sorted({s.conditions for s in left_out})
+    return (
+        f"; left out {plural(len(left_out), 'session')} run under other conditions "
+        f"({' | '.join(kinds)}): --pool-all pools them"
+    )
 
 
 def headline(report: Report) -> str:
@@ -111,6 +156,11 @@ def suite_line(report: Report) -> str:
             f"; infrastructure, left out: {plural(s.infra_repetitions, 'repetition')}, "
             f"{plural(s.infra_executions, 'execution')}, "
             f"{plural(s.failed_container_starts, 'failed container start')}"
+        )
+    if s.environment_executions:
+        line += (
+            f"; environment, left out: {plural(s.environment_executions, 'failure')} "
+            "(network, name resolution)"
         )
     return line
 

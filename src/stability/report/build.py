@@ -26,6 +26,7 @@ from stability.analysis.per_test import (
     analyse_tests,
     with_causes,
 )
+from stability.analysis.pooling import pool
 from stability.analysis.suite import STARTUP_TARGET_S, suite_stats
 from stability.exceptions import StabilityError
 from stability.store import queries
@@ -74,6 +75,7 @@ class Report:
     durations: dict[str, list[float]] = field(default_factory=dict)
     startups: dict[str, list[float]] = field(default_factory=dict)
     generated_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    left_out: tuple[SessionInfo, ...] = ()  # in scope, but run under other conditions
 
 
 def build_report(
@@ -81,7 +83,8 @@ def build_report(
 ) -> Report:
     options = options or ReportOptions()
     with connect(db_path, write=False) as conn:
-        sessions = queries.resolve_scope(conn, scope, str(db_path))
+        pooled = pool(queries.resolve_scope(conn, scope, str(db_path)), scope.pool_all)
+        sessions = list(pooled.sessions)
         ids = [s.id for s in sessions]
         baseline, tests = analyse_scope(conn, sessions, scope, options)
         reps = queries.repetitions(conn, ids)
@@ -114,6 +117,7 @@ def build_report(
         grid=grid,
         durations=durations,
         startups=_startup_samples(starts, options.startup_samples) if options.charts else {},
+        left_out=pooled.left_out,
     )
 
 

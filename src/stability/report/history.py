@@ -5,6 +5,7 @@ the reference functions of `stability.analysis.aggregate`."""
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -13,10 +14,11 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from stability.analysis.aggregate import count_signatures, count_tests
+from stability.analysis.aggregate import count_signatures, count_tests, signature_of
 from stability.analysis.causes import Evidence
 from stability.analysis.models import ExecutionRow, SessionInfo, TestStats
 from stability.analysis.per_test import analyse_test, with_causes
+from stability.analysis.pooling import pool
 from stability.analysis.rules import FAILING_OUTCOMES
 from stability.exceptions import StabilityError, UsageError
 from stability.report import _format as f
@@ -43,13 +45,16 @@ class TestHistory:
     sessions: tuple[SessionLine, ...]
     failures: tuple[ExecutionRow, ...]  # the latest MAX_FAILURES failing executions
     total_failures: int
+    with_logs: frozenset[tuple[str, int]] = frozenset()  # (session, repetition) with logs
+    left_out: tuple[SessionInfo, ...] = ()  # sessions run under other conditions
 
 
 def build_history(
     db_path: Path, text: str, scope: queries.Scope, *, target: float, slow_threshold_s: float
 ) -> TestHistory:
     with connect(db_path, write=False) as conn:
-        sessions = queries.resolve_scope(conn, scope, str(db_path))
+        pooled = pool(queries.resolve_scope(conn, scope, str(db_path)), scope.pool_all)
+        sessions = list(pooled.sessions)
         ids = [s.id for s in sessions]
         names = queries.find_nodeids(conn, ids, text)
         if not names:
@@ -59,6 +64,7 @@ def build_history(
             raise UsageError(f"{text!r} matches {len(names)} tests; give one of:\n  {listed}")
         nodeid = names[0]
         rows = queries.executions(conn, ids, nodeid)
+        logged = queries.repetitions_with_logs(conn, ids)
         evidence = queries.cause_evidence(conn, ids, [nodeid]).get(nodeid) or Evidence(nodeid)
         evidence = replace(evidence, diagnosis=queries.diagnoses(conn, ids).get(nodeid))
 
@@ -85,6 +91,8 @@ def build_history(
         sessions=lines,
         failures=tuple(failing[-MAX_FAILURES:]),
         total_failures=len(failing),
+        with_logs=frozenset(logged),
+        left_out=pooled.left_out,
     )
 
 
@@ -106,10 +114,13 @@ def history_json(h: TestHistory) -> dict[str, Any]:
                 "error_type": r.error_type,
                 "message": r.message,
                 "signature": r.failure_signature,
+                "environment": r.environment,
+                "logs": (r.session_id, r.repetition) in h.with_logs,
             }
             for r in h.failures
         ],
         "total_failures": h.total_failures,
+        "left_out_sessions": [s.id for s in h.left_out],
     }
 
 
@@ -121,7 +132,7 @@ def render_history(h: TestHistory, console: Console) -> None:
             f"{f.pct(t.flake_rate)} flake rate ({f.fraction(t)} failed, 95% interval {f.ci(t)}), "
             f"{t.verdict}, {f.status(t)}; flip rate {f.pct(t.flip_rate)}; "
             f"call p50 {f.seconds(t.counts.p50_s)}, p95 {f.seconds(t.counts.p95_s)} "
-            f"— over {h.scope}"
+            f"— over {h.scope}{f.left_out_note(h.left_out)}"
         )
     )
     if t.cause is not None:
@@ -132,7 +143,9 @@ def render_history(h: TestHistory, console: Console) -> None:
             if d.passing_command:
                 console.print(Text(f"passes: {d.passing_command}"))
     table = Table(title="By session", title_justify="left")
-    for name in ("Session", "Started", "Label", "Commit", "Failed", "Rate", "Verdict", "p50"):
+    for name in ("Session", "Started", "Label", "Commit", "Conditions", "Failed", "Rate"):
+        table.add_column(name, overflow="fold")
+    for name in ("Verdict", "p50"):
         table.add_column(name)
     for line in h.sessions:
         s, st = line.session, line.stats
@@ -141,6 +154,7 @@ def render_history(h: TestHistory, console: Console) -> None:
             f"{s.started_at:%Y-%m-%d %H:%M}",
             Text(s.label or ""),
             Text((s.git_commit or "")[:10]),
+            Text(s.conditions),
             f.fraction(st),
             f.pct(st.flake_rate),
             st.verdict,
@@ -149,27 +163,33 @@ def render_history(h: TestHistory, console: Console) -> None:
     console.print(table)
     if h.failures:
         shown = f" (latest {len(h.failures)})" if h.total_failures > len(h.failures) else ""
-        fails = Table(title=f"Failed repetitions: {h.total_failures}{shown}", title_justify="left")
-        for name in ("Session", "Rep", "Outcome", "Phase", "Message"):
+        fails = Table(
+            title=f"Failed repetitions: {h.total_failures}{shown}, by session and signature",
+            title_justify="left",
+        )
+        for name in ("Session", "Count", "Repetitions", "Outcome", "Message"):
             fails.add_column(name, overflow="fold")
-        for r in h.failures:
-            message = (r.message or r.error_type or "").strip().splitlines()
+        for group in collapse_failures(h.failures):
+            first = group[0]
+            message = (first.message or first.error_type or "").strip().splitlines()
+            outcome = first.outcome + (" (environment)" if first.environment else "")
             fails.add_row(
-                Text(r.session_id),
-                str(r.repetition),
-                r.outcome,
-                Text(r.phase or ""),
+                Text(first.session_id),
+                str(len(group)),
+                Text(number_ranges(r.repetition for r in group)),
+                Text(f"{outcome}, {first.phase}" if first.phase else outcome),
                 Text(message[0][:200] if message else ""),
             )
         console.print(fails)
-        first = h.failures[0]
-        console.print(
-            Text(
-                "The containers' logs of a failed repetition: "
-                f"stability logs {first.session_id} {first.repetition}",
-                style="dim",
+        logged = [r for r in h.failures if (r.session_id, r.repetition) in h.with_logs]
+        if logged:
+            console.print(
+                Text(
+                    "The containers' logs of a failed repetition: "
+                    f"stability logs {logged[-1].session_id} {logged[-1].repetition}",
+                    style="dim",
+                )
             )
-        )
     if t.signatures:
         sig = Table(title="Failure signatures", title_justify="left")
         for name in ("Count", "Signature", "First", "Last", "Example"):
@@ -183,3 +203,26 @@ def render_history(h: TestHistory, console: Console) -> None:
                 Text("\n".join(g.example.strip().splitlines()[:3])[:300]),
             )
         console.print(sig)
+
+
+def collapse_failures(failures: Iterable[ExecutionRow]) -> list[list[ExecutionRow]]:
+    """Failures grouped by session and signature, in order of their first occurrence."""
+    groups: dict[tuple[str, str, str], list[ExecutionRow]] = {}
+    for r in failures:
+        groups.setdefault((r.session_id, signature_of(r), r.outcome), []).append(r)
+    return list(groups.values())
+
+
+def number_ranges(numbers: Iterable[int]) -> str:
+    """`1-3, 7, 9-10` from 1, 2, 3, 7, 9, 10."""
+    ordered = sorted(set(numbers))
+    parts: list[str] = []
+    start = prev = None
+    for n in [*ordered, None]:
+        if n is not None and prev is not None and n == prev + 1:
+            prev = n
+            continue
+        if start is not None:
+            parts.append(str(start) if start == prev else f"{start}-{prev}")
+        start = prev = n
+    return ", ".join(parts)

@@ -50,7 +50,8 @@ _TITLES = {
     "Failed": "failed + errors / decided runs (passed + failed + errors)",
     "To settle": "further clean runs after which the upper bound falls under the target",
     "Flips": "pass/fail changes between consecutive runs / (runs - 1)",
-    "Infra": "executions left out: a container could not start",
+    "Infra": "executions left out: a container failed to start, died, ran out of memory or "
+    "restarted, or the Docker engine went away",
     "95% interval": "95% Wilson interval of the flake rate",
 }
 

@@ -35,7 +35,13 @@ def _time(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 
 
-def session_json(s: SessionInfo) -> dict[str, Any]:
+def session_json(s: SessionInfo, *, counted: bool = False) -> dict[str, Any]:
+    """A session; its counts only where they were computed (`stability sessions`), else
+    null: an unknown count is not 0."""
+
+    def count(value: int) -> int | None:
+        return value if counted else None
+
     return {
         "id": s.id,
         "started_at": _time(s.started_at),
@@ -47,11 +53,12 @@ def session_json(s: SessionInfo) -> dict[str, Any]:
         "git_commit": s.git_commit,
         "git_branch": s.git_branch,
         "host": s.host,
-        "repetitions": s.repetitions,
-        "failed_repetitions": s.failed_repetitions,
-        "infra_repetitions": s.infra_repetitions,
-        "executions": s.executions,
-        "tests": s.tests,
+        "conditions": s.conditions,
+        "repetitions": count(s.repetitions),
+        "failed_repetitions": count(s.failed_repetitions),
+        "infra_repetitions": count(s.infra_repetitions),
+        "executions": count(s.executions),
+        "tests": count(s.tests),
     }
 
 
@@ -79,6 +86,7 @@ def stats_json(t: TestStats) -> dict[str, Any]:
         "xfailed": c.xfailed,
         "xpassed": c.xpassed,
         "infra": c.infra,
+        "environment": c.environment,
         "decided": c.decided,
         "flake_rate": _num(t.flake_rate),
         "ci_low": _num(t.ci_low),
@@ -156,6 +164,7 @@ def suite_json(s: SuiteStats, startup_target_s: float) -> dict[str, Any]:
         "failures": s.failures,
         "infra_executions": s.infra_executions,
         "failed_container_starts": s.failed_container_starts,
+        "environment_executions": s.environment_executions,
         "verdicts": dict(s.verdicts),
         "statuses": dict(s.statuses),
         "slow_tests": s.slow_tests,
@@ -191,6 +200,8 @@ def report_json(report: Report) -> dict[str, Any]:
             "description": report.scope,
             "sessions": [session_json(s) for s in report.sessions],
             "baseline_session": report.baseline.id if report.baseline else None,
+            "conditions": report.sessions[-1].conditions,
+            "left_out_sessions": [session_json(s) for s in report.left_out],
         },
         "suite": suite_json(report.suite, o.startup_target_s),
         "tests": [stats_json(t) for t in report.tests],

@@ -46,7 +46,7 @@ def classname_and_name(nodeid: str) -> tuple[str, str, str]:
 def render_junit(report: Report) -> str:
     tests = report.tests
     failing = [t for t in tests if _fails(t)]
-    skipped = [t for t in tests if t.status == "undecided"]
+    skipped = [t for t in tests if t.status in ("undecided", "environment")]
     suites = ET.Element(
         "testsuites",
         name="pytest-stability",
@@ -123,6 +123,10 @@ def _testcase(suite: ET.Element, t: TestStats, target: float) -> None:
         )
     elif t.status == "undecided":
         ET.SubElement(case, "skipped", message="no decided run (only skipped, xfail or infra)")
+    elif t.status == "environment":
+        ET.SubElement(
+            case, "skipped", message="no decided run: only environment failures (network, DNS)"
+        )
     else:
         out = ET.SubElement(case, "system-out")
         out.text = _text(

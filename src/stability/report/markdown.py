@@ -33,7 +33,8 @@ def render_markdown(report: Report) -> str:
     lines = [
         f"## Test stability: {f.headline(report)}",
         "",
-        f"Scope: {_cell(f.scope_line(report))}. {s.tests} tests, {s.executions:,} executions.",
+        f"Scope: {_cell(f.scope_line(report))}. {f.plural(s.tests, 'test')}, "
+        f"{f.plural(s.executions, 'execution')}.",
         "",
         f"**Suite:** {f.suite_line(report)}.",
         "",
@@ -52,7 +53,7 @@ def render_markdown(report: Report) -> str:
         for t in worst[:MAX_ROWS]:
             lines.append(
                 f"| {icon[t.verdict]} | {_code(t.nodeid)} | {f.pct(t.flake_rate)} | {f.ci(t)} | "
-                f"{f.fraction(t)} | {t.verdict} | {f.runs_needed(t)} | {_cell(f.status(t))} | "
+                f"{f.fraction(t)} | {f.verdict(t)} | {f.runs_needed(t)} | {_cell(f.status(t))} | "
                 f"{f.seconds(t.counts.p95_s)} |"
             )
         if len(worst) > MAX_ROWS:
@@ -103,6 +104,13 @@ def render_markdown(report: Report) -> str:
         for signature, count, tests, example in signatures[:10]:
             first = example.strip().splitlines()[0] if example.strip() else ""
             lines.append(f"| {count} | {tests} | {_code(signature)} | {_cell(first)} |")
+        lines.append("")
+    env = f.environment_tests(report)
+    if env:
+        lines += ["### Environment failures (counted apart)", "", f.ENVIRONMENT_HINT, ""]
+        lines += ["| Test | Failures | Passed |", "|---|---:|---:|"]
+        for t in env[:MAX_ROWS]:
+            lines.append(f"| {_code(t.nodeid)} | {t.counts.environment} | {t.counts.passed} |")
         lines.append("")
     if s.containers:
         target = f.seconds(report.options.startup_target_s)

@@ -21,7 +21,10 @@ def render_text(report: Report, console: Console, *, limit: int = 50) -> None:
     s = report.suite
     console.print(Text(f"Test stability: {f.headline(report)}", style="bold"))
     console.print(
-        Text(f"Scope: {f.scope_line(report)}; {s.tests} tests, {s.executions:,} executions")
+        Text(
+            f"Scope: {f.scope_line(report)}; {f.plural(s.tests, 'test')}, "
+            f"{f.plural(s.executions, 'execution')}"
+        )
     )
     console.print(Text(f"Suite: {f.suite_line(report)}"))
     table = Table(title="Tests (worst first)", title_justify="left", show_lines=False)
@@ -32,7 +35,7 @@ def render_text(report: Report, console: Console, *, limit: int = 50) -> None:
         ("Rate", "right", lambda t: f.pct(t.flake_rate)),
         ("95% interval", "left", f.ci),
         ("Failed", "right", f.fraction),
-        ("Verdict", "left", lambda t: Text(t.verdict, style=_STYLE[t.verdict])),
+        ("Verdict", "left", lambda t: Text(f.verdict(t), style=_STYLE[t.verdict])),
         ("To settle", "right", f.runs_needed),
         ("Status", "left", lambda t: Text(f.status(t))),
         ("Flip", "right", lambda t: f.pct(t.flip_rate)),
@@ -47,6 +50,8 @@ def render_text(report: Report, console: Console, *, limit: int = 50) -> None:
     for t in report.tests[:limit]:
         table.add_row(Text(t.nodeid), *(cell(t) for _, _, cell in columns))
     console.print(table)
+    if wide:
+        console.print(Text(f.FLIP_HINT, style="dim"))
     if len(report.tests) > limit:
         console.print(f"… {len(report.tests) - limit} more tests (see --format json or html)")
     flaky = [t for t in report.tests if t.cause is not None]
@@ -71,6 +76,15 @@ def render_text(report: Report, console: Console, *, limit: int = 50) -> None:
         for signature, count, tests, example in signatures[:10]:
             sig.add_row(str(count), str(tests), Text(signature), Text(first_line(example, 160)))
         console.print(sig)
+    env = f.environment_tests(report)
+    if env:
+        box = Table(title="Environment failures (counted apart)", title_justify="left")
+        for name in ("Test", "Failures", "Passed"):
+            box.add_column(name, overflow="fold")
+        for t in env[:limit]:
+            box.add_row(Text(t.nodeid), str(t.counts.environment), str(t.counts.passed))
+        console.print(box)
+        console.print(Text(f.ENVIRONMENT_HINT, style="dim"))
     if s.containers:
         target = f.seconds(report.options.startup_target_s)
         box = Table(title=f"Container start-up (target {target})", title_justify="left")

@@ -75,7 +75,11 @@ def _open(path: Path, *, read_only: bool, busy_timeout: float) -> duckdb.DuckDBP
     delay = 0.02
     while True:
         try:
-            return duckdb.connect(str(path), read_only=read_only)
+            conn = duckdb.connect(str(path), read_only=read_only)
+            # DuckDB draws a progress bar on stdout for queries over 2 s: never in our
+            # output (`report --format markdown`, `--json`, a notebook's DataFrame call)
+            conn.execute("SET enable_progress_bar = false")
+            return conn
         except duckdb.IOException as exc:
             text = str(exc)
             if "lock" in text.lower() and time.monotonic() < deadline:

@@ -256,8 +256,8 @@ def _check_repetitions(conn: duckdb.DuckDBPyConnection, alias: str, path: Path, 
     ).fetchone()
     if clash:
         raise StoreError(
-            f"repetition {clash[1]} of session {clash[0]} was run twice, in {path.name} and "
-            f"in {into.name}: do the shards overlap (the same --shard in two jobs)?"
+            f"repetition {clash[1]} of session {clash[0]} was run twice, in {path} and "
+            f"in {into}: do the shards overlap (the same --shard in two jobs)?"
         )
 
 

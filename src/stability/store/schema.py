@@ -6,7 +6,7 @@ who query the history with SQL): add columns freely, never rename or drop.
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 # Each entry upgrades the schema from version i to i + 1 (index 0: empty -> 1).
 MIGRATIONS: list[str] = [
@@ -86,7 +86,13 @@ MIGRATIONS: list[str] = [
     ALTER TABLE repetitions ADD COLUMN IF NOT EXISTS shard VARCHAR;   -- '2/4', NULL unsharded
     ALTER TABLE repetitions ADD COLUMN IF NOT EXISTS host VARCHAR;    -- machine that ran it
     """,
-    # 3: run orders and attempts (`run --shuffle`, `--in-process`), `stability diagnose`
+    # 3: where a failure happened in the project (part of its signature), and failures
+    # of an unreachable network / unresolvable name, counted apart like infra.
+    """
+    ALTER TABLE executions ADD COLUMN IF NOT EXISTS failure_frame VARCHAR;
+    ALTER TABLE executions ADD COLUMN IF NOT EXISTS environment BOOLEAN DEFAULT false;
+    """,
+    # 4: run orders and attempts (`run --shuffle`, `--in-process`), `stability diagnose`
     """
     ALTER TABLE executions ADD COLUMN IF NOT EXISTS position INTEGER;  -- order it started in
     ALTER TABLE executions ADD COLUMN IF NOT EXISTS attempt INTEGER DEFAULT 1;  -- run number

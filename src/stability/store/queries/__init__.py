@@ -16,7 +16,7 @@ from stability.store.queries.causes import (
     last_session_failing,
 )
 from stability.store.queries.charts import call_durations, grid_cells, grid_columns, trend
-from stability.store.queries.logs import container_logs
+from stability.store.queries.logs import container_logs, repetitions_with_logs
 from stability.store.queries.scope import (
     Scope,
     count_sessions,
@@ -55,6 +55,7 @@ __all__ = [
     "list_sessions",
     "previous_comparable",
     "repetitions",
+    "repetitions_with_logs",
     "resolve_scope",
     "run_counts",
     "tally_signatures",

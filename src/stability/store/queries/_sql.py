@@ -9,16 +9,19 @@ from stability.analysis.rules import (
     RED_REPETITION_STATUSES,
 )
 
-IN_SCOPE = "session_id IN (SELECT unnest($ids::VARCHAR[]))"
-# An execution is infra when flagged, or when its repetition could not start containers.
-INFRA = "(coalesce(e.infra, false) OR coalesce(r.status, '') = 'infra')"
-SIGNATURE = (
-    "coalesce(nullif(trim(e.failure_signature), ''), nullif(trim(e.error_type), ''), e.outcome)"
-)
-
 
 def _sql_list(values: frozenset[str]) -> str:
     return "(" + ", ".join(f"'{v}'" for v in sorted(values)) + ")"
+
+
+IN_SCOPE = "session_id IN (SELECT unnest($ids::VARCHAR[]))"
+# An execution is infra when flagged, or when its repetition could not start containers.
+INFRA = "(coalesce(e.infra, false) OR coalesce(r.status, '') = 'infra')"
+# An environment failure: a failing execution flagged by the recorder (network, DNS).
+ENVIRONMENT = f"(coalesce(e.environment, false) AND e.outcome IN {_sql_list(FAILING_OUTCOMES)})"
+SIGNATURE = (
+    "coalesce(nullif(trim(e.failure_signature), ''), nullif(trim(e.error_type), ''), e.outcome)"
+)
 
 
 # The outcome sets of `stability.analysis.rules`, as SQL lists.
@@ -36,13 +39,25 @@ SCOPED = f"""
     ),
     scoped AS (
         SELECT e.nodeid, e.outcome, e.setup_s, e.call_s, e.teardown_s, {INFRA} AS is_infra,
+               {INFRA} OR ({ENVIRONMENT}
+                   AND e.nodeid IN (SELECT unnest($env_only::VARCHAR[]))) AS is_apart,
                ses.grp, ses.k, e.repetition, e.started_at AS e_start,
-               NOT {INFRA} AND e.outcome <> 'skipped' AND e.call_s IS NOT NULL AS timed
+               NOT {INFRA} AND NOT {ENVIRONMENT} AND e.outcome <> 'skipped'
+                   AND e.call_s IS NOT NULL AS timed
         FROM executions e
         JOIN ses ON ses.id = e.session_id
         LEFT JOIN repetitions r ON r.session_id = e.session_id AND r.number = e.repetition
         WHERE e.{IN_SCOPE} {{extra}}
     )
+"""
+# The tests of a scope whose every (non-infra) failure is an environment failure: their
+# environment failures are counted apart (`$env_only` of SCOPED). Failures are few, so
+# this is a cheap first query rather than a second pass over every execution.
+ENVIRONMENT_ONLY = f"""
+    SELECT e.nodeid FROM executions e
+    LEFT JOIN repetitions r ON r.session_id = e.session_id AND r.number = e.repetition
+    WHERE e.{IN_SCOPE} {{extra}} AND e.outcome IN {FAILING} AND NOT {INFRA}
+    GROUP BY e.nodeid HAVING bool_and(coalesce(e.environment, false))
 """
 SCOPED_ORDER = "k, repetition, e_start"
 # Chronological order of rows carrying the session's start and id.

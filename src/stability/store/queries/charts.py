@@ -43,7 +43,8 @@ def trend(conn: duckdb.DuckDBPyConnection, last: SessionInfo, limit: int = 30) -
             LEFT JOIN (
                 SELECT DISTINCT session_id, repetition FROM executions
                 WHERE session_id IN (SELECT id FROM chosen)
-                  AND outcome IN {FAILING} AND NOT coalesce(infra, false)
+                  AND outcome IN {FAILING}
+                  AND NOT coalesce(infra, false) AND NOT coalesce(environment, false)
             ) f ON f.session_id = r.session_id AND f.repetition = r.number
             WHERE r.session_id IN (SELECT id FROM chosen)
             GROUP BY r.session_id

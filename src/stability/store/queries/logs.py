@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import duckdb
 
 from stability.exceptions import StabilityError
@@ -25,3 +27,15 @@ def container_logs(
             "only for repetitions in which a test failed"
         )
     return info.id, [(str(s), str(logs or "")) for s, logs in rows]
+
+
+def repetitions_with_logs(
+    conn: duckdb.DuckDBPyConnection, session_ids: Sequence[str]
+) -> set[tuple[str, int]]:
+    """(session, repetition) of the repetitions whose container logs were kept."""
+    rows = conn.execute(
+        "SELECT DISTINCT session_id, repetition FROM container_logs "
+        "WHERE session_id IN (SELECT unnest($ids::VARCHAR[]))",
+        {"ids": list(session_ids)},
+    ).fetchall()
+    return {(str(s), int(n)) for s, n in rows}

@@ -10,6 +10,7 @@ from typing import Any
 import duckdb
 
 from stability.analysis.models import SessionInfo
+from stability.analysis.pooling import run_conditions
 from stability.exceptions import StabilityError, UsageError
 from stability.store.queries._sql import FAILING, RED_STATUSES
 
@@ -25,6 +26,7 @@ class Scope:
     since: datetime | None = None
     commit: str | None = None
     every_session: bool = False  # no filter means every session, not the last one
+    pool_all: bool = False  # pool sessions run under other conditions than the newest
 
     @property
     def is_default(self) -> bool:
@@ -47,7 +49,7 @@ class Scope:
 
 _SESSION_COLUMNS = """
     s.id, s.started_at, s.finished_at, s.label, s.targets, s.repeat, s.status,
-    s.git_commit, s.git_branch, s.host
+    s.git_commit, s.git_branch, s.host, s.options
 """
 
 
@@ -70,6 +72,7 @@ def _session(row: tuple[Any, ...], extra: Sequence[int] = ()) -> SessionInfo:
         git_commit=row[7],
         git_branch=row[8],
         host=row[9],
+        conditions=run_conditions(row[10]),
         **{k: int(v or 0) for k, v in counts.items()},
     )
 
@@ -165,7 +168,8 @@ def list_sessions(
             FROM repetitions r
             LEFT JOIN (
                 SELECT e.session_id, e.repetition, count(*) AS failing FROM executions e
-                WHERE e.outcome IN {FAILING} AND NOT coalesce(e.infra, false)
+                WHERE e.outcome IN {FAILING}
+                  AND NOT coalesce(e.infra, false) AND NOT coalesce(e.environment, false)
                   AND e.session_id IN (SELECT id FROM chosen)
                 GROUP BY ALL
             ) f ON f.session_id = r.session_id AND f.repetition = r.number
@@ -185,7 +189,7 @@ def list_sessions(
         """,
         params,
     ).fetchall()
-    return [_session(r[:10], r[10:]) for r in rows]
+    return [_session(r[:11], r[11:]) for r in rows]
 
 
 def previous_comparable(

@@ -30,7 +30,7 @@ def run_counts(conn: duckdb.DuckDBPyConnection, session_id: str) -> RunCounts:
     ).fetchall()
     problems = conn.execute(
         "SELECT status, error, count(*), min(number) FROM repetitions WHERE session_id = ? "
-        "AND status IN ('infra', 'crashed', 'timeout') GROUP BY status, error "
+        "AND status IN ('infra', 'environment', 'crashed', 'timeout') GROUP BY status, error "
         "ORDER BY min(number) LIMIT 5",
         [session_id],
     ).fetchall()

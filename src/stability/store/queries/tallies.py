@@ -16,6 +16,8 @@ from stability.analysis.models import (
 )
 from stability.store.queries._sql import (
     DECIDED,
+    ENVIRONMENT,
+    ENVIRONMENT_ONLY,
     FAILED,
     FAILING,
     IN_SCOPE,
@@ -39,24 +41,26 @@ def tally_tests(
     params: dict[str, Any] = {"ids": list(session_ids)}
     if nodeid is not None:
         params["nodeid"] = nodeid
+    params["env_only"] = environment_only(conn, params, extra)
     scoped = SCOPED.format(extra=extra)
     counts = conn.execute(
         f"""
         WITH {scoped}
         SELECT nodeid,
             count(*) AS executions,
-            count(*) FILTER (WHERE NOT is_infra AND outcome = 'passed') AS passed,
-            count(*) FILTER (WHERE NOT is_infra AND outcome IN {FAILED}) AS failed,
-            count(*) FILTER (WHERE NOT is_infra AND outcome = 'error') AS errors,
-            count(*) FILTER (WHERE NOT is_infra AND outcome = 'timeout') AS timeouts,
-            count(*) FILTER (WHERE NOT is_infra AND outcome = 'skipped') AS skipped,
-            count(*) FILTER (WHERE NOT is_infra AND outcome = 'xfailed') AS xfailed,
-            count(*) FILTER (WHERE NOT is_infra AND outcome = 'xpassed') AS xpassed,
+            count(*) FILTER (WHERE NOT is_apart AND outcome = 'passed') AS passed,
+            count(*) FILTER (WHERE NOT is_apart AND outcome IN {FAILED}) AS failed,
+            count(*) FILTER (WHERE NOT is_apart AND outcome = 'error') AS errors,
+            count(*) FILTER (WHERE NOT is_apart AND outcome = 'timeout') AS timeouts,
+            count(*) FILTER (WHERE NOT is_apart AND outcome = 'skipped') AS skipped,
+            count(*) FILTER (WHERE NOT is_apart AND outcome = 'xfailed') AS xfailed,
+            count(*) FILTER (WHERE NOT is_apart AND outcome = 'xpassed') AS xpassed,
             count(*) FILTER (WHERE is_infra) AS infra,
+            count(*) FILTER (WHERE is_apart AND NOT is_infra) AS environment,
             quantile_cont(call_s, [0.5, 0.95]) FILTER (WHERE timed) AS q,
             max(call_s) FILTER (WHERE timed) AS mx,
             coalesce(sum(coalesce(setup_s, 0) + coalesce(call_s, 0) + coalesce(teardown_s, 0))
-                FILTER (WHERE NOT is_infra), 0) AS total_s
+                FILTER (WHERE NOT is_apart), 0) AS total_s
         FROM scoped GROUP BY nodeid ORDER BY nodeid
         """,
         params,
@@ -72,7 +76,7 @@ def tally_tests(
             FROM (
                 SELECT nodeid, string_agg(CASE WHEN outcome IN {FAILING} THEN 'F' ELSE 'P' END,
                                           '' ORDER BY {SCOPED_ORDER}) AS seq
-                FROM scoped WHERE NOT is_infra AND outcome IN {DECIDED} GROUP BY nodeid
+                FROM scoped WHERE NOT is_apart AND outcome IN {DECIDED} GROUP BY nodeid
             )
             """,
             params,
@@ -85,7 +89,7 @@ def tally_tests(
             SELECT nodeid, bool_or(has_pass AND has_fail) FROM (
                 SELECT nodeid, grp, bool_or(outcome NOT IN {FAILING}) AS has_pass,
                        bool_or(outcome IN {FAILING}) AS has_fail
-                FROM scoped WHERE NOT is_infra AND outcome IN {DECIDED} GROUP BY nodeid, grp
+                FROM scoped WHERE NOT is_apart AND outcome IN {DECIDED} GROUP BY nodeid, grp
             ) GROUP BY nodeid
             """,
             params,
@@ -103,15 +107,24 @@ def tally_tests(
             xfailed=r[7],
             xpassed=r[8],
             infra=r[9],
-            p50_s=r[10][0] if r[10] else None,
-            p95_s=r[10][1] if r[10] else None,
-            max_s=r[11],
-            total_s=float(r[12]),
+            environment=r[10],
+            p50_s=r[11][0] if r[11] else None,
+            p95_s=r[11][1] if r[11] else None,
+            max_s=r[12],
+            total_s=float(r[13]),
             flips=int(flips.get(r[0], 0)),
             mixed_on_one_commit=bool(mixed.get(r[0], False)),
         )
         for r in counts
     ]
+
+
+def environment_only(
+    conn: duckdb.DuckDBPyConnection, params: dict[str, Any], extra: str = ""
+) -> list[str]:
+    """The tests whose environment failures are counted apart (`analysis.rules`)."""
+    names = {k: v for k, v in params.items() if k in ("ids", "nodeid")}
+    return [r[0] for r in conn.execute(ENVIRONMENT_ONLY.format(extra=extra), names).fetchall()]
 
 
 def tally_signatures(
@@ -131,6 +144,7 @@ def tally_signatures(
     }
     if nodeid is not None:
         params["nodeid"] = nodeid
+    params["env_only"] = environment_only(conn, params, extra)
     rows = conn.execute(
         f"""
         WITH failing AS (
@@ -141,6 +155,8 @@ def tally_signatures(
             LEFT JOIN repetitions r ON r.session_id = e.session_id AND r.number = e.repetition
             WHERE e.{IN_SCOPE} {extra}
               AND e.outcome IN {FAILING} AND NOT {INFRA}
+              -- environment failures count only for a test that also fails otherwise
+              AND NOT ({ENVIRONMENT} AND e.nodeid IN (SELECT unnest($env_only::VARCHAR[])))
         ),
         grouped AS (
             SELECT nodeid, signature, count(*) AS n,
@@ -202,7 +218,7 @@ def repetitions(conn: duckdb.DuckDBPyConnection, session_ids: Sequence[str]) -> 
         LEFT JOIN (
             SELECT e.session_id, e.repetition, count(*) AS failing FROM executions e
             WHERE e.{IN_SCOPE} AND e.outcome IN {FAILING}
-              AND NOT coalesce(e.infra, false)
+                  AND NOT coalesce(e.infra, false) AND NOT coalesce(e.environment, false)
             GROUP BY ALL
         ) f ON f.session_id = r.session_id AND f.repetition = r.number
         WHERE r.{IN_SCOPE}
@@ -245,7 +261,7 @@ def executions(
         f"""
         SELECT e.session_id, e.repetition, e.nodeid, e.outcome, {INFRA}, s.git_commit,
                e.phase, e.setup_s, e.call_s, e.teardown_s, e.error_type, e.message,
-               e.traceback, e.failure_signature
+               e.traceback, e.failure_signature, NOT {INFRA} AND {ENVIRONMENT}, e.failure_frame
         FROM executions e
         JOIN sessions s ON s.id = e.session_id
         LEFT JOIN repetitions r ON r.session_id = e.session_id AND r.number = e.repetition
@@ -269,9 +285,14 @@ def executions(
         "message",
         "traceback",
         "failure_signature",
+        "environment",
+        "failure_frame",
     ]
     return [
-        ExecutionRow(**dict(zip(names, (*r[:4], bool(r[4]), *r[5:]), strict=True))) for r in rows
+        ExecutionRow(
+            **dict(zip(names, (*r[:4], bool(r[4]), *r[5:14], bool(r[14]), r[15]), strict=True))
+        )
+        for r in rows
     ]
 
 
