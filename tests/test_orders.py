@@ -108,15 +108,19 @@ def mixed(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
             result = invoke(".", *args, "--label", "mix", "--json", "-q")
             assert result.exit_code == 1, result.output
             runs[name] = json.loads(result.stdout)
-        report = cli("report", "--label", "mix", "--format", "json", "--out", "out")
+        report = cli("report", "--label", "mix", "--pool-all", "--format", "json", "--out", "out")
         assert report.exit_code == 0, report.output
         before = json.loads((root / "out" / "report.json").read_text())
         shuffled = runs["shuffled"]["session"]
         diagnosed = cli("diagnose", "test_victim_global", "--session", shuffled, "--json")
         assert diagnosed.exit_code == 0, diagnosed.output
-        after_report = cli("report", "--label", "mix", "--format", "json", "--out", "out2")
+        after_report = cli(
+            "report", "--label", "mix", "--pool-all", "--format", "json", "--out", "out2"
+        )
         assert after_report.exit_code == 0, after_report.output
         after = json.loads((root / "out2" / "report.json").read_text())
+        newest = cli("report", "--label", "mix", "--format", "json", "--out", "out3")
+        assert newest.exit_code == 0, newest.output
         text = cli("report", "--session", shuffled, "--format", "text")
         markdown = cli("report", "--session", shuffled, "--format", "markdown")
         show = cli("show", "test_victim_global", "--session", shuffled, "--json")
@@ -128,6 +132,7 @@ def mixed(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         "before": {t["nodeid"]: t for t in before["tests"]},
         "after": {t["nodeid"]: t for t in after["tests"]},
         "diagnosis": json.loads(diagnosed.stdout),
+        "newest": json.loads((root / "out3" / "report.json").read_text()),
         "text": text.output,
         "markdown": markdown.output,
         "show": json.loads(show.stdout),
@@ -313,3 +318,17 @@ def test_a_schema_1_history_is_upgraded_with_the_new_columns(tmp_path: Path) -> 
         assert conn.execute("SELECT position, attempt FROM executions").fetchall() == [(None, 1)]
         assert conn.execute("SELECT count(*) FROM diagnoses").fetchall() == [(0,)]
         assert conn.execute("SELECT max(version) FROM schema_info").fetchall() == [(4,)]
+
+
+def test_without_pool_all_rates_pool_like_runs_and_causes_weigh_every_session(
+    mixed: dict[str, Any],
+) -> None:
+    report = mixed["newest"]  # the in-process session's conditions differ from the others
+    assert [s["id"] for s in report["scope"]["sessions"]] == [
+        mixed["runs"]["in_process"]["session"]
+    ]
+    tests = {t["nodeid"]: t for t in report["tests"]}
+    assert tests["test_others.py::test_self_polluting"]["cause"] == "self-polluting"
+    # flaky there (REP 1 fails) and flaky in the declared order left out of the rates
+    assert tests["test_others.py::test_flaky_on_its_own"]["cause"] == "non-order-dependent"
+    assert tests["test_pairs.py::test_victim_global"]["cause"] is None  # stable in-process

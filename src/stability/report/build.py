@@ -86,7 +86,10 @@ def build_report(
         pooled = pool(queries.resolve_scope(conn, scope, str(db_path)), scope.pool_all)
         sessions = list(pooled.sessions)
         ids = [s.id for s in sessions]
-        baseline, tests = analyse_scope(conn, sessions, scope, options)
+        # causes compare ways of running (declared, shuffled, in-process): every session
+        # in scope is evidence, also those whose rates are not pooled with these
+        everything = [s.id for s in (*pooled.sessions, *pooled.left_out)]
+        baseline, tests = analyse_scope(conn, sessions, scope, options, evidence_ids=everything)
         reps = queries.repetitions(conn, ids)
         starts = queries.container_starts(conn, ids)
         trend = queries.trend(conn, sessions[-1], options.trend_sessions)
@@ -126,9 +129,12 @@ def analyse_scope(
     sessions: list[SessionInfo],
     scope: queries.Scope,
     options: ReportOptions,
+    *,
+    evidence_ids: list[str] | None = None,
 ) -> tuple[SessionInfo | None, list[TestStats]]:
     """The per-test table of a scope (worst first) and the baseline its slow-downs use:
-    what every report, `check` and `stability.History.tests()` show."""
+    what every report, `check` and `stability.History.tests()` show. The flaky tests'
+    causes weigh the evidence of `evidence_ids` (default: the sessions)."""
     ids = [s.id for s in sessions]
     baseline = queries.previous_comparable(conn, sessions)
     base_p50 = queries.baseline_p50(conn, baseline.id) if baseline else {}
@@ -145,7 +151,7 @@ def analyse_scope(
         baseline_p50=base_p50,
         signatures=signatures,
     )
-    return baseline, load_causes(conn, ids, tests)
+    return baseline, load_causes(conn, evidence_ids or ids, tests)
 
 
 def load_causes(

@@ -65,8 +65,9 @@ def build_history(
         nodeid = names[0]
         rows = queries.executions(conn, ids, nodeid)
         logged = queries.repetitions_with_logs(conn, ids)
-        evidence = queries.cause_evidence(conn, ids, [nodeid]).get(nodeid) or Evidence(nodeid)
-        evidence = replace(evidence, diagnosis=queries.diagnoses(conn, ids).get(nodeid))
+        every = [s.id for s in (*pooled.sessions, *pooled.left_out)]  # all are evidence
+        evidence = queries.cause_evidence(conn, every, [nodeid]).get(nodeid) or Evidence(nodeid)
+        evidence = replace(evidence, diagnosis=queries.diagnoses(conn, every).get(nodeid))
 
     def analyse(subset: list[ExecutionRow]) -> TestStats:
         counts = count_tests(subset)[0]
