@@ -53,6 +53,7 @@ class History:
         messages: Mapping[str, str] | None = None,
         rep_status: Mapping[int, str] | None = None,
         startup_s: Mapping[str, float | Sequence[float]] | None = None,
+        container_s: Mapping[str, tuple[float | None, float | None]] | None = None,
     ) -> str:
         """A session whose repetitions are given by the letters of each test's history."""
         started = started_at or T0 + timedelta(days=len(self.sessions))
@@ -109,6 +110,7 @@ class History:
                         signature,
                         None,
                         letter == "I",
+                        *(container_s or {}).get(nodeid, (None, None)),  # setup, call
                     )
                 )
             for service, values in (startup_s or {}).items():
@@ -148,8 +150,8 @@ class History:
                 conn.executemany(
                     "INSERT INTO executions (session_id, repetition, nodeid, file, outcome, "
                     "phase, setup_s, call_s, teardown_s, started_at, error_type, message, "
-                    "traceback, failure_signature, captured_output, infra) VALUES "
-                    "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "traceback, failure_signature, captured_output, infra, setup_container_s, "
+                    "call_container_s) VALUES (" + ", ".join(["?"] * 18) + ")",
                     self.executions,
                 )
             if self.starts:

@@ -15,14 +15,17 @@ from stability.cli import main
 
 pytestmark = pytest.mark.docker
 
-# Starts Redis through the container layer, then dies without any clean-up, the way a
-# killed repetition does: its container stays behind, labelled with a dead owner pid.
+# Starts Redis with our labels but without the container layer (so with no reaper),
+# then dies: its container stays behind, labelled with a dead owner pid, the way it
+# would if the reaper itself had been killed.
 LEAVE_BEHIND = """
 import os
 from stability.config import load_settings
-from stability.services import ServiceManager
+from stability.docker_engine import docker_client
+from stability.labels import container_labels
 from pathlib import Path
-ServiceManager(load_settings(Path.cwd())).get("redis")
+image = load_settings(Path.cwd()).redis_image
+docker_client().containers.run(image, detach=True, labels=container_labels("redis"))
 os._exit(0)
 """
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -65,3 +66,55 @@ def test_redis_image_answers_without_protected_mode() -> None:
             except redis.ConnectionError:
                 __import__("time").sleep(0.05)
         assert client.info("server")["redis_version"].startswith("7.")
+
+
+def test_postgres_image_runs_initdb_scripts_and_trusts_inside(tmp_path: Path) -> None:
+    """What suites written for the official image rely on (testcontainers' own tests do)."""
+    from testcontainers.community.postgres import PostgresContainer
+
+    (tmp_path / "01-schema.sql").write_text("CREATE TABLE stuff (name text NOT NULL);\n")
+    (tmp_path / "02-seed.sh").write_text(  # sourced in the official image: not executable
+        'psql -v ON_ERROR_STOP=1 --username "$POSTGRES_USER" --dbname "$POSTGRES_DB" '
+        "-c \"INSERT INTO stuff VALUES ('from sh')\"\n"
+    )
+    (tmp_path / "03-more.sql").write_text("INSERT INTO stuff VALUES ('from sql');\n")
+    container = PostgresContainer(POSTGRES_IMAGE, password="pw", dbname="app", driver=None)
+    container.with_kwargs(labels={"dev.pytest-stability.managed": "true"})
+    for script in sorted(tmp_path.iterdir()):
+        container.with_volume_mapping(str(script), f"/docker-entrypoint-initdb.d/{script.name}")
+    with container:
+        with psycopg.connect(container.get_connection_url()) as conn:
+            rows = conn.execute("SELECT name FROM stuff ORDER BY name").fetchall()
+        assert rows == [("from sh",), ("from sql",)]  # in name order, in POSTGRES_DB
+        # psql -h localhost inside the container needs no password, as officially
+        code, out = container.exec("psql -h localhost -U test -d app -tAc 'SELECT 6*7'")
+        assert isinstance(out, bytes) and (code, out.decode().strip()) == (0, "42")
+        # a command replaces the server (the entry point execs it)
+        code, out = container.exec(["sh", "-c", "echo hello"])
+        assert isinstance(out, bytes) and (code, out.decode()) == (0, "hello\n")
+
+
+def test_postgres_image_honours_host_auth_method_trust() -> None:
+    from testcontainers.community.postgres import PostgresContainer
+
+    container = PostgresContainer(POSTGRES_IMAGE, password="right", driver=None)
+    container.with_env("POSTGRES_HOST_AUTH_METHOD", "trust")
+    container.with_kwargs(labels={"dev.pytest-stability.managed": "true"})
+    with container, psycopg.connect(container.get_connection_url().replace("right", "x")) as conn:
+        assert conn.execute("SELECT 1").fetchone() == (1,)
+
+
+def test_redis_image_takes_a_command_in_place_of_its_own() -> None:
+    import redis
+    from testcontainers.community.redis import RedisContainer
+
+    # testcontainers sets `redis-server --requirepass ...` as the command for a password
+    container = RedisContainer(REDIS_IMAGE, password="s3cret")
+    container.with_kwargs(labels={"dev.pytest-stability.managed": "true"})
+    with container:
+        assert container.get_client().set("k", "v")
+        anonymous = redis.Redis(
+            host=container.get_container_host_ip(), port=int(container.get_exposed_port(6379))
+        )
+        with pytest.raises(redis.AuthenticationError):
+            anonymous.get("k")

@@ -108,6 +108,7 @@ def mixed(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
             result = invoke(".", *args, "--label", "mix", "--json", "-q")
             assert result.exit_code == 1, result.output
             runs[name] = json.loads(result.stdout)
+        # the three campaigns ran under different conditions on purpose: pool them all
         report = cli("report", "--label", "mix", "--pool-all", "--format", "json", "--out", "out")
         assert report.exit_code == 0, report.output
         before = json.loads((root / "out" / "report.json").read_text())
@@ -303,7 +304,7 @@ def test_bad_input_is_one_line_and_exit_2(project: Path, args: list[str], messag
 
 def test_a_schema_1_history_is_upgraded_with_the_new_columns(tmp_path: Path) -> None:
     from stability.store.db import connect
-    from stability.store.schema import MIGRATIONS
+    from stability.store.schema import MIGRATIONS, SCHEMA_VERSION
 
     path = tmp_path / "old.duckdb"
     old = duckdb.connect(str(path))
@@ -314,10 +315,12 @@ def test_a_schema_1_history_is_upgraded_with_the_new_columns(tmp_path: Path) -> 
         "VALUES ('s', 1, 't.py::a', 'passed')"
     )
     old.close()
-    with connect(path, write=False) as conn:
+    with connect(path, write=True) as conn:  # a write upgrades; reads never write (issue 11)
         assert conn.execute("SELECT position, attempt FROM executions").fetchall() == [(None, 1)]
         assert conn.execute("SELECT count(*) FROM diagnoses").fetchall() == [(0,)]
-        assert conn.execute("SELECT max(version) FROM schema_info").fetchall() == [(4,)]
+        assert conn.execute("SELECT max(version) FROM schema_info").fetchall() == [
+            (SCHEMA_VERSION,)
+        ]
 
 
 def test_without_pool_all_rates_pool_like_runs_and_causes_weigh_every_session(

@@ -29,7 +29,8 @@ def history(tmp_path_factory: pytest.TempPathFactory) -> Path:
                              "t.py::d": "FFEFIFFF"},
               commit="bbb222", durations={"t.py::slow": [0.5, 0.6, 0.7, 2.0]},
               messages={"t.py::d": "KeyError: 'user 42'"},
-              startup_s={"postgres": [2.0, 2.5, 3.0, 3.5, -1, 2.0, 2.0, 2.0]})  # fmt: skip
+              startup_s={"postgres": [2.0, 2.5, 3.0, 3.5, -1, 2.0, 2.0, 2.0]},
+              container_s={"t.py::slow": (1.5, 0.25), "t.py::c": (None, 0.01)})  # fmt: skip
     h.session("20261103-c", {"t.py::a": "PP", "t.py::b": "FF"}, label="adhoc", commit="ccc333")
     h.session("20261104-d", {"t.py::a": "PPPF", "t.py::b": "PPPP"}, commit="bbb222",
               rep_status={2: "infra"})  # fmt: skip
@@ -171,7 +172,19 @@ def test_grid_is_bounded(conn: duckdb.DuckDBPyConnection) -> None:
 def test_call_durations_are_capped_per_test(conn: duckdb.DuckDBPyConnection) -> None:
     samples = queries.call_durations(conn, ALL, ["t.py::slow", "t.py::nope"], per_test=3)
     assert samples["t.py::nope"] == []
-    assert sorted(samples["t.py::slow"]) == pytest.approx([0.6, 0.7, 2.0])  # reps 6, 7, 8
+    # reps 6, 7, 8, less the 0.25 s each call spent starting a container
+    assert sorted(samples["t.py::slow"]) == pytest.approx([0.35, 0.45, 1.75])
+
+
+def test_durations_leave_container_starts_out_and_keep_them_apart(
+    conn: duckdb.DuckDBPyConnection,
+) -> None:
+    [slow] = queries.tally_tests(conn, ["20261102-b"], nodeid="t.py::slow")
+    # calls of 0.5, 0.6, 0.7, 2.0 s (cycled over 8 repetitions), 0.25 s of each starting
+    assert slow.max_s == pytest.approx(1.75)
+    assert slow.p95_with_containers_s is not None and slow.p95_s is not None
+    assert slow.p95_with_containers_s - slow.p95_s == pytest.approx(0.25)
+    assert slow.container_s == pytest.approx(7 * (1.5 + 0.25))  # rep 5 is infra: left out
 
 
 def test_container_starts(conn: duckdb.DuckDBPyConnection) -> None:

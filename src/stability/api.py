@@ -21,6 +21,7 @@ import pandas as pd
 
 from stability.analysis.models import TestStats
 from stability.analysis.per_test import DEFAULT_SLOW_THRESHOLD_S, DEFAULT_TARGET
+from stability.analysis.pooling import pool
 from stability.since import parse_since
 from stability.store.db import connect, resolve_db_path
 from stability.store.queries import Scope, list_sessions, resolve_scope
@@ -34,7 +35,7 @@ class History:
 
     def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
         self.path = resolve_db_path(path)
-        with connect(self.path, write=False):  # fail now, clearly, if it is not readable
+        with connect(self.path, "read"):  # fail now, clearly, if it is not readable
             pass
 
     def __repr__(self) -> str:
@@ -50,7 +51,7 @@ class History:
     ) -> pd.DataFrame:
         """One row per session, newest first, with its repetition and execution counts
         (what `stability sessions` lists)."""
-        with connect(self.path, write=False) as conn:
+        with connect(self.path, "read") as conn:
             found = list_sessions(
                 conn, label=label, since=_since(since), commit=commit, limit=limit
             )
@@ -69,7 +70,7 @@ class History:
         """One row per execution in scope: `nodeid`, `outcome`, `phase`, the timings
         (`setup_s`, `call_s`, `teardown_s`), `infra`, the failure and where it ran."""
         scope = _scope(session, label, since, commit)
-        with connect(self.path, write=False) as conn:
+        with connect(self.path, "read") as conn:
             ids = [s.id for s in resolve_scope(conn, scope, str(self.path))]
             return executions_frame(conn, ids, nodeid)
 
@@ -82,18 +83,20 @@ class History:
         commit: str | None = None,
         target: float = DEFAULT_TARGET,
         slow_threshold: float = DEFAULT_SLOW_THRESHOLD_S,
+        pool_all: bool = False,
     ) -> pd.DataFrame:
         """The per-test table of the reports, worst first: counts, `flake_rate`, its 95%
         interval (`ci_low`, `ci_high`), `verdict` against `target`, `runs_needed`,
         `status`, `flip_rate`, `p50_s`/`p95_s`/`max_s`, the commonest failure, and for a
-        flaky test its `cause` and diagnosed `polluters`."""
+        flaky test its `cause` and diagnosed `polluters`. Like the reports, it pools only
+        sessions run under the newest session's conditions unless `pool_all`."""
         from stability.report.build import ReportOptions, analyse_scope
 
         scope = _scope(session, label, since, commit)
         options = ReportOptions(target=target, slow_threshold_s=slow_threshold)
-        with connect(self.path, write=False) as conn:
-            sessions = resolve_scope(conn, scope, str(self.path))
-            _, tests = analyse_scope(conn, sessions, scope, options)
+        with connect(self.path, "read") as conn:
+            pooled = pool(resolve_scope(conn, scope, str(self.path)), pool_all)
+            _, tests = analyse_scope(conn, list(pooled.sessions), scope, options, pooled.left_out)
         return pd.DataFrame([stats_row(t) for t in tests])
 
 

@@ -20,6 +20,7 @@ from stability.config import Settings
 from stability.docker_engine import docker_client
 from stability.exceptions import ImageUnavailable, ServiceStartError, StartupTimeout
 from stability.labels import container_labels
+from stability.reaper import ensure_reaper
 from stability.records import ContainerState
 from stability.text import first_line
 
@@ -56,6 +57,11 @@ class RunningService:
 
     def __post_init__(self) -> None:
         self.url = self.spec.url(self.host, self.port)
+
+    @property
+    def container_id(self) -> str | None:
+        wrapped = getattr(self.container, "_container", None)
+        return str(wrapped.id) if wrapped is not None else None
 
     def logs(self, limit: int = 200_000) -> str:
         """The container's output so far (the last `limit` characters)."""
@@ -129,6 +135,7 @@ def start_service(spec: ServiceSpec) -> RunningService:
     started = time.perf_counter()
     client = docker_client()
     _ensure_image(client, spec)
+    ensure_reaper()  # owned from creation: removed when this process dies, however it dies
     container = DockerContainer(spec.image, env=dict(spec.env), labels=container_labels(spec.name))
     container.with_exposed_ports(spec.port)
     try:

@@ -24,6 +24,10 @@ BASE_IMAGE = f"pytest-stability/debian-base:{SUITE}"
 POSTGRES_IMAGE = f"pytest-stability/postgres:15-{SUITE}"
 REDIS_IMAGE = f"pytest-stability/redis:7-{SUITE}"
 PACKAGES = ["postgresql-15", "redis-server"]
+# Bumped when the service images change: an image of another version is built again.
+# 2: drop-in for the official images (initdb.d, local trust, host auth method, CMDs).
+IMAGE_VERSION = "2"
+VERSION_LABEL = "dev.pytest-stability.image-version"
 # Documentation and translations are dead weight in a test image.
 _EXCLUDES = ["/usr/share/doc/*", "/usr/share/man/*", "/usr/share/locale/*", "/usr/share/info/*"]
 
@@ -47,7 +51,10 @@ def build_images(
     results = []
 
     def present(tag: str) -> bool:
-        return bool(client.images.list(name=tag))
+        found = client.images.list(name=tag)
+        if tag == BASE_IMAGE or not found:
+            return bool(found)
+        return (found[0].labels or {}).get(VERSION_LABEL) == IMAGE_VERSION  # else outdated
 
     steps: list[tuple[str, Callable[[], None]]] = [
         (BASE_IMAGE, lambda: _build_base(client, mirror, echo)),
@@ -61,7 +68,7 @@ def build_images(
             echo(f"present  {tag}")
             results.append(ImageResult(tag, "present", 0.0))
             continue
-        existed = present(tag)
+        existed = bool(client.images.list(name=tag))
         echo(f"building {tag} ...")
         started = time.perf_counter()
         build()
@@ -107,7 +114,7 @@ def _build_service(client: object, service: str, tag: str) -> None:
                 path=tmp,
                 dockerfile=f"{service}.Dockerfile",
                 tag=tag,
-                buildargs={"BASE": BASE_IMAGE},
+                buildargs={"BASE": BASE_IMAGE, "VERSION": IMAGE_VERSION},
                 rm=True,
             )
         except Exception as exc:  # docker.errors.BuildError / APIError carry the reason

@@ -21,10 +21,11 @@ if TYPE_CHECKING:
     from testcontainers.core.container import DockerContainer
 
     from stability.containers import RunningService
+    from stability.leftover_watch import LeftoverWatch
     from stability.services import ServiceManager
 
 # Fixtures that mean a test needs a service (their closure is what pytest reports).
-_SERVICE_FIXTURES = {
+SERVICE_FIXTURES = {
     "postgres": {"postgres_service", "postgres_container", "postgres_url", "pg_transaction"},
     "redis": {"redis_service", "redis_container", "redis_url", "redis_client"},
 }
@@ -45,6 +46,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     from stability import ordering
 
     ordering.add_options(parser)
+    group.addoption(
+        "--stability-leftovers",
+        action="store_true",
+        default=False,
+        help="Name the tests that leave PostgreSQL/Redis state behind (on under `stability "
+        "run`). Default: [tool.stability] check_leftovers.",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -52,10 +60,16 @@ def pytest_configure(config: pytest.Config) -> None:
 
     config.stash[_needed_key] = set()
     ordering.register(config)
-    if results_dir() is not None:  # `stability run` asked for the recorder
+    campaign = results_dir() is not None  # `stability run` asked for the recorder
+    if campaign:
         from stability import recorder
 
-        recorder.register(config)
+        recorder.register(config)  # a pytest a test starts is told it records nothing
+    if _check_leftovers(config):
+        from stability import leftover_watch
+
+        leftover_watch.register(config)
+    if campaign:
         return  # a campaign records real outcomes: no quarantine
     quarantine = _quarantine_file(config)
     if quarantine is not None:
@@ -76,6 +90,31 @@ def _quarantine_file(config: pytest.Config) -> Path | None:
         return None
 
 
+def _check_leftovers(config: pytest.Config) -> bool:
+    if config.getoption("stability_leftovers", False):
+        return True
+    from stability.config import load_settings
+
+    try:
+        wanted = load_settings(Path(config.rootpath)).check_leftovers
+    except StabilityError:
+        return False  # the fixtures report the configuration error, with its reason
+    return results_dir() is not None if wanted is None else wanted
+
+
+def _leftover_watch(config: pytest.Config) -> LeftoverWatch | None:
+    from stability.leftover_watch import watch_key
+
+    return config.stash.get(watch_key, None)
+
+
+def _watch(config: pytest.Config, name: str, service: RunningService) -> None:
+    """Tell the leftover check (when on) that a service is ready: its baseline is now."""
+    watch = _leftover_watch(config)
+    if watch is not None:
+        watch.attach(name, service.url)
+
+
 def pytest_report_header(config: pytest.Config) -> str:
     from stability.config import load_settings
 
@@ -93,9 +132,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     needed = config.stash[_needed_key]
     for item in items:
         names = set(getattr(item, "fixturenames", ()))
-        needed.update(
-            service for service, fixtures in _SERVICE_FIXTURES.items() if names & fixtures
-        )
+        needed.update(service for service, fixtures in SERVICE_FIXTURES.items() if names & fixtures)
 
 
 @pytest.fixture(scope="session")
@@ -115,6 +152,9 @@ def stability_services(
     manager = ServiceManager(settings, needed)
     pytestconfig.stash[_manager_key] = manager
     yield manager
+    watch = _leftover_watch(pytestconfig)
+    if watch is not None:
+        watch.services_closing()
     # The containers are gone afterwards: keep their logs where a test failed.
     manager.close(keep_logs=request.session.testsfailed > 0)
 
@@ -137,15 +177,23 @@ def _service(manager: ServiceManager, name: str) -> RunningService:
 
 
 @pytest.fixture(scope="session")
-def postgres_service(stability_services: ServiceManager) -> RunningService:
+def postgres_service(
+    stability_services: ServiceManager, pytestconfig: pytest.Config
+) -> RunningService:
     """The running PostgreSQL: `.url`, `.host`, `.port`, `.ready_s`, `.container`."""
-    return _service(stability_services, "postgres")
+    service = _service(stability_services, "postgres")
+    _watch(pytestconfig, "postgres", service)
+    return service
 
 
 @pytest.fixture(scope="session")
-def redis_service(stability_services: ServiceManager) -> RunningService:
+def redis_service(
+    stability_services: ServiceManager, pytestconfig: pytest.Config
+) -> RunningService:
     """The running Redis: `.url`, `.host`, `.port`, `.ready_s`, `.container`."""
-    return _service(stability_services, "redis")
+    service = _service(stability_services, "redis")
+    _watch(pytestconfig, "redis", service)
+    return service
 
 
 @pytest.fixture(scope="session")
@@ -207,10 +255,13 @@ def pg_transaction(
 
 @pytest.fixture
 def redis_client(redis_url: str) -> Iterator[redis.Redis]:
-    """A redis-py client (str responses) on a database emptied before the test."""
+    """A redis-py client (str responses) on a database emptied before and after the test."""
     import redis
 
     client = redis.Redis.from_url(redis_url, decode_responses=True)
     client.flushdb()
-    yield client
-    client.close()
+    try:
+        yield client
+        client.flushdb()  # what it wrote is gone for the next test, as with pg_transaction
+    finally:
+        client.close()

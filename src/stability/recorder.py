@@ -29,6 +29,8 @@ from typing import Any
 
 import pytest
 
+from stability import container_patch
+from stability.container_watch import WATCH
 from stability.exceptions import InfrastructureError
 from stability.failure_causes import failing_frame, is_environment_failure
 from stability.records import Execution, Outcome, Phase
@@ -61,11 +63,17 @@ def register(config: pytest.Config) -> None:
         return  # a pytest run inline inside a recorded session: not part of the repetition
     worker = hasattr(config, "workerinput")
     if not started_by_the_run(worker):
+        if not worker and _runner_gone():  # orphaned before it began: nobody will read it
+            pytest.exit(
+                "stability: the `stability run` that started this repetition is gone",
+                returncode=pytest.ExitCode.INTERRUPTED,
+            )
         os.environ.pop(RESULTS_DIR_ENV, None)  # silences append_record here and below
         return
     previous = os.environ.get(RECORDER_PID_ENV)
     os.environ[RECORDER_PID_ENV] = str(os.getpid())
     config.add_cleanup(lambda: _restore(RECORDER_PID_ENV, previous))
+    container_patch.install()  # label, time and watch the containers the tests start
     plugin = ReportAnnotator() if worker else Recorder(config)
     config.pluginmanager.register(plugin, "stability-recorder")
 
@@ -82,6 +90,13 @@ def started_by_the_run(worker: bool) -> bool:
     if not expected:  # no runner to check against (set up by hand, or by an older runner)
         return not worker or RUNNER_PID_ENV not in os.environ
     return expected.isdigit() and os.getppid() == int(expected)
+
+
+def _runner_gone() -> bool:
+    from stability.cleanup import process_alive
+
+    runner = os.environ.get(RUNNER_PID_ENV, "")
+    return runner.isdigit() and not process_alive(int(runner))
 
 
 def bounded(text: str | None, limit: int, *, tail: bool = False) -> str | None:
@@ -102,21 +117,37 @@ def _iso(epoch: float | None) -> str | None:
 
 
 class ReportAnnotator:
-    """Adds what only the process that ran the test knows: the exception's type and cause."""
+    """Adds what only the process that ran the test knows: the exception's type and cause,
+    the time the phase spent starting and stopping containers, and whether a container
+    failed."""
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_setup(self, item: pytest.Item) -> None:
+        WATCH.test_started(item.nodeid)
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(
         self, item: pytest.Item, call: pytest.CallInfo[None]
     ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
         report = yield
+        extra: dict[str, Any] = {}
+        container_s = WATCH.container_seconds(call.start, call.stop)
+        if container_s > 0:
+            extra["container_s"] = round(container_s, 6)
         if call.excinfo is not None and report.failed:
             chain = _exception_chain(call.excinfo.value)
-            report.stability = {  # type: ignore[attr-defined]
-                "error_type": call.excinfo.typename,
-                "infra": any(isinstance(exc, InfrastructureError) for exc in chain),
-                "environment": is_environment_failure(chain, _our_ports(item.config)),
-                "frame": failing_frame(call.excinfo, item.config.rootpath),
-            }
+            # A container that failed to start or died during this test, whoever started
+            # it, makes the failure infrastructure (the same rule as our own containers).
+            WATCH.check_deaths()
+            infra = any(isinstance(exc, InfrastructureError) for exc in chain)
+            extra.update(
+                error_type=call.excinfo.typename,
+                infra=infra or WATCH.blames_containers(item.nodeid, call.excinfo.value),
+                environment=is_environment_failure(chain, _our_ports(item.config)),
+                frame=failing_frame(call.excinfo, item.config.rootpath),
+            )
+        if extra:
+            report.stability = extra  # type: ignore[attr-defined]
         return report
 
 
@@ -143,6 +174,7 @@ class _Test:
         self.nodeid = nodeid
         self.file = location[0] if location else nodeid.split("::")[0]
         self.durations: dict[str, float] = {}
+        self.container_s: dict[str, float] = {}  # per phase: starting and stopping containers
         self.started_at: str | None = None
         self.outcome: Outcome | None = None
         self.phase: Phase | None = None
@@ -223,6 +255,9 @@ class Recorder(ReportAnnotator):
         if report.when == "setup" and report.start:
             test.started_at = _iso(report.start)
         test.durations[report.when] = round(report.duration, 6)
+        container_s = (getattr(report, "stability", None) or {}).get("container_s")
+        if container_s:
+            test.container_s[report.when] = float(container_s)
         test.sections = list(report.sections)  # each report carries the earlier ones
         if str(report.outcome) == "rerun":  # pytest-rerunfailures: the next attempt counts
             self.tests.pop(report.nodeid, None)
@@ -279,6 +314,8 @@ class Recorder(ReportAnnotator):
             teardown_s=test.durations.get("teardown"),
             position=test.position,
             attempt=test.attempt,
+            setup_container_s=test.container_s.get("setup"),
+            call_container_s=test.container_s.get("call"),
         )
         if test.failure is not None:
             _add_failure_details(execution, test.failure, test.sections)
@@ -331,10 +368,26 @@ def _watch_runner(runner_pid: int) -> None:
         time.sleep(_ORPHAN_POLL_S)
         if os.getppid() != runner_pid:
             break
+    _remove_repetition_containers()  # whoever started them, before anything else
     group = os.getpgid(0)
     try:
         os.killpg(group, signal.SIGINT)
         time.sleep(_ORPHAN_GRACE_S)
         os.killpg(group, signal.SIGKILL)
     except OSError:
+        pass
+
+
+def _remove_repetition_containers() -> None:
+    """Remove every container labelled with this repetition (ours and the tests' own)."""
+    from stability import labels
+
+    session, number = os.environ.get(labels.SESSION_ENV), os.environ.get(labels.REPETITION_ENV)
+    if not session or not (number or "").isdigit():
+        return
+    try:
+        from stability.cleanup import prune_containers
+
+        prune_containers(only_orphans=False, session=session, repetition=int(str(number)))
+    except Exception:  # no engine, or it went away: the runner's reaper is the fallback
         pass

@@ -50,19 +50,35 @@ class Execution:
     failure_frame: str | None = None  # file:line in function, where it failed in the project
     position: int | None = None  # 1-based order in which the test started in its process
     attempt: int = 1  # the test's run number in its process (`run --in-process K`)
+    setup_container_s: float | None = None  # of setup_s, spent starting and stopping containers
+    call_container_s: float | None = None  # of call_s, spent starting and stopping containers
+    leftovers: str | None = None  # JSON: state the test left behind (`stability.leftovers`)
+
+
+ContainerOrigin = Literal["stability", "tests"]
 
 
 @dataclass
 class ContainerStart:
-    """One container start by the container layer, measured from asking to answering."""
+    """One container start, measured from asking to answering: by our fixtures (origin
+    `stability`) or by the tests' own code through testcontainers or the Docker SDK
+    (origin `tests`, seen by `container_watch`)."""
 
-    service: str
+    service: str  # postgres, redis; for the tests' own containers the image's short name
     image: str | None
     started_at: str | None
     ready_s: float | None = None  # asking to answering
     setup_s: float | None = None  # including migrations and seed
     ok: bool = False
     error: str | None = None
+    origin: ContainerOrigin = "stability"
+    container_id: str | None = None
+    nodeid: str | None = None  # the test running when it was asked for
+    running_s: float | None = None  # asking to running (the engine started it)
+    ended_at: str | None = None  # removed, stopped or dead, as far as the process saw
+    died: bool = False  # exited or was killed while nobody had asked it to stop
+    exit_code: int | None = None  # when it died
+    oom: bool | None = None  # when it died: killed for lack of memory
 
 
 @dataclass

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from stability import labels
+from stability import leftovers as lo
 from stability.analysis.rules import FAILING_OUTCOMES
 from stability.container_health import (
     GRACE,
@@ -31,6 +32,7 @@ from stability.container_health import (
 )
 from stability.exceptions import StabilityError
 from stability.ordering import IN_PROCESS_ENV, SEED_ENV
+from stability.reaper import owned_tmpdir
 from stability.recorder import MAX_MESSAGE, MAX_OUTPUT, MAX_TRACEBACK, RUNNER_PID_ENV, bounded
 from stability.records import (
     ContainerLog,
@@ -109,7 +111,10 @@ def _kill_group(proc: subprocess.Popen[bytes]) -> None:
 
 
 def run_repetition(spec: RepetitionSpec, registry: ProcessRegistry) -> RepetitionResult:
-    folder = Path(tempfile.mkdtemp(prefix=f"stability-{spec.session_id}-{spec.number}-"))
+    # inside the runner's own folder, which its reaper removes if the runner is killed
+    folder = Path(
+        tempfile.mkdtemp(prefix=f"stability-{spec.session_id}-{spec.number}-", dir=owned_tmpdir())
+    )
     env = repetition_env(spec, folder)
     started_at = datetime.now(UTC)
     began = time.perf_counter()
@@ -157,7 +162,8 @@ def run_repetition(spec: RepetitionSpec, registry: ProcessRegistry) -> Repetitio
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     killed = timed_out or interrupted or status == "crashed"
-    if killed or rows.container_starts:
+    created = any(r.get("kind") in ("container_start", "container_created") for r in records)
+    if killed or created:
         remove_containers(spec.session_id, spec.number, late=killed)
     failures = sum(1 for e in rows.executions if e.outcome in FAILING_OUTCOMES)
     return RepetitionResult(
@@ -186,6 +192,8 @@ def repetition_env(spec: RepetitionSpec, folder: Path) -> dict[str, str]:
         labels.REPETITION_ENV: str(spec.number),
         RUNNER_PID_ENV: str(os.getpid()),
         "TMPDIR": str(tmp),
+        # Ryuk needs a pulled image; the tests' own testcontainers are reaped by our labels.
+        "TESTCONTAINERS_RYUK_DISABLED": os.environ.get("TESTCONTAINERS_RYUK_DISABLED", "true"),
     }
     for name in (SEED_ENV, IN_PROCESS_ENV):
         env.pop(name, None)
@@ -246,7 +254,10 @@ def build_rows(
     for record in records:
         by_kind.setdefault(str(record.get("kind")), []).append(record)
     starts = [from_mapping(ContainerStart, r) for r in by_kind.get("container_start", [])]
-    failed_starts = [s for s in starts if not s.ok]
+    _join_ends(starts, by_kind.get("container_end", []))
+    # Our fixtures' failed starts make the whole repetition infra; a test's own failed
+    # start makes that test's failure infra (the recorder flags it).
+    failed_starts = [s for s in starts if not s.ok and s.origin == "stability"]
     finishes = by_kind.get("session_finish") or []
     finish = finishes[-1] if finishes else None
     internal = by_kind.get("internal_error", [])
@@ -286,6 +297,7 @@ def build_rows(
     container_failures = judge([*states, *(leftovers or [])])
     if container_failures:
         _blame_infrastructure(executions, first_failure_at(container_failures))
+    _attach_state_leftovers(executions, by_kind.get("leftovers", []))
     failing = [e for e in executions if e.outcome in FAILING_OUTCOMES]
     error: str | None = None
     status: RepetitionStatus
@@ -338,6 +350,37 @@ def build_rows(
     return RepetitionRows(repetition, executions, starts, logs), status
 
 
+def _join_ends(starts: list[ContainerStart], ends: list[dict[str, Any]]) -> None:
+    """Add to each start how its container ended (the first end seen; a death wins)."""
+    by_id = {s.container_id: s for s in starts if s.container_id}
+    for end in ends:
+        start = by_id.get(str(end.get("container_id")))
+        if start is None:
+            continue
+        if start.ended_at is None:
+            start.ended_at = end.get("ended_at")
+        if end.get("died") and not start.died:
+            start.died = True
+            start.exit_code = end.get("exit_code")
+            start.oom = end.get("oom")
+
+
+def _attach_state_leftovers(executions: list[Execution], records: list[dict[str, Any]]) -> None:
+    """Merge the leftover check's findings into their tests' executions (a test can get
+    several: its own, and what its threads did after it ended). A test run more than
+    once in the process gets them on its last execution."""
+    found: dict[str, lo.Leftovers | None] = {}
+    for record in records:
+        nodeid = str(record.get("nodeid"))
+        data = record.get("leftovers")
+        if isinstance(data, dict):
+            found[nodeid] = lo.merge(found.get(nodeid), data)
+    last = {e.nodeid: e for e in executions}
+    for nodeid, merged in found.items():
+        if nodeid in last:
+            last[nodeid].leftovers = lo.dumps(merged)
+
+
 def _execution(record: dict[str, Any], infra_failed: bool) -> Execution:
     row = from_mapping(Execution, record)
     row.message = bounded(row.message, MAX_MESSAGE)
@@ -381,27 +424,23 @@ def _blame_infrastructure(executions: list[Execution], died_at: datetime | None)
             e.infra, e.environment = True, False
 
 
-def _running_at(executions: list[Execution], moment: datetime) -> str | None:
-    """The test that ran when a container died (the latest to start before it, if it had
-    not ended more than GRACE before)."""
-    latest: tuple[datetime, str] | None = None
-    for e in executions:
-        began, ended = _parse_iso(e.started_at), _ended_at(e)
-        if began is None or began > moment or (ended is not None and ended + GRACE < moment):
-            continue
-        if latest is None or began > latest[0]:
-            latest = (began, e.nodeid)
-    return latest[1] if latest else None
+def _first_explained(executions: list[Execution]) -> str | None:
+    """The first test (by start) whose failure a container failure explains."""
+    hurt = [e for e in executions if e.infra and e.outcome in FAILING_OUTCOMES]
+    hurt.sort(key=lambda e: _parse_iso(e.started_at) or datetime.max.replace(tzinfo=UTC))
+    return hurt[0].nodeid if hurt else None
 
 
 def _container_reasons(failures: list[ContainerFailure], executions: list[Execution]) -> str:
-    """`postgres container exited with code 137 (killed) at 12:00:01.25 UTC while T ran`."""
+    """`postgres container exited with code 137 (killed) at 12:00:01.25 UTC; first
+    failure it explains: T`."""
     parts = []
     for failure in failures:
         text = failure.reason
         if failure.at is not None:
             text += f" at {failure.at:%H:%M:%S.%f}"[:-4] + " UTC"
-            if running := _running_at(executions, failure.at):
-                text += f" while {running} ran"
         parts.append(text)
-    return "; ".join(dict.fromkeys(parts))
+    text = "; ".join(dict.fromkeys(parts))
+    if first := _first_explained(executions):
+        text += f"; first failure it explains: {first}"
+    return text

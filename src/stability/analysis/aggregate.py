@@ -36,8 +36,10 @@ def count_tests(rows: Iterable[ExecutionRow]) -> list[TestCounts]:
     rows = list(rows)
     apart = environment_apart(rows)
     tallies: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    durations: dict[str, list[float]] = defaultdict(list)
+    durations: dict[str, list[float]] = defaultdict(list)  # call, less container starts
+    measured: dict[str, list[float]] = defaultdict(list)  # call, as measured
     totals: dict[str, float] = defaultdict(float)
+    in_containers: dict[str, float] = defaultdict(float)
     last_bad: dict[str, bool] = {}
     seen: dict[str, dict[str, set[bool]]] = defaultdict(lambda: defaultdict(set))
     for row in rows:
@@ -66,12 +68,15 @@ def count_tests(rows: Iterable[ExecutionRow]) -> list[TestCounts]:
             last_bad[row.nodeid] = bad
             seen[row.nodeid][row.commit or f"session:{row.session_id}"].add(bad)
         if outcome != "skipped" and row.call_s is not None and not is_environment_failure(row):
-            durations[row.nodeid].append(row.call_s)
+            durations[row.nodeid].append(row.call_s - (row.call_container_s or 0.0))
+            measured[row.nodeid].append(row.call_s)
         totals[row.nodeid] += (row.setup_s or 0.0) + (row.call_s or 0.0) + (row.teardown_s or 0.0)
+        in_containers[row.nodeid] += (row.setup_container_s or 0.0) + (row.call_container_s or 0.0)
     result = []
     for nodeid in sorted(tallies):
         t = tallies[nodeid]
         values = sorted(durations[nodeid])
+        gross = sorted(measured[nodeid])
         result.append(
             TestCounts(
                 nodeid=nodeid,
@@ -91,6 +96,8 @@ def count_tests(rows: Iterable[ExecutionRow]) -> list[TestCounts]:
                 p95_s=quantile(values, 0.95) if values else None,
                 max_s=values[-1] if values else None,
                 total_s=totals[nodeid],
+                container_s=in_containers[nodeid],
+                p95_with_containers_s=quantile(gross, 0.95) if gross else None,
             )
         )
     return result

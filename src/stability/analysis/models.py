@@ -13,7 +13,7 @@ from datetime import datetime
 from stability.analysis.causes import CauseFinding
 from stability.analysis.rules import Status
 from stability.analysis.stats import Verdict
-from stability.records import Outcome, Phase, RepetitionStatus
+from stability.records import ContainerOrigin, Outcome, Phase, RepetitionStatus
 
 
 @dataclass(frozen=True)
@@ -36,6 +36,8 @@ class ExecutionRow:
     failure_signature: str | None = None
     environment: bool = False  # a failure of the network / name resolution (not infra)
     failure_frame: str | None = None
+    setup_container_s: float | None = None  # of setup_s, spent starting and stopping containers
+    call_container_s: float | None = None  # of call_s, spent starting and stopping containers
 
 
 @dataclass(frozen=True)
@@ -57,10 +59,14 @@ class TestCounts:
     environment: int = 0  # environment failures counted apart (the test fails no other way)
     flips: int = 0  # changes pass<->fail between consecutive decided executions
     mixed_on_one_commit: bool = False  # passed and failed on the same commit
-    p50_s: float | None = None  # call phase of non-infra, non-skipped executions
+    # Call phase of non-infra, non-skipped executions, less the time the call spent
+    # starting and stopping containers: a test is not slow for its container alone.
+    p50_s: float | None = None
     p95_s: float | None = None
     max_s: float | None = None
     total_s: float = 0.0  # setup + call + teardown, all non-infra executions
+    container_s: float = 0.0  # of total_s, starting and stopping containers (setup, call)
+    p95_with_containers_s: float | None = None  # call phase p95 as measured
 
     @property
     def decided(self) -> int:
@@ -106,6 +112,14 @@ class ContainerStart:
     setup_s: float | None
     ok: bool
     error: str | None = None
+    origin: ContainerOrigin = "stability"  # or "tests": started by the tests' own code
+    image: str | None = None
+    died: bool = False  # ended while nobody had asked it to stop
+
+    @property
+    def group(self) -> str:
+        """Our services by name, the tests' own containers by image."""
+        return self.service if self.origin == "stability" else self.image or self.service
 
 
 @dataclass(frozen=True)
@@ -180,6 +194,8 @@ class ServiceStartup:
     max_s: float | None
     over_target: int  # ok starts slower than the target
     setup_p95_s: float | None = None
+    origin: ContainerOrigin = "stability"  # "tests": the tests' own, by image (`service`)
+    died: int = 0  # containers that ended while nobody had asked them to stop
 
 
 @dataclass(frozen=True)

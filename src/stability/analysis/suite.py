@@ -27,13 +27,14 @@ def is_failed_repetition(rep: RepetitionRow) -> bool:
 def container_startup(
     starts: Iterable[ContainerStart], target_s: float = STARTUP_TARGET_S
 ) -> tuple[ServiceStartup, ...]:
-    """p50/p95/max of `ready_s` of the successful starts per service, failed starts apart."""
-    by_service: dict[str, list[ContainerStart]] = defaultdict(list)
+    """p50/p95/max of `ready_s` of the successful starts per service, failed starts apart;
+    our services first, then the tests' own containers by image."""
+    by_service: dict[tuple[str, str], list[ContainerStart]] = defaultdict(list)
     for start in starts:
-        by_service[start.service].append(start)
+        by_service[(start.origin, start.group)].append(start)
     result = []
-    for service in sorted(by_service):
-        rows = by_service[service]
+    for origin, service in sorted(by_service, key=lambda k: (k[0] != "stability", k)):
+        rows = by_service[(origin, service)]
         ready = sorted(s.ready_s for s in rows if s.ok and s.ready_s is not None)
         setup = sorted(s.setup_s for s in rows if s.ok and s.setup_s is not None)
         result.append(
@@ -46,6 +47,8 @@ def container_startup(
                 max_s=ready[-1] if ready else None,
                 over_target=sum(v > target_s for v in ready),
                 setup_p95_s=quantile(setup, 0.95) if setup else None,
+                origin=rows[0].origin,
+                died=sum(s.died for s in rows),
             )
         )
     return tuple(result)

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from stability.cli._options import json_option, print_json
+from stability.cli._options import json_option, not_empty, print_json
 
 if TYPE_CHECKING:
     from stability.cleanup import ManagedContainer
@@ -19,7 +19,12 @@ def containers() -> None:
 
 
 @containers.command("list")
-@click.option("--session", default=None, help="Only containers of this stability session.")
+@click.option(
+    "--session",
+    default=None,
+    callback=not_empty,
+    help="Only containers of this stability session.",
+)
 @json_option("the containers")
 def list_(session: str | None, as_json: bool) -> None:
     """Containers started by pytest-stability that still exist."""
@@ -45,7 +50,12 @@ def list_(session: str | None, as_json: bool) -> None:
     is_flag=True,
     help="Also remove containers whose owning process is still alive.",
 )
-@click.option("--session", default=None, help="Only containers of this stability session.")
+@click.option(
+    "--session",
+    default=None,
+    callback=not_empty,
+    help="Only containers of this stability session.",
+)
 @json_option("the removed containers")
 def prune(everything: bool, session: str | None, as_json: bool) -> None:
     """Remove leftover containers (by default those whose pytest process is gone)."""

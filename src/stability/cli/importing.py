@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from stability.cli._options import db_option, json_option, print_json
+from stability.cli._options import db_option, json_option, not_empty, print_json
 
 
 @click.group("import")
@@ -16,8 +16,14 @@ def import_group() -> None:
 
 @click.command("junit")
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--label", default=None, help="Tag the session (e.g. ci).")
-@click.option("--commit", default=None, metavar="SHA", help="The git commit the results are of.")
+@click.option("--label", default=None, callback=not_empty, help="Tag the session (e.g. ci).")
+@click.option(
+    "--commit",
+    default=None,
+    callback=not_empty,
+    metavar="SHA",
+    help="The git commit the results are of.",
+)
 @db_option
 @json_option("the result")
 def junit(

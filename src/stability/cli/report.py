@@ -22,6 +22,7 @@ from stability.cli._options import (
     db_option,
     filter_options,
     json_option,
+    not_empty,
     print_json,
     scope_options,
 )
@@ -271,7 +272,7 @@ def sessions(
     from stability.store import queries
     from stability.store.db import connect
 
-    with connect(_db(db), write=False) as conn:
+    with connect(_db(db), "read") as conn:
         rows = queries.list_sessions(
             conn, label=label, since=since, commit=commit, limit=limit or None
         )
@@ -284,7 +285,7 @@ def sessions(
 
 
 @click.command("show")
-@click.argument("nodeid")
+@click.argument("nodeid", callback=not_empty)
 @scope_options
 @_target_options
 @json_option("the history")

@@ -7,12 +7,14 @@ writing can carry on as soon as the numbers are loaded; rendering happens afterw
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from stability.analysis.causes import Evidence
+from stability.analysis.leftovers import LeftoverSummary, summarise
 from stability.analysis.models import (
     ContainerStart,
     SessionInfo,
@@ -74,6 +76,7 @@ class Report:
     grid: OutcomeGrid | None = None
     durations: dict[str, list[float]] = field(default_factory=dict)
     startups: dict[str, list[float]] = field(default_factory=dict)
+    leftovers: tuple[LeftoverSummary, ...] = ()  # tests that left state behind
     generated_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     left_out: tuple[SessionInfo, ...] = ()  # in scope, but run under other conditions
 
@@ -82,17 +85,17 @@ def build_report(
     db_path: Path, scope: queries.Scope, options: ReportOptions | None = None
 ) -> Report:
     options = options or ReportOptions()
-    with connect(db_path, write=False) as conn:
+    with connect(db_path, "read") as conn:
         pooled = pool(queries.resolve_scope(conn, scope, str(db_path)), scope.pool_all)
         sessions = list(pooled.sessions)
         ids = [s.id for s in sessions]
-        # causes compare ways of running (declared, shuffled, in-process): every session
-        # in scope is evidence, also those whose rates are not pooled with these
-        everything = [s.id for s in (*pooled.sessions, *pooled.left_out)]
-        baseline, tests = analyse_scope(conn, sessions, scope, options, evidence_ids=everything)
+        baseline, tests = analyse_scope(conn, sessions, scope, options, pooled.left_out)
         reps = queries.repetitions(conn, ids)
         starts = queries.container_starts(conn, ids)
         trend = queries.trend(conn, sessions[-1], options.trend_sessions)
+        leftovers = summarise(
+            queries.leftover_rows(conn, ids), {t.nodeid: t.counts.executions for t in tests}
+        )
         suite = suite_stats(tests, reps, starts, startup_target_s=options.startup_target_s)
         grid = None
         durations: dict[str, list[float]] = {}
@@ -121,6 +124,7 @@ def build_report(
         durations=durations,
         startups=_startup_samples(starts, options.startup_samples) if options.charts else {},
         left_out=pooled.left_out,
+        leftovers=tuple(leftovers),
     )
 
 
@@ -129,12 +133,14 @@ def analyse_scope(
     sessions: list[SessionInfo],
     scope: queries.Scope,
     options: ReportOptions,
-    *,
-    evidence_ids: list[str] | None = None,
+    other_conditions: Sequence[SessionInfo] = (),
 ) -> tuple[SessionInfo | None, list[TestStats]]:
     """The per-test table of a scope (worst first) and the baseline its slow-downs use:
-    what every report, `check` and `stability.History.tests()` show. The flaky tests'
-    causes weigh the evidence of `evidence_ids` (default: the sessions)."""
+    what every report, `check` and `stability.History.tests()` show.
+
+    Rates pool only `sessions` (run under like conditions); a cause compares conditions
+    (fixed order against shuffled, one run against several in a process), so its evidence
+    also reads the scope's sessions run under `other_conditions`."""
     ids = [s.id for s in sessions]
     baseline = queries.previous_comparable(conn, sessions)
     base_p50 = queries.baseline_p50(conn, baseline.id) if baseline else {}
@@ -151,7 +157,7 @@ def analyse_scope(
         baseline_p50=base_p50,
         signatures=signatures,
     )
-    return baseline, load_causes(conn, evidence_ids or ids, tests)
+    return baseline, load_causes(conn, ids + [s.id for s in other_conditions], tests)
 
 
 def load_causes(
@@ -196,9 +202,15 @@ def outcome_grid(
     )
 
 
+def container_name(group: str, origin: str) -> str:
+    """How the reports name a container group: our service, or the tests' own by image."""
+    return group if origin == "stability" else f"{group} (tests' own)"
+
+
 def _startup_samples(starts: list[ContainerStart], per_service: int) -> dict[str, list[float]]:
     samples: dict[str, list[float]] = defaultdict(list)
     for start in reversed(starts):  # latest first
-        if start.ok and start.ready_s is not None and len(samples[start.service]) < per_service:
-            samples[start.service].append(start.ready_s)
+        name = container_name(start.group, start.origin)
+        if start.ok and start.ready_s is not None and len(samples[name]) < per_service:
+            samples[name].append(start.ready_s)
     return dict(samples)

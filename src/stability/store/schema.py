@@ -6,7 +6,7 @@ who query the history with SQL): add columns freely, never rename or drop.
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 6
 
 # Each entry upgrades the schema from version i to i + 1 (index 0: empty -> 1).
 MIGRATIONS: list[str] = [
@@ -110,5 +110,23 @@ MIGRATIONS: list[str] = [
         probe_session VARCHAR,             -- the `diagnose` session holding the probes
         created_at TIMESTAMPTZ NOT NULL
     );
+    """,
+    # 5: the tests' own containers (issue 15), and the time each test phase spent starting
+    # and stopping containers
+    """
+    ALTER TABLE executions ADD COLUMN IF NOT EXISTS setup_container_s DOUBLE;
+    ALTER TABLE executions ADD COLUMN IF NOT EXISTS call_container_s DOUBLE;
+    ALTER TABLE container_starts ADD COLUMN IF NOT EXISTS origin VARCHAR DEFAULT 'stability';
+    ALTER TABLE container_starts ADD COLUMN IF NOT EXISTS container_id VARCHAR;
+    ALTER TABLE container_starts ADD COLUMN IF NOT EXISTS nodeid VARCHAR;
+    ALTER TABLE container_starts ADD COLUMN IF NOT EXISTS running_s DOUBLE;
+    ALTER TABLE container_starts ADD COLUMN IF NOT EXISTS ended_at TIMESTAMPTZ;
+    ALTER TABLE container_starts ADD COLUMN IF NOT EXISTS died BOOLEAN DEFAULT false;
+    ALTER TABLE container_starts ADD COLUMN IF NOT EXISTS exit_code INTEGER;
+    ALTER TABLE container_starts ADD COLUMN IF NOT EXISTS oom BOOLEAN;
+    """,
+    # 6: what each test left behind in PostgreSQL/Redis (the leftover check)
+    """
+    ALTER TABLE executions ADD COLUMN IF NOT EXISTS leftovers VARCHAR;  -- JSON, NULL: clean
     """,
 ]

@@ -41,6 +41,9 @@ SCOPED = f"""
         SELECT e.nodeid, e.outcome, e.setup_s, e.call_s, e.teardown_s, {INFRA} AS is_infra,
                {INFRA} OR ({ENVIRONMENT}
                    AND e.nodeid IN (SELECT unnest($env_only::VARCHAR[]))) AS is_apart,
+               e.call_s - coalesce(e.call_container_s, 0) AS own_call_s,
+               coalesce(e.setup_container_s, 0) + coalesce(e.call_container_s, 0)
+                   AS container_s,
                ses.grp, ses.k, e.repetition, e.started_at AS e_start,
                NOT {INFRA} AND NOT {ENVIRONMENT} AND e.outcome <> 'skipped'
                    AND e.call_s IS NOT NULL AS timed

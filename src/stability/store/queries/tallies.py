@@ -57,10 +57,12 @@ def tally_tests(
             count(*) FILTER (WHERE NOT is_apart AND outcome = 'xpassed') AS xpassed,
             count(*) FILTER (WHERE is_infra) AS infra,
             count(*) FILTER (WHERE is_apart AND NOT is_infra) AS environment,
-            quantile_cont(call_s, [0.5, 0.95]) FILTER (WHERE timed) AS q,
-            max(call_s) FILTER (WHERE timed) AS mx,
+            quantile_cont(own_call_s, [0.5, 0.95]) FILTER (WHERE timed) AS q,
+            max(own_call_s) FILTER (WHERE timed) AS mx,
             coalesce(sum(coalesce(setup_s, 0) + coalesce(call_s, 0) + coalesce(teardown_s, 0))
-                FILTER (WHERE NOT is_apart), 0) AS total_s
+                FILTER (WHERE NOT is_apart), 0) AS total_s,
+            coalesce(sum(container_s) FILTER (WHERE NOT is_apart), 0) AS container_s,
+            quantile_cont(call_s, 0.95) FILTER (WHERE timed) AS gross_p95
         FROM scoped GROUP BY nodeid ORDER BY nodeid
         """,
         params,
@@ -112,6 +114,8 @@ def tally_tests(
             p95_s=r[11][1] if r[11] else None,
             max_s=r[12],
             total_s=float(r[13]),
+            container_s=float(r[14]),
+            p95_with_containers_s=r[15],
             flips=int(flips.get(r[0], 0)),
             mixed_on_one_commit=bool(mixed.get(r[0], False)),
         )
@@ -196,7 +200,7 @@ def baseline_p50(conn: duckdb.DuckDBPyConnection, session_id: str) -> dict[str, 
     """Per-test call p50 in one (baseline) session, as `test_counts` computes it."""
     rows = conn.execute(
         f"""
-        SELECT e.nodeid, quantile_cont(e.call_s, 0.5)
+        SELECT e.nodeid, quantile_cont(e.call_s - coalesce(e.call_container_s, 0), 0.5)
         FROM executions e
         LEFT JOIN repetitions r ON r.session_id = e.session_id AND r.number = e.repetition
         WHERE e.session_id = $id AND NOT {INFRA} AND e.outcome <> 'skipped'
@@ -234,10 +238,11 @@ def container_starts(
 ) -> list[ContainerStart]:
     rows = conn.execute(
         f"""
-        SELECT c.session_id, c.repetition, c.service, c.ready_s, c.setup_s, c.ok, c.error
+        SELECT c.session_id, c.repetition, c.service, c.ready_s, c.setup_s, c.ok, c.error,
+               coalesce(c.origin, 'stability'), c.image, coalesce(c.died, false)
         FROM container_starts c JOIN sessions s ON s.id = c.session_id
         WHERE c.{IN_SCOPE}
-        ORDER BY s.started_at, c.session_id, c.repetition, c.service
+        ORDER BY s.started_at, c.session_id, c.repetition, c.service, c.started_at
         """,
         {"ids": list(session_ids)},
     ).fetchall()
@@ -261,7 +266,8 @@ def executions(
         f"""
         SELECT e.session_id, e.repetition, e.nodeid, e.outcome, {INFRA}, s.git_commit,
                e.phase, e.setup_s, e.call_s, e.teardown_s, e.error_type, e.message,
-               e.traceback, e.failure_signature, NOT {INFRA} AND {ENVIRONMENT}, e.failure_frame
+               e.traceback, e.failure_signature, NOT {INFRA} AND {ENVIRONMENT}, e.failure_frame,
+               e.setup_container_s, e.call_container_s
         FROM executions e
         JOIN sessions s ON s.id = e.session_id
         LEFT JOIN repetitions r ON r.session_id = e.session_id AND r.number = e.repetition
@@ -287,10 +293,12 @@ def executions(
         "failure_signature",
         "environment",
         "failure_frame",
+        "setup_container_s",
+        "call_container_s",
     ]
     return [
         ExecutionRow(
-            **dict(zip(names, (*r[:4], bool(r[4]), *r[5:14], bool(r[14]), r[15]), strict=True))
+            **dict(zip(names, (*r[:4], bool(r[4]), *r[5:14], bool(r[14]), *r[15:]), strict=True))
         )
         for r in rows
     ]
