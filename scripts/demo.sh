@@ -37,7 +37,9 @@ if [ "$diagnosed" -ne 0 ]; then
     echo "demo: no failing order to diagnose this time (the victim never ran after its polluter)"
 fi
 cd "$root"
-.venv/bin/stability report --db "$db" --label demo --since "$since" --out reports
-.venv/bin/stability report --db "$db" --label demo --since "$since" --format text
+# --pool-all: the declared and the shuffled campaign together, so a test that passes in
+# one and fails in the other reads as flaky, with its cause.
+.venv/bin/stability report --db "$db" --label demo --since "$since" --pool-all --out reports
+.venv/bin/stability report --db "$db" --label demo --since "$since" --pool-all --format text
 echo
 echo "demo: open $root/reports/index.html"

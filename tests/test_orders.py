@@ -120,6 +120,8 @@ def mixed(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         )
         assert after_report.exit_code == 0, after_report.output
         after = json.loads((root / "out2" / "report.json").read_text())
+        newest = cli("report", "--label", "mix", "--format", "json", "--out", "out3")
+        assert newest.exit_code == 0, newest.output
         text = cli("report", "--session", shuffled, "--format", "text")
         markdown = cli("report", "--session", shuffled, "--format", "markdown")
         show = cli("show", "test_victim_global", "--session", shuffled, "--json")
@@ -131,6 +133,7 @@ def mixed(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         "before": {t["nodeid"]: t for t in before["tests"]},
         "after": {t["nodeid"]: t for t in after["tests"]},
         "diagnosis": json.loads(diagnosed.stdout),
+        "newest": json.loads((root / "out3" / "report.json").read_text()),
         "text": text.output,
         "markdown": markdown.output,
         "show": json.loads(show.stdout),
@@ -318,3 +321,17 @@ def test_a_schema_1_history_is_upgraded_with_the_new_columns(tmp_path: Path) -> 
         assert conn.execute("SELECT max(version) FROM schema_info").fetchall() == [
             (SCHEMA_VERSION,)
         ]
+
+
+def test_without_pool_all_rates_pool_like_runs_and_causes_weigh_every_session(
+    mixed: dict[str, Any],
+) -> None:
+    report = mixed["newest"]  # the in-process session's conditions differ from the others
+    assert [s["id"] for s in report["scope"]["sessions"]] == [
+        mixed["runs"]["in_process"]["session"]
+    ]
+    tests = {t["nodeid"]: t for t in report["tests"]}
+    assert tests["test_others.py::test_self_polluting"]["cause"] == "self-polluting"
+    # flaky there (REP 1 fails) and flaky in the declared order left out of the rates
+    assert tests["test_others.py::test_flaky_on_its_own"]["cause"] == "non-order-dependent"
+    assert tests["test_pairs.py::test_victim_global"]["cause"] is None  # stable in-process

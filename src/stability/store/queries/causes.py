@@ -10,9 +10,10 @@ from typing import Any
 import duckdb
 
 from stability.analysis.causes import Diagnosis, Evidence
-from stability.store.queries._sql import DECIDED, FAILING, INFRA
+from stability.store.queries._sql import DECIDED, ENVIRONMENT, FAILING, INFRA
 
-# First runs and later runs of the chosen tests in the sessions: decided, not infra.
+# First runs and later runs of the chosen tests in the sessions: decided, not infra, not
+# an environment failure (an unreachable network says nothing about order or state).
 _RUNS = f"""
     ses AS (
         SELECT id, row_number() OVER (ORDER BY started_at, id) AS k
@@ -25,7 +26,7 @@ _RUNS = f"""
         JOIN ses ON ses.id = e.session_id
         LEFT JOIN repetitions r ON r.session_id = e.session_id AND r.number = e.repetition
         WHERE e.nodeid IN (SELECT unnest($nodeids::VARCHAR[]))
-          AND e.outcome IN {DECIDED} AND NOT {INFRA}
+          AND e.outcome IN {DECIDED} AND NOT {INFRA} AND NOT {ENVIRONMENT}
     )
 """
 
@@ -162,7 +163,8 @@ def failing_order(
         FROM executions e
         LEFT JOIN repetitions r ON r.session_id = e.session_id AND r.number = e.repetition
         WHERE e.session_id = $session AND e.nodeid = $nodeid AND coalesce(e.attempt, 1) = 1
-          AND e.outcome IN {FAILING} AND NOT {INFRA} AND e.position IS NOT NULL
+          AND e.outcome IN {FAILING} AND NOT {INFRA} AND NOT {ENVIRONMENT}
+          AND e.position IS NOT NULL
         ORDER BY r.seed IS NULL, e.repetition DESC LIMIT 1
         """,
         {"session": session_id, "nodeid": nodeid},
