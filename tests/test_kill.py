@@ -16,6 +16,7 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
@@ -136,11 +137,12 @@ def test_sigkill_at_any_moment_leaves_nothing_behind_and_resume_completes(
     db = campaign / "h.duckdb"
     marks = campaign / "marks"
     tmp = campaign / "tmp"
-    tag = f"STABILITY_KILL_TEST={campaign.name}"
+    marker = uuid.uuid4().hex  # this run's processes, not those of another run of this test
+    tag = f"STABILITY_KILL_TEST={marker}"
     env = {
         **os.environ,
         "TMPDIR": str(tmp),
-        "STABILITY_KILL_TEST": campaign.name,
+        "STABILITY_KILL_TEST": marker,
         # about kills, not start-up time: a loaded machine may take long to start PostgreSQL
         "STABILITY_POSTGRES_TIMEOUT": "180",
     }
