@@ -85,6 +85,7 @@ def _normalised(report: dict[str, Any]) -> dict[str, Any]:
     """The report without what differs between two runs of the same repetitions: ids,
     clock times, durations and hosts."""
     timing = {"p50_s", "p95_s", "max_s", "total_s", "setup_p95_s", "baseline_p50_s"}
+    timing |= {"container_s", "p95_with_containers_s"}
 
     def clean(value: Any) -> Any:
         if isinstance(value, dict):
