@@ -39,6 +39,7 @@ def benchmark(session: nox.Session) -> None:
     session.run("python", "benchmarks/bench_runner.py", *session.posargs)
     session.run("python", "benchmarks/bench_report.py", *session.posargs)
     session.run("python", "benchmarks/bench_scale.py")
+    session.run("python", "benchmarks/bench_reaper.py")
     session.run("python", "benchmarks/bench_container_watch.py")
 
 

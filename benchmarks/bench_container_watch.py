@@ -1,4 +1,4 @@
-"""What watching the tests' own containers costs (`stability.container_watch`).
+"""What watching the tests' own containers costs (`stability.containers.watch`).
 
 Three figures, each a median over fresh processes or rounds, with and without the watch:
 
@@ -20,7 +20,7 @@ import subprocess
 import sys
 import time
 
-from stability.images import REDIS_IMAGE
+from stability.containers.images import REDIS_IMAGE
 
 IMPORT = """
 import time
@@ -45,7 +45,7 @@ for _ in range({rounds}):
 print(statistics.median(times))
 """
 
-INSTALL = "from stability import container_patch; container_patch.install()"
+INSTALL = "from stability.containers import sdk_patch; sdk_patch.install()"
 
 
 def run(code: str, watched: bool, **fmt: object) -> float:
@@ -71,7 +71,7 @@ def main() -> None:
         life = run(LIFECYCLE, watched, rounds=args.rounds, image=image)
         print(f"container run + remove, {label:9}: median {life * 1000:.0f} ms")
 
-    from stability.container_watch import Watch
+    from stability.containers.watch import Watch
 
     watch = Watch()
     for i in range(100):

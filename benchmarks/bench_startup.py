@@ -14,9 +14,9 @@ import statistics
 import time
 from pathlib import Path
 
-from stability.config import load_settings
-from stability.images import POSTGRES_IMAGE, REDIS_IMAGE
-from stability.services import ServiceManager
+from stability.containers.config import load_settings
+from stability.containers.images import POSTGRES_IMAGE, REDIS_IMAGE
+from stability.containers.services import ServiceManager
 
 os.environ.setdefault("STABILITY_POSTGRES_IMAGE", POSTGRES_IMAGE)
 os.environ.setdefault("STABILITY_REDIS_IMAGE", REDIS_IMAGE)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from stability.images import POSTGRES_IMAGE, REDIS_IMAGE
+from stability.containers.images import POSTGRES_IMAGE, REDIS_IMAGE
 
 os.environ.setdefault("STABILITY_POSTGRES_IMAGE", POSTGRES_IMAGE)
 os.environ.setdefault("STABILITY_REDIS_IMAGE", REDIS_IMAGE)

@@ -15,8 +15,8 @@ from stability.analysis.causes import (
     find_cause,
     runs_test,
 )
-from stability.diagnose import _probe_args, ddmin
-from stability.ordering import shuffled
+from stability.runner.diagnose import _probe_args, ddmin
+from stability.runner.ordering import shuffled
 
 
 def _runs(seq: str) -> int:

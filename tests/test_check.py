@@ -9,9 +9,9 @@ import pytest
 from click.testing import CliRunner
 
 from history_factory import History, empty_history
+from stability.analysis.check import check_tests
 from stability.analysis.models import TestCounts
 from stability.analysis.per_test import analyse_test
-from stability.check import check_tests
 from stability.cli import main
 
 

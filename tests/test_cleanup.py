@@ -10,19 +10,22 @@ import uuid
 import pytest
 from click.testing import CliRunner
 
-from stability.cleanup import already_gone, list_managed
 from stability.cli import main
+from stability.containers.cleanup import already_gone, list_managed
 
 pytestmark = pytest.mark.docker
 
-# Starts Redis through the container layer, then dies without any clean-up, the way a
-# killed repetition does: its container stays behind, labelled with a dead owner pid.
+# Starts Redis with our labels but without the container layer (so with no reaper),
+# then dies: its container stays behind, labelled with a dead owner pid, the way it
+# would if the reaper itself had been killed.
 LEAVE_BEHIND = """
 import os
-from stability.config import load_settings
-from stability.services import ServiceManager
+from stability.containers.config import load_settings
+from stability.containers.engine import docker_client
+from stability.containers.labels import container_labels
 from pathlib import Path
-ServiceManager(load_settings(Path.cwd())).get("redis")
+image = load_settings(Path.cwd()).redis_image
+docker_client().containers.run(image, detach=True, labels=container_labels("redis"))
 os._exit(0)
 """
 
@@ -57,8 +60,8 @@ def test_prune_spares_containers_of_live_processes_unless_all(
 ) -> None:
     from pathlib import Path
 
-    from stability.config import load_settings
-    from stability.services import ServiceManager
+    from stability.containers.config import load_settings
+    from stability.containers.services import ServiceManager
 
     session = f"alive-{uuid.uuid4().hex[:8]}"
     monkeypatch.setenv("STABILITY_SESSION_ID", session)
@@ -119,7 +122,7 @@ def test_only_a_container_gone_or_going_counts_as_already_removed(
 def test_removing_a_container_twice_is_gone_not_refused() -> None:
     import docker.errors
 
-    from stability.docker_engine import docker_client
+    from stability.containers.engine import docker_client
 
     client = docker_client()
     image = os.environ["STABILITY_REDIS_IMAGE"]  # conftest names it

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from stability.config import DEFAULT_POSTGRES_IMAGE, DEFAULT_REDIS_IMAGE, load_settings
+from stability.containers.config import DEFAULT_POSTGRES_IMAGE, DEFAULT_REDIS_IMAGE, load_settings
 from stability.exceptions import ConfigError
 
 

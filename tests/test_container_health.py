@@ -10,9 +10,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from stability.container_health import judge, state_from_attrs
+from stability.containers.health import judge, state_from_attrs
 from stability.records import ContainerState
-from stability.repetition import RepetitionSpec, build_rows
+from stability.runner.repetition import RepetitionSpec, build_rows
 
 T0 = datetime(2026, 11, 25, 12, 0, 0, tzinfo=UTC)
 
@@ -111,10 +111,10 @@ def died(at: datetime) -> dict[str, Any]:
 
 def test_failures_before_the_death_stay_the_tests_and_later_ones_are_infra() -> None:
     records = [
-        execution("t.py::early", "failed", T0, 1.0),  # ended 10 s before the death
+        execution("t.py::early", "failed", T0, 1.0),  # ended 20 s before the death
         execution("t.py::passes", "passed", T0 + timedelta(seconds=2), 1.0),
-        execution("t.py::holding", "failed", T0 + timedelta(seconds=9), 2.0),
-        died(T0 + timedelta(seconds=11)),
+        execution("t.py::holding", "failed", T0 + timedelta(seconds=19), 2.0),
+        died(T0 + timedelta(seconds=21)),
     ]
     built, status = rows(records)
     flags = {e.nodeid: e.infra for e in built.executions}
@@ -132,8 +132,8 @@ def test_only_infra_explained_failures_make_the_repetition_infra() -> None:
     built, status = rows(records)
     assert status == "infra"
     assert built.repetition.error == (
-        "postgres container exited with code 137 (killed) at 12:00:10.00 UTC "
-        "while t.py::holding ran"
+        "postgres container exited with code 137 (killed) at 12:00:10.00 UTC; "
+        "first failure it explains: t.py::holding"
     )
 
 

@@ -25,7 +25,8 @@ def _python(code: str) -> str:
 def test_importing_the_plugin_and_the_container_layer_changes_no_environment() -> None:
     code = (
         "import os, json; before = dict(os.environ);"
-        "import stability.plugin, stability.containers, stability.services, stability.recorder;"
+        "import stability.plugin, stability.containers.launch;"
+        "import stability.containers.services, stability.runner.recorder;"
         "print(json.dumps(sorted(set(os.environ.items()) ^ set(before.items()))))"
     )
     assert json.loads(_python(code)) == []
@@ -38,8 +39,8 @@ def test_a_start_turns_ryuk_off_for_itself_and_puts_the_settings_back() -> None:
 import json, os
 from pathlib import Path
 from testcontainers.core.config import testcontainers_config as tc
-from stability.config import load_settings
-from stability.containers import redis_spec, start_service
+from stability.containers.config import load_settings
+from stability.containers.launch import redis_spec, start_service
 
 before = dict(os.environ)
 service = start_service(redis_spec(load_settings(Path.cwd())))

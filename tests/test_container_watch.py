@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import pytest
 
-from stability import labels
-from stability.container_patch import _with_labels
-from stability.container_watch import Watch, short_name
+from stability.containers import labels
+from stability.containers.sdk_patch import _with_labels
+from stability.containers.watch import Watch, short_name
 
 
 def test_container_seconds_counts_overlapping_starts_once_within_the_phase() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from stability.cleanup import list_managed
+from stability.containers.cleanup import list_managed
 
 pytestmark = pytest.mark.docker
 

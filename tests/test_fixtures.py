@@ -11,7 +11,7 @@ pytestmark = pytest.mark.docker
 
 
 def _records(folder: Path, kind: str) -> list[dict[str, object]]:
-    from stability.results_file import read_records
+    from stability.runner.results_file import read_records
 
     return [r for r in read_records(folder) if r["kind"] == kind]
 
@@ -162,7 +162,7 @@ def test_services_start_in_parallel_and_are_measured(
     monkeypatch.setenv("STABILITY_REPETITION", "7")
     pytester.makepyfile(
         """
-        from stability import labels
+        from stability.containers import labels
 
         def test_only_redis_first(redis_url):
             pass  # the session needs both, so asking for one starts both

@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from stability.cli import main
-from stability.images import POSTGRES_IMAGE, REDIS_IMAGE
+from stability.containers.images import POSTGRES_IMAGE, REDIS_IMAGE
 
 pytestmark = pytest.mark.docker
 

@@ -18,8 +18,8 @@ import pytest
 from click.testing import CliRunner, Result
 
 from history_factory import XSS_ID, XSS_MESSAGE, report_history
+from stability.ci.junit_import import node_id
 from stability.cli import main
-from stability.junit_import import node_id
 from stability.report.junit import classname_and_name
 
 SUITE = {

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from stability.ordering import shuffled
+from stability.runner.ordering import shuffled
 
 TESTS = "\n".join(f"def test_{i:02d}():\n    pass\n" for i in range(12))
 SELF_POLLUTING = """
@@ -57,3 +57,37 @@ def test_the_runners_settings_do_not_reach_a_pytest_started_by_a_test(
     result = pytester.runpytest_subprocess("-v")
     result.assert_outcomes(passed=12)
     assert _order(result) == [f"test_{i:02d}" for i in range(12)]
+
+
+FIXTURES = """
+import pytest
+
+EVENTS = []
+
+@pytest.fixture(scope="module")
+def shared():
+    EVENTS.append("module-setup")
+    yield
+    EVENTS.append("module-teardown")
+
+@pytest.fixture
+def fresh(shared):
+    EVENTS.append("setup")
+    yield object()
+    EVENTS.append("teardown")
+
+def test_uses_fixtures(fresh):
+    EVENTS.append("run")
+
+def test_after():
+    # three runs, each with its own function fixture; the module fixture set up once
+    assert EVENTS == ["module-setup"] + ["setup", "run", "teardown"] * 3
+"""
+
+
+def test_in_process_gives_each_run_fresh_function_fixtures(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_fixtures=FIXTURES)
+    result = pytester.runpytest_subprocess("--stability-in-process", "3", "-p", "no:randomly")
+    # test_after checks the order of set-ups and teardowns (each of its runs)
+    result.assert_outcomes(passed=6)
+    assert "KeyError" not in result.stdout.str()

@@ -187,7 +187,7 @@ def test_positions_and_seeds_rebuild_each_order(mixed: dict[str, Any]) -> None:
         shuffled,
     )
     assert len({tuple(o) for _, o in orders}) == 12  # twelve different orders
-    from stability.ordering import shuffled as reorder
+    from stability.runner.ordering import shuffled as reorder
 
     # the recorded order of repetition 3 is what seed 3 gives the declared order
     declared = query(
@@ -312,7 +312,7 @@ def test_a_schema_1_history_is_upgraded_with_the_new_columns(tmp_path: Path) -> 
         "VALUES ('s', 1, 't.py::a', 'passed')"
     )
     old.close()
-    with connect(path, write=False) as conn:
+    with connect(path, write=True) as conn:  # a write upgrades; reads never write (issue 11)
         assert conn.execute("SELECT position, attempt FROM executions").fetchall() == [(None, 1)]
         assert conn.execute("SELECT count(*) FROM diagnoses").fetchall() == [(0,)]
         assert conn.execute("SELECT max(version) FROM schema_info").fetchall() == [

@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from runner_support import invoke
 from stability.cli import main
-from stability.ordering import shuffled
+from stability.runner.ordering import shuffled
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
@@ -99,3 +99,9 @@ def test_committed_row_pair_is_found_and_diagnosed(
     assert victim["cause"] == "order-dependent"
     assert victim["polluters"] == ["test_db_pair.py::test_polluter_commits_a_row"]
     assert tests["test_db_pair.py::test_innocent_a"]["cause"] is None
+    # the leftover check named the polluter before any diagnosis (diagnose tries it first)
+    polluter = tests["test_db_pair.py::test_polluter_commits_a_row"]["leftovers"]
+    assert polluter is not None and "public.notes +1 inserted" in polluter["description"]
+    assert {n for n, t in tests.items() if t["leftovers"]} == {
+        "test_db_pair.py::test_polluter_commits_a_row"
+    }

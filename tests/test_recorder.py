@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from stability.recorder import MAX_MESSAGE, MAX_OUTPUT, MAX_TRACEBACK, bounded
-from stability.results_file import read_records
+from stability.runner.recorder import MAX_MESSAGE, MAX_OUTPUT, MAX_TRACEBACK, bounded
+from stability.runner.results_file import read_records
 
 OUTCOMES_FILE = """
 import pytest

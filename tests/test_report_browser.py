@@ -12,7 +12,7 @@ import pytest
 from history_factory import XSS_ID, XSS_MESSAGE, report_history
 from stability.analysis.causes import Diagnosis
 from stability.report.build import ReportOptions, build_report
-from stability.report.html import write_html
+from stability.report.page import write_html
 from stability.store.ingest import store_diagnosis
 from stability.store.queries import Scope
 

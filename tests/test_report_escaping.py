@@ -19,7 +19,7 @@ import pytest
 
 from history_factory import History
 from stability.report.build import ReportOptions, build_report
-from stability.report.html import render_html
+from stability.report.page import render_html
 from stability.store.queries import Scope
 
 PAYLOADS = [
@@ -91,7 +91,7 @@ def _hostile_history(path: Path, payload: str) -> Path:
         startup_s={"postgres": [1.0, -1.0]},
     )
     # Fields the factory does not set: captured output, service, image, start error.
-    history.executions = [(*e[:14], f"stdout {payload}", e[15]) for e in history.executions]
+    history.executions = [(*e[:14], f"stdout {payload}", *e[15:]) for e in history.executions]
     history.starts = [
         (*s[:2], f"postgres {payload}", f"image {payload}", *s[4:8], f"error {payload}")
         for s in history.starts
@@ -139,3 +139,19 @@ def test_user_data_is_text_not_markup(payload: str, benign: _Page, tmp_path: Pat
     # Captured output, images and start errors are not shown, and never leak raw.
     for field in (f"stdout {payload}", f"image {payload}", f"error {payload}"):
         assert field not in text and field not in values
+
+
+def test_nothing_in_the_templates_or_the_code_turns_escaping_off() -> None:
+    # Raw HTML comes only from page.py's own Markup(...) of our constants; a `|safe` or
+    # an `{% autoescape false %}` in a template, or Markup elsewhere, would be a hole.
+    import stability
+
+    root = Path(stability.__file__).parent
+    templates = list((root / "report" / "templates").glob("*.html"))
+    assert templates
+    for template in templates:
+        text = template.read_text(encoding="utf-8").replace(" ", "")
+        assert "|safe" not in text and "autoescapefalse" not in text, template.name
+    for module in root.rglob("*.py"):
+        if module.name != "page.py":
+            assert "Markup(" not in module.read_text(encoding="utf-8"), module

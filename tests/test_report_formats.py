@@ -15,9 +15,9 @@ from rich.console import Console
 from history_factory import XSS_ID, XSS_MESSAGE, report_history
 from stability.report import figures
 from stability.report.build import Report, ReportOptions, build_report
-from stability.report.html import render_html, script_json
 from stability.report.json_report import report_json, write_json
 from stability.report.markdown import render_markdown
+from stability.report.page import render_html, script_json
 from stability.report.text import render_text
 from stability.store.queries import Scope
 

@@ -11,8 +11,8 @@ import pytest
 from click.testing import CliRunner
 
 from runner_support import invoke
-from stability.cleanup import list_managed
 from stability.cli import main
+from stability.containers.cleanup import list_managed
 
 pytestmark = pytest.mark.docker
 

@@ -12,7 +12,7 @@ from typing import Any
 import duckdb
 import pytest
 
-from stability.shards import Shard, check_session_id, parse_shard
+from stability.runner.shards import Shard, check_session_id, parse_shard
 
 STABILITY = [sys.executable, "-c", "from stability.cli import main; main()"]
 

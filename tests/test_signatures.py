@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from stability.signatures import MAX_SIGNATURE, failure_signature
+from stability.analysis.signatures import MAX_SIGNATURE, failure_signature
 
 
 @pytest.mark.parametrize(

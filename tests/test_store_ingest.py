@@ -20,7 +20,7 @@ from stability.records import (
     Session,
     columns,
 )
-from stability.runner import session_summary
+from stability.runner.campaign import session_summary
 from stability.store import ingest
 from stability.store.db import connect
 

@@ -21,8 +21,8 @@ import pytest
 from click.testing import CliRunner
 
 from runner_support import invoke
-from stability import labels
 from stability.cli import main
+from stability.containers import labels
 
 pytestmark = pytest.mark.docker
 

@@ -35,7 +35,7 @@ class History:
 
     def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
         self.path = resolve_db_path(path)
-        with connect(self.path, write=False):  # fail now, clearly, if it is not readable
+        with connect(self.path, "read"):  # fail now, clearly, if it is not readable
             pass
 
     def __repr__(self) -> str:
@@ -51,7 +51,7 @@ class History:
     ) -> pd.DataFrame:
         """One row per session, newest first, with its repetition and execution counts
         (what `stability sessions` lists)."""
-        with connect(self.path, write=False) as conn:
+        with connect(self.path, "read") as conn:
             found = list_sessions(
                 conn, label=label, since=_since(since), commit=commit, limit=limit
             )
@@ -70,7 +70,7 @@ class History:
         """One row per execution in scope: `nodeid`, `outcome`, `phase`, the timings
         (`setup_s`, `call_s`, `teardown_s`), `infra`, the failure and where it ran."""
         scope = _scope(session, label, since, commit)
-        with connect(self.path, write=False) as conn:
+        with connect(self.path, "read") as conn:
             ids = [s.id for s in resolve_scope(conn, scope, str(self.path))]
             return executions_frame(conn, ids, nodeid)
 
@@ -94,7 +94,7 @@ class History:
 
         scope = _scope(session, label, since, commit)
         options = ReportOptions(target=target, slow_threshold_s=slow_threshold)
-        with connect(self.path, write=False) as conn:
+        with connect(self.path, "read") as conn:
             pooled = pool(resolve_scope(conn, scope, str(self.path)), pool_all)
             _, tests = analyse_scope(conn, list(pooled.sessions), scope, options, pooled.left_out)
         return pd.DataFrame([stats_row(t) for t in tests])

@@ -13,18 +13,19 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from stability.exceptions import MigrationError, StabilityError
-from stability.results_file import results_dir
+from stability.runner.results_file import results_dir
 
 if TYPE_CHECKING:
     import psycopg
     import redis
     from testcontainers.core.container import DockerContainer
 
-    from stability.containers import RunningService
-    from stability.services import ServiceManager
+    from stability.containers.launch import RunningService
+    from stability.containers.leftover_watch import LeftoverWatch
+    from stability.containers.services import ServiceManager
 
 # Fixtures that mean a test needs a service (their closure is what pytest reports).
-_SERVICE_FIXTURES = {
+SERVICE_FIXTURES = {
     "postgres": {"postgres_service", "postgres_container", "postgres_url", "pg_transaction"},
     "redis": {"redis_service", "redis_container", "redis_url", "redis_client"},
 }
@@ -42,24 +43,37 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="Quarantine file (from `stability quarantine`): failures of the tests in it "
         "do not fail the run. Default: [tool.stability] quarantine.",
     )
-    from stability import ordering
+    from stability.runner import ordering
 
     ordering.add_options(parser)
+    group.addoption(
+        "--stability-leftovers",
+        action="store_true",
+        default=False,
+        help="Name the tests that leave PostgreSQL/Redis state behind (on under `stability "
+        "run`). Default: [tool.stability] check_leftovers.",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    from stability import ordering
+    from stability.runner import ordering
 
     config.stash[_needed_key] = set()
     ordering.register(config)
-    if results_dir() is not None:  # `stability run` asked for the recorder
-        from stability import recorder
+    campaign = results_dir() is not None  # `stability run` asked for the recorder
+    if campaign:
+        from stability.runner import recorder
 
-        recorder.register(config)
+        recorder.register(config)  # a pytest a test starts is told it records nothing
+    if _check_leftovers(config):
+        from stability.containers import leftover_watch
+
+        leftover_watch.register(config)
+    if campaign:
         return  # a campaign records real outcomes: no quarantine
     quarantine = _quarantine_file(config)
     if quarantine is not None:
-        from stability import quarantine_plugin
+        from stability.ci import quarantine_plugin
 
         quarantine_plugin.configure(config, quarantine)
 
@@ -68,7 +82,7 @@ def _quarantine_file(config: pytest.Config) -> Path | None:
     option = config.getoption("stability_quarantine", None)
     if option:
         return Path(option)
-    from stability.config import load_settings
+    from stability.containers.config import load_settings
 
     try:
         return load_settings(Path(config.rootpath)).quarantine
@@ -76,8 +90,33 @@ def _quarantine_file(config: pytest.Config) -> Path | None:
         return None
 
 
+def _check_leftovers(config: pytest.Config) -> bool:
+    if config.getoption("stability_leftovers", False):
+        return True
+    from stability.containers.config import load_settings
+
+    try:
+        wanted = load_settings(Path(config.rootpath)).check_leftovers
+    except StabilityError:
+        return False  # the fixtures report the configuration error, with its reason
+    return results_dir() is not None if wanted is None else wanted
+
+
+def _leftover_watch(config: pytest.Config) -> LeftoverWatch | None:
+    from stability.containers.leftover_watch import watch_key
+
+    return config.stash.get(watch_key, None)
+
+
+def _watch(config: pytest.Config, name: str, service: RunningService) -> None:
+    """Tell the leftover check (when on) that a service is ready: its baseline is now."""
+    watch = _leftover_watch(config)
+    if watch is not None:
+        watch.attach(name, service.url)
+
+
 def pytest_report_header(config: pytest.Config) -> str:
-    from stability.config import load_settings
+    from stability.containers.config import load_settings
 
     try:
         s = load_settings(Path(config.rootpath))
@@ -93,9 +132,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     needed = config.stash[_needed_key]
     for item in items:
         names = set(getattr(item, "fixturenames", ()))
-        needed.update(
-            service for service, fixtures in _SERVICE_FIXTURES.items() if names & fixtures
-        )
+        needed.update(service for service, fixtures in SERVICE_FIXTURES.items() if names & fixtures)
 
 
 @pytest.fixture(scope="session")
@@ -104,8 +141,8 @@ def stability_services(
 ) -> Iterator[ServiceManager]:
     """Starts the services this session needs, in parallel, on first use; stops them at the end."""
 
-    from stability.config import load_settings
-    from stability.services import ServiceManager
+    from stability.containers.config import load_settings
+    from stability.containers.services import ServiceManager
 
     try:
         settings = load_settings(Path(pytestconfig.rootpath))
@@ -115,6 +152,9 @@ def stability_services(
     manager = ServiceManager(settings, needed)
     pytestconfig.stash[_manager_key] = manager
     yield manager
+    watch = _leftover_watch(pytestconfig)
+    if watch is not None:
+        watch.services_closing()
     # The containers are gone afterwards: keep their logs where a test failed.
     manager.close(keep_logs=request.session.testsfailed > 0)
 
@@ -137,15 +177,23 @@ def _service(manager: ServiceManager, name: str) -> RunningService:
 
 
 @pytest.fixture(scope="session")
-def postgres_service(stability_services: ServiceManager) -> RunningService:
+def postgres_service(
+    stability_services: ServiceManager, pytestconfig: pytest.Config
+) -> RunningService:
     """The running PostgreSQL: `.url`, `.host`, `.port`, `.ready_s`, `.container`."""
-    return _service(stability_services, "postgres")
+    service = _service(stability_services, "postgres")
+    _watch(pytestconfig, "postgres", service)
+    return service
 
 
 @pytest.fixture(scope="session")
-def redis_service(stability_services: ServiceManager) -> RunningService:
+def redis_service(
+    stability_services: ServiceManager, pytestconfig: pytest.Config
+) -> RunningService:
     """The running Redis: `.url`, `.host`, `.port`, `.ready_s`, `.container`."""
-    return _service(stability_services, "redis")
+    service = _service(stability_services, "redis")
+    _watch(pytestconfig, "redis", service)
+    return service
 
 
 @pytest.fixture(scope="session")
@@ -207,10 +255,13 @@ def pg_transaction(
 
 @pytest.fixture
 def redis_client(redis_url: str) -> Iterator[redis.Redis]:
-    """A redis-py client (str responses) on a database emptied before the test."""
+    """A redis-py client (str responses) on a database emptied before and after the test."""
     import redis
 
     client = redis.Redis.from_url(redis_url, decode_responses=True)
     client.flushdb()
-    yield client
-    client.close()
+    try:
+        yield client
+        client.flushdb()  # what it wrote is gone for the next test, as with pg_transaction
+    finally:
+        client.close()

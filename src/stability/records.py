@@ -52,6 +52,9 @@ class Execution:
     attempt: int = 1  # the test's run number in its process (`run --in-process K`)
     setup_container_s: float | None = None  # of setup_s, spent starting and stopping containers
     call_container_s: float | None = None  # of call_s, spent starting and stopping containers
+    leftovers: str | None = (
+        None  # JSON: state the test left behind (`stability.containers.leftovers`)
+    )
 
 
 ContainerOrigin = Literal["stability", "tests"]

@@ -55,6 +55,8 @@ class SinceType(click.ParamType):  # type: ignore[type-arg]
     ) -> datetime:
         if isinstance(value, datetime):
             return value
+        if not str(value).strip():
+            self.fail("must not be empty", param, ctx)
         try:
             return parse_since(str(value))
         except ValueError as exc:
@@ -95,13 +97,13 @@ class _CheckedText(click.ParamType):  # type: ignore[type-arg]
 
 
 def _shard(text: str) -> Any:
-    from stability.shards import parse_shard
+    from stability.runner.shards import parse_shard
 
     return parse_shard(text)
 
 
 def _session_id(text: str) -> str:
-    from stability.shards import check_session_id
+    from stability.runner.shards import check_session_id
 
     return check_session_id(text)
 
@@ -113,12 +115,25 @@ SINCE = SinceType()
 SECONDS = SecondsType()
 
 
+def not_empty(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    """A value given as "" (or blank) is a mistake, not "no filter": say so."""
+    if isinstance(value, str) and not value.strip():
+        raise click.BadParameter("must not be empty", ctx=ctx, param=param)
+    return value
+
+
+def _db_path(ctx: click.Context, param: click.Parameter, value: Any) -> Path | None:
+    # not click.Path: it would turn "" into the working folder
+    value = not_empty(ctx, param, value)
+    return None if value is None else Path(value)
+
+
 def db_option(func: F) -> F:
     return click.option(
         "--db",
         "db",
-        type=click.Path(dir_okay=False, path_type=Path),
         default=None,
+        callback=_db_path,
         metavar="PATH",
         help="History file [default: $STABILITY_DB or .stability/history.duckdb].",
     )(func)
@@ -128,7 +143,9 @@ def filter_options(func: F) -> F:
     """--label, --since and --commit: every session matching all of them."""
     for option in reversed(
         [
-            click.option("--label", default=None, help="Sessions with this label."),
+            click.option(
+                "--label", default=None, callback=not_empty, help="Sessions with this label."
+            ),
             click.option(
                 "--since",
                 type=SINCE,
@@ -136,7 +153,12 @@ def filter_options(func: F) -> F:
                 metavar="WHEN",
                 help="Sessions started since: 7d, 12h, 2026-11-01.",
             ),
-            click.option("--commit", default=None, help="Sessions on this git commit (prefix)."),
+            click.option(
+                "--commit",
+                default=None,
+                callback=not_empty,
+                help="Sessions on this git commit (prefix).",
+            ),
         ]
     ):
         func = option(func)
@@ -189,9 +211,9 @@ def scope_options(func: F) -> F:
         "pytest arguments and order options.",
     )(command)
     wrapped = filter_options(wrapped)
-    wrapped = click.option("--session", default=None, help="One session (id or unique prefix).")(
-        wrapped
-    )
+    wrapped = click.option(
+        "--session", default=None, callback=not_empty, help="One session (id or unique prefix)."
+    )(wrapped)
     return cast(F, db_option(wrapped))
 
 

@@ -7,10 +7,10 @@ from typing import TYPE_CHECKING
 
 import click
 
-from stability.cli._options import json_option, print_json
+from stability.cli._options import json_option, not_empty, print_json
 
 if TYPE_CHECKING:
-    from stability.cleanup import ManagedContainer
+    from stability.containers.cleanup import ManagedContainer
 
 
 @click.group()
@@ -19,11 +19,16 @@ def containers() -> None:
 
 
 @containers.command("list")
-@click.option("--session", default=None, help="Only containers of this stability session.")
+@click.option(
+    "--session",
+    default=None,
+    callback=not_empty,
+    help="Only containers of this stability session.",
+)
 @json_option("the containers")
 def list_(session: str | None, as_json: bool) -> None:
     """Containers started by pytest-stability that still exist."""
-    from stability.cleanup import list_managed
+    from stability.containers.cleanup import list_managed
 
     found = list_managed(session=session)
     if as_json:
@@ -45,11 +50,16 @@ def list_(session: str | None, as_json: bool) -> None:
     is_flag=True,
     help="Also remove containers whose owning process is still alive.",
 )
-@click.option("--session", default=None, help="Only containers of this stability session.")
+@click.option(
+    "--session",
+    default=None,
+    callback=not_empty,
+    help="Only containers of this stability session.",
+)
 @json_option("the removed containers")
 def prune(everything: bool, session: str | None, as_json: bool) -> None:
     """Remove leftover containers (by default those whose pytest process is gone)."""
-    from stability.cleanup import prune_containers
+    from stability.containers.cleanup import prune_containers
     from stability.exceptions import ContainerRemovalError
 
     try:

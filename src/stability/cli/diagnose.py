@@ -1,4 +1,4 @@
-"""`stability diagnose`: a thin click layer over `stability.diagnose`."""
+"""`stability diagnose`: a thin click layer over `stability.runner.diagnose`."""
 
 from __future__ import annotations
 
@@ -48,8 +48,8 @@ def diagnose(
     without the polluter. Probes are stored under a session labelled `diagnose`; the
     finding shows in the diagnosed session's report.
     """
-    from stability.diagnose import DiagnoseOptions
-    from stability.diagnose import diagnose as run_diagnosis
+    from stability.runner.diagnose import DiagnoseOptions
+    from stability.runner.diagnose import diagnose as run_diagnosis
     from stability.store.db import resolve_db_path
 
     def progress(line: str) -> None:

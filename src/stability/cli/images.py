@@ -25,7 +25,7 @@ def build(rebuild: bool, mirror: str | None, as_json: bool) -> None:
       export STABILITY_POSTGRES_IMAGE=pytest-stability/postgres:15-bookworm
       export STABILITY_REDIS_IMAGE=pytest-stability/redis:7-bookworm
     """
-    from stability.images import build_images
+    from stability.containers.images import build_images
 
     echo = (lambda line: None) if as_json else click.echo
     results = build_images(rebuild=rebuild, mirror=mirror, echo=echo)

@@ -1,4 +1,4 @@
-"""`stability import junit`: a thin click layer over `stability.junit_import`."""
+"""`stability import junit`: a thin click layer over `stability.ci.junit_import`."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from stability.cli._options import db_option, json_option, print_json
+from stability.cli._options import db_option, json_option, not_empty, print_json
 
 
 @click.group("import")
@@ -16,8 +16,14 @@ def import_group() -> None:
 
 @click.command("junit")
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--label", default=None, help="Tag the session (e.g. ci).")
-@click.option("--commit", default=None, metavar="SHA", help="The git commit the results are of.")
+@click.option("--label", default=None, callback=not_empty, help="Tag the session (e.g. ci).")
+@click.option(
+    "--commit",
+    default=None,
+    callback=not_empty,
+    metavar="SHA",
+    help="The git commit the results are of.",
+)
 @db_option
 @json_option("the result")
 def junit(
@@ -29,8 +35,8 @@ def junit(
     (rerunFailure, flakyFailure, ...) count as executions: a retry that passed is a
     failure plus a pass. A batch with one bad file imports nothing.
     """
-    from stability.junit_import import ImportOptions, import_files
-    from stability.runner import new_session_id
+    from stability.ci.junit_import import ImportOptions, import_files
+    from stability.runner.campaign import new_session_id
     from stability.store import ingest
     from stability.store.db import resolve_db_path
 

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import click
 
-from stability.cli._options import db_option, json_option, print_json
+from stability.cli._options import db_option, json_option, not_empty, print_json
 
 
 @click.command("logs")
-@click.argument("session")
+@click.argument("session", callback=not_empty)
 @click.argument("repetition", type=click.IntRange(min=1))
 @click.option(
     "--service",
@@ -31,7 +31,7 @@ def logs(
     from stability.store.db import connect, resolve_db_path
     from stability.store.queries.logs import container_logs
 
-    with connect(resolve_db_path(db), write=False) as conn:
+    with connect(resolve_db_path(db), "read") as conn:
         session_id, found = container_logs(conn, session, repetition, service)
     if as_json:
         payload = {

@@ -50,7 +50,7 @@ def quarantine(
     (`pytest --stability-quarantine FILE` or `[tool.stability] quarantine`): those tests
     still run, but their failures do not fail the session until the entry expires.
     """
-    from stability import quarantine as q
+    from stability.ci import quarantine as q
     from stability.report._format import pct as format_rate
     from stability.report.build import ReportOptions, build_report
     from stability.store.db import resolve_db_path

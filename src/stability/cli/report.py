@@ -1,6 +1,6 @@
 """`stability report`, `check`, `sessions` and `show`: reading the history.
 
-Thin commands over `stability.report` and `stability.check`. Exit codes: 0 fine,
+Thin commands over `stability.report` and `stability.analysis.check`. Exit codes: 0 fine,
 1 `check` found tests over budget, 2 an error (no history, no session in scope, bad
 option), as for every `stability` command.
 """
@@ -22,6 +22,7 @@ from stability.cli._options import (
     db_option,
     filter_options,
     json_option,
+    not_empty,
     print_json,
     scope_options,
 )
@@ -125,7 +126,7 @@ def report(
     try:
         if fmt == "html":
             from stability.report import _format
-            from stability.report.html import write_html
+            from stability.report.page import write_html
 
             path = write_html(data, out_dir)
             click.echo(f"{path}: {_format.headline(data)}")
@@ -173,7 +174,7 @@ def check(
     as_json: bool,
 ) -> None:
     """Exit 1 when a test in scope is over the flake-rate budget (one line per test)."""
-    from stability.check import check_tests
+    from stability.analysis.check import check_tests
     from stability.report._format import pct
     from stability.report.build import ReportOptions, build_report
 
@@ -209,7 +210,7 @@ def check(
             }
         )
     else:
-        from stability.check import unproven_passes
+        from stability.analysis.check import unproven_passes
         from stability.report._format import plural
 
         for offence in result.offences:
@@ -271,7 +272,7 @@ def sessions(
     from stability.store import queries
     from stability.store.db import connect
 
-    with connect(_db(db), write=False) as conn:
+    with connect(_db(db), "read") as conn:
         rows = queries.list_sessions(
             conn, label=label, since=since, commit=commit, limit=limit or None
         )
@@ -284,7 +285,7 @@ def sessions(
 
 
 @click.command("show")
-@click.argument("nodeid")
+@click.argument("nodeid", callback=not_empty)
 @scope_options
 @_target_options
 @json_option("the history")

@@ -1,4 +1,4 @@
-"""`stability run`: a thin click layer over `stability.runner`."""
+"""`stability run`: a thin click layer over `stability.runner.campaign`."""
 
 from __future__ import annotations
 
@@ -8,11 +8,20 @@ from typing import TYPE_CHECKING
 
 import click
 
-from stability.cli._options import SECONDS, SESSION_ID, SHARD, db_option, json_option, print_json
+from stability.cli._options import (
+    SECONDS,
+    SESSION_ID,
+    SHARD,
+    db_option,
+    json_option,
+    not_empty,
+    print_json,
+)
 from stability.exceptions import UsageError
+from stability.runner.limits import MAX_JOBS, MAX_REPEAT
 
 if TYPE_CHECKING:
-    from stability.shards import Shard
+    from stability.runner.shards import Shard
 
 EPILOG = """\b
 Exit codes:
@@ -23,6 +32,7 @@ Exit codes:
        failed to start, died, ran out of memory or restarted, or an engine that went
        away), so the numbers say nothing about the tests
   130  interrupted (Ctrl-C); completed repetitions are kept, --resume carries on
+  143  stopped by SIGTERM; the same
 """
 
 
@@ -47,7 +57,7 @@ class _RunCommand(click.Command):
 @click.option(
     "--repeat",
     "repeat",
-    type=click.IntRange(min=1),
+    type=click.IntRange(min=1, max=MAX_REPEAT),
     metavar="N",
     help="How many repetitions (fresh pytest processes) to run.",
 )
@@ -55,7 +65,7 @@ class _RunCommand(click.Command):
     "-j",
     "--jobs",
     "jobs",
-    type=click.IntRange(min=1),
+    type=click.IntRange(min=1, max=MAX_JOBS),
     metavar="K",
     default=1,
     show_default=True,
@@ -92,12 +102,13 @@ class _RunCommand(click.Command):
     "its attempt number).",
 )
 @click.option("--until-fail", is_flag=True, help="Stop at the first repetition with a failure.")
-@click.option("--label", default=None, help="Tag the session (e.g. nightly).")
+@click.option("--label", default=None, callback=not_empty, help="Tag the session (e.g. nightly).")
 @db_option
 @click.option(
     "--resume",
     "resume",
     default=None,
+    callback=not_empty,
     metavar="SESSION",
     help="Carry on a session to N, skipping its completed repetitions.",
 )
@@ -145,8 +156,8 @@ def run(
     `stability run tests/test_orders.py --repeat 100 -- -k checkout -n 2`.
     Every outcome and timing is stored in DuckDB; `stability report` reads it.
     """
-    from stability.progress import make_progress, summary_lines
-    from stability.runner import Campaign, RunOptions
+    from stability.runner.campaign import Campaign, RunOptions
+    from stability.runner.progress import make_progress, summary_lines
     from stability.store.db import resolve_db_path
 
     pytest_args = list(ctx.meta.get("stability.pytest_args", []))

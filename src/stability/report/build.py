@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from stability.analysis.causes import Evidence
+from stability.analysis.leftovers import LeftoverSummary, summarise
 from stability.analysis.models import (
     ContainerStart,
     SessionInfo,
@@ -75,6 +76,7 @@ class Report:
     grid: OutcomeGrid | None = None
     durations: dict[str, list[float]] = field(default_factory=dict)
     startups: dict[str, list[float]] = field(default_factory=dict)
+    leftovers: tuple[LeftoverSummary, ...] = ()  # tests that left state behind
     generated_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     left_out: tuple[SessionInfo, ...] = ()  # in scope, but run under other conditions
 
@@ -83,7 +85,7 @@ def build_report(
     db_path: Path, scope: queries.Scope, options: ReportOptions | None = None
 ) -> Report:
     options = options or ReportOptions()
-    with connect(db_path, write=False) as conn:
+    with connect(db_path, "read") as conn:
         pooled = pool(queries.resolve_scope(conn, scope, str(db_path)), scope.pool_all)
         sessions = list(pooled.sessions)
         ids = [s.id for s in sessions]
@@ -91,6 +93,9 @@ def build_report(
         reps = queries.repetitions(conn, ids)
         starts = queries.container_starts(conn, ids)
         trend = queries.trend(conn, sessions[-1], options.trend_sessions)
+        leftovers = summarise(
+            queries.leftover_rows(conn, ids), {t.nodeid: t.counts.executions for t in tests}
+        )
         suite = suite_stats(tests, reps, starts, startup_target_s=options.startup_target_s)
         grid = None
         durations: dict[str, list[float]] = {}
@@ -119,6 +124,7 @@ def build_report(
         durations=durations,
         startups=_startup_samples(starts, options.startup_samples) if options.charts else {},
         left_out=pooled.left_out,
+        leftovers=tuple(leftovers),
     )
 
 

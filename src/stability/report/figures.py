@@ -1,7 +1,7 @@
 """The HTML report's charts as plotly.js figure specs (plain dicts: data + layout).
 
 Built as plain data rather than through plotly's Python objects: the specs stay small
-and fast to build for big histories, and `html.py` (the one module that imports plotly)
+and fast to build for big histories, and `page.py` (the one module that imports plotly)
 only needs plotly for its JavaScript. The tests check every spec against plotly's schema.
 
 Text that comes from the user (test ids, session ids) is HTML-escaped before it goes in:
@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from stability.analysis.models import TestStats
+from stability.report._printable import printable
 from stability.report.build import OutcomeGrid, Report
 
 Figure = dict[str, Any]
@@ -43,11 +44,15 @@ _GRID_INDEX = {code: i for i, (code, _, _) in enumerate(GRID_CODES)}
 _GRID_INDEX.update({"xfailed": _GRID_INDEX["skipped"], "xpassed": _GRID_INDEX["skipped"]})
 
 
+def _esc(text: str, quote: bool = True) -> str:
+    return html.escape(printable(text), quote=quote)
+
+
 def label(text: str, limit: int = 70) -> str:
     """A test id for an axis: escaped, and cut from the left (the test name is at the end)."""
     if len(text) > limit:
         text = "…" + text[-(limit - 1) :]
-    return html.escape(text, quote=False)
+    return _esc(text, quote=False)
 
 
 def _layout(height: int, **extra: Any) -> dict[str, Any]:
@@ -104,7 +109,7 @@ def flake_rates(tests: list[TestStats], target: float, limit: int = 40) -> Figur
             "marker": {"size": 9, "color": [COLORS[t.verdict] for t in shown]},
             "customdata": [
                 [
-                    html.escape(t.nodeid, quote=False),
+                    _esc(t.nodeid, quote=False),
                     t.counts.failures,
                     t.counts.decided,
                     100 * t.ci_low,
@@ -164,7 +169,7 @@ def outcome_grid(grid: OutcomeGrid, started: dict[str, datetime] | None = None) 
     if not grid.nodeids or not grid.columns:
         return None
     multi = len({c[0] for c in grid.columns}) > 1
-    x = [f"{html.escape(s)} #{n}" if multi else f"#{n}" for s, n in grid.columns]
+    x = [f"{_esc(s)} #{n}" if multi else f"#{n}" for s, n in grid.columns]
     short = [
         f"{started[s]:%m-%d} #{n}" if multi and started and s in started else label
         for (s, n), label in zip(grid.columns, x, strict=True)
@@ -247,7 +252,7 @@ def startups(samples: dict[str, list[float]], target_s: float) -> Figure | None:
             "type": "box",
             "orientation": "h",
             "x": values,
-            "name": html.escape(service),
+            "name": _esc(service),
             "boxpoints": "all" if len(values) <= 200 else "outliers",
             "jitter": 0.4,
             "pointpos": 0,
@@ -276,9 +281,9 @@ def trend(report: Report) -> Figure | None:
     if not points:
         return None
     current = {s.id for s in report.sessions}
-    x = [html.escape(p.session_id) for p in points]  # unique categories, dated ticks
+    x = [_esc(p.session_id) for p in points]  # unique categories, dated ticks
     ticks = [f"{p.started_at:%b %d}<br>{p.started_at:%H:%M}" for p in points]
-    names = [html.escape(p.session_id) for p in points]
+    names = [_esc(p.session_id) for p in points]
     red = [100 * p.failed_repetitions / p.repetitions if p.repetitions else None for p in points]
     fail = [100 * p.failures / p.decided if p.decided else None for p in points]
     data = [

@@ -12,16 +12,17 @@ from typing import Any
 
 from rich.console import Console
 from rich.table import Table
-from rich.text import Text
 
 from stability.analysis.aggregate import count_signatures, count_tests, signature_of
 from stability.analysis.causes import Evidence
+from stability.analysis.leftovers import LeftoverSummary, summarise
 from stability.analysis.models import ExecutionRow, SessionInfo, TestStats
 from stability.analysis.per_test import analyse_test, with_causes
 from stability.analysis.pooling import pool
 from stability.analysis.rules import FAILING_OUTCOMES
 from stability.exceptions import StabilityError, UsageError
 from stability.report import _format as f
+from stability.report._printable import printable_text
 from stability.report.json_report import session_json, stats_json
 from stability.store import queries
 from stability.store.db import connect
@@ -47,12 +48,13 @@ class TestHistory:
     total_failures: int
     with_logs: frozenset[tuple[str, int]] = frozenset()  # (session, repetition) with logs
     left_out: tuple[SessionInfo, ...] = ()  # sessions run under other conditions
+    leftovers: LeftoverSummary | None = None  # what it left behind, when it did
 
 
 def build_history(
     db_path: Path, text: str, scope: queries.Scope, *, target: float, slow_threshold_s: float
 ) -> TestHistory:
-    with connect(db_path, write=False) as conn:
+    with connect(db_path, "read") as conn:
         pooled = pool(queries.resolve_scope(conn, scope, str(db_path)), scope.pool_all)
         sessions = list(pooled.sessions)
         ids = [s.id for s in sessions]
@@ -69,6 +71,7 @@ def build_history(
         every = ids + [s.id for s in pooled.left_out]
         evidence = queries.cause_evidence(conn, every, [nodeid]).get(nodeid) or Evidence(nodeid)
         evidence = replace(evidence, diagnosis=queries.diagnoses(conn, every).get(nodeid))
+        left = summarise(queries.leftover_rows(conn, ids, nodeid), {nodeid: len(rows)})
 
     def analyse(subset: list[ExecutionRow]) -> TestStats:
         counts = count_tests(subset)[0]
@@ -95,6 +98,7 @@ def build_history(
         total_failures=len(failing),
         with_logs=frozenset(logged),
         left_out=pooled.left_out,
+        leftovers=left[0] if left else None,
     )
 
 
@@ -102,7 +106,7 @@ def history_json(h: TestHistory) -> dict[str, Any]:
     return {
         "nodeid": h.nodeid,
         "scope": h.scope,
-        "test": stats_json(h.stats),
+        "test": stats_json(h.stats, h.leftovers),
         "sessions": [
             {"session": session_json(line.session), "test": stats_json(line.stats)}
             for line in h.sessions
@@ -128,9 +132,9 @@ def history_json(h: TestHistory) -> dict[str, Any]:
 
 def render_history(h: TestHistory, console: Console) -> None:
     t = h.stats
-    console.print(Text(h.nodeid, style="bold"))
+    console.print(printable_text(h.nodeid, style="bold"))
     console.print(
-        Text(
+        printable_text(
             f"{f.pct(t.flake_rate)} flake rate ({f.fraction(t)} failed, 95% interval {f.ci(t)}), "
             f"{t.verdict}, {f.status(t)}; flip rate {f.pct(t.flip_rate)}; "
             f"call p50 {f.seconds(t.counts.p50_s)}, p95 {f.seconds(t.counts.p95_s)} "
@@ -138,12 +142,21 @@ def render_history(h: TestHistory, console: Console) -> None:
         )
     )
     if t.cause is not None:
-        console.print(Text(f"cause: {f.cause(t)} — {t.cause.why}"))
+        console.print(printable_text(f"cause: {f.cause(t)} — {t.cause.why}"))
         d = t.cause.diagnosis
         if d is not None and d.failing_command:
-            console.print(Text(f"fails: {d.failing_command}"))
+            console.print(printable_text(f"fails: {d.failing_command}"))
             if d.passing_command:
-                console.print(Text(f"passes: {d.passing_command}"))
+                console.print(printable_text(f"passes: {d.passing_command}"))
+    if h.leftovers is not None:
+        lv = h.leftovers
+        console.print(
+            printable_text(
+                f"Leaves state behind in {lv.executions} of {lv.checked} executions; "
+                f"the latest: {lv.description}",
+                style="yellow",
+            )
+        )
     table = Table(title="By session", title_justify="left")
     for name in ("Session", "Started", "Label", "Commit", "Conditions", "Failed", "Rate"):
         table.add_column(name, overflow="fold")
@@ -152,11 +165,11 @@ def render_history(h: TestHistory, console: Console) -> None:
     for line in h.sessions:
         s, st = line.session, line.stats
         table.add_row(
-            Text(s.id),
+            printable_text(s.id),
             f"{s.started_at:%Y-%m-%d %H:%M}",
-            Text(s.label or ""),
-            Text((s.git_commit or "")[:10]),
-            Text(s.conditions),
+            printable_text(s.label or ""),
+            printable_text((s.git_commit or "")[:10]),
+            printable_text(s.conditions),
             f.fraction(st),
             f.pct(st.flake_rate),
             st.verdict,
@@ -176,17 +189,17 @@ def render_history(h: TestHistory, console: Console) -> None:
             message = (first.message or first.error_type or "").strip().splitlines()
             outcome = first.outcome + (" (environment)" if first.environment else "")
             fails.add_row(
-                Text(first.session_id),
+                printable_text(first.session_id),
                 str(len(group)),
-                Text(number_ranges(r.repetition for r in group)),
-                Text(f"{outcome}, {first.phase}" if first.phase else outcome),
-                Text(message[0][:200] if message else ""),
+                printable_text(number_ranges(r.repetition for r in group)),
+                printable_text(f"{outcome}, {first.phase}" if first.phase else outcome),
+                printable_text(message[0][:200] if message else ""),
             )
         console.print(fails)
         logged = [r for r in h.failures if (r.session_id, r.repetition) in h.with_logs]
         if logged:
             console.print(
-                Text(
+                printable_text(
                     "The containers' logs of a failed repetition: "
                     f"stability logs {logged[-1].session_id} {logged[-1].repetition}",
                     style="dim",
@@ -199,10 +212,10 @@ def render_history(h: TestHistory, console: Console) -> None:
         for g in t.signatures:
             sig.add_row(
                 str(g.count),
-                Text(g.signature),
-                Text(f"{g.first_session} #{g.first_repetition}"),
-                Text(f"{g.last_session} #{g.last_repetition}"),
-                Text("\n".join(g.example.strip().splitlines()[:3])[:300]),
+                printable_text(g.signature),
+                printable_text(f"{g.first_session} #{g.first_repetition}"),
+                printable_text(f"{g.last_session} #{g.last_repetition}"),
+                printable_text("\n".join(g.example.strip().splitlines()[:3])[:300]),
             )
         console.print(sig)
 

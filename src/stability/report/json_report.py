@@ -12,6 +12,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from stability.analysis.leftovers import LeftoverSummary
 from stability.analysis.models import (
     ServiceStartup,
     SessionInfo,
@@ -73,7 +74,21 @@ def signature_json(s: SignatureCounts) -> dict[str, Any]:
     }
 
 
-def stats_json(t: TestStats) -> dict[str, Any]:
+def leftovers_json(s: LeftoverSummary | None) -> dict[str, Any] | None:
+    """What a test left behind (None: nothing, in every execution checked)."""
+    if s is None:
+        return None
+    return {
+        "executions": s.executions,
+        "of": s.checked,
+        "latest": dict(s.latest),
+        "description": s.description,
+        "bypassed_transaction": s.bypassed_transaction,
+        "late": s.late,
+    }
+
+
+def stats_json(t: TestStats, leftovers: LeftoverSummary | None = None) -> dict[str, Any]:
     c = t.counts
     return {
         "nodeid": c.nodeid,
@@ -106,6 +121,7 @@ def stats_json(t: TestStats) -> dict[str, Any]:
         "slowdown": t.slowdown,
         "baseline_p50_s": _num(t.baseline_p50_s),
         "signatures": [signature_json(s) for s in t.signatures],
+        "leftovers": leftovers_json(leftovers),
         **cause_json(t),
     }
 
@@ -193,6 +209,7 @@ def trend_json(p: TrendPoint) -> dict[str, Any]:
 
 def report_json(report: Report) -> dict[str, Any]:
     o = report.options
+    left_by = {s.nodeid: s for s in report.leftovers}
     return {
         "format": FORMAT,
         "generated_at": _time(report.generated_at),
@@ -208,7 +225,7 @@ def report_json(report: Report) -> dict[str, Any]:
             "left_out_sessions": [session_json(s) for s in report.left_out],
         },
         "suite": suite_json(report.suite, o.startup_target_s),
-        "tests": [stats_json(t) for t in report.tests],
+        "tests": [stats_json(t, left_by.get(t.nodeid)) for t in report.tests],
         "trend": [trend_json(p) for p in report.trend],
     }
 

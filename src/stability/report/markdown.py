@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from stability.analysis.suite import suite_signatures
 from stability.report import _format as f
+from stability.report._printable import printable
 from stability.report.build import Report, container_name
 
 MAX_ROWS = 30
 
 
 def _squash(text: str, limit: int) -> str:
-    text = " ".join(text.split())
+    text = " ".join(printable(text).split())
     return text[: limit - 1] + "…" if len(text) > limit else text
 
 
@@ -111,6 +112,14 @@ def render_markdown(report: Report) -> str:
         lines += ["| Test | Failures | Passed |", "|---|---:|---:|"]
         for t in env[:MAX_ROWS]:
             lines.append(f"| {_code(t.nodeid)} | {t.counts.environment} | {t.counts.passed} |")
+        lines.append("")
+    if report.leftovers:
+        lines += ["### Tests that leave state behind", "", "| Test | Executions | What |"]
+        lines.append("|---|---:|---|")
+        for lv in report.leftovers[:MAX_ROWS]:
+            lines.append(
+                f"| {_code(lv.nodeid)} | {lv.executions}/{lv.checked} | {_cell(lv.description)} |"
+            )
         lines.append("")
     if s.containers:
         target = f.seconds(report.options.startup_target_s)

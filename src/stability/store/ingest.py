@@ -66,7 +66,7 @@ class RepetitionRows:
 
 
 def create_session(path: Path, session: Session) -> None:
-    with connect(path, write=True) as conn:
+    with connect(path, "write") as conn:
         try:
             _insert(conn, "sessions", SESSION_COLUMNS, [values(session)])
         except duckdb.ConstraintException:
@@ -76,14 +76,18 @@ def create_session(path: Path, session: Session) -> None:
 def session_exists(path: Path, session_id: str) -> bool:
     if not path.exists():
         return False
-    with connect(path, write=False) as conn:
+    with connect(path, "read") as conn:
         row = conn.execute("SELECT count(*) FROM sessions WHERE id = ?", [session_id]).fetchone()
     return bool(row and row[0])
 
 
 def load_session(path: Path, session_id: str) -> StoredSession:
-    """A session to resume, with the numbers of its completed repetitions."""
-    with connect(path, write=False) as conn:
+    """A session to resume, with the numbers of its completed repetitions.
+
+    Opened for writing (`--resume` is a write: an older schema is upgraded) when the
+    file exists; a missing file is not created.
+    """
+    with connect(path, "write" if path.exists() else "read") as conn:
         found = conn.execute(
             "SELECT id, targets, repeat, options, status, label FROM sessions WHERE id = ?",
             [session_id],
@@ -108,7 +112,7 @@ def load_session(path: Path, session_id: str) -> StoredSession:
 
 def reopen_session(path: Path, session_id: str, repeat: int, options: Mapping[str, Any]) -> None:
     """Mark a resumed session running again (with its possibly raised N)."""
-    with connect(path, write=True) as conn:
+    with connect(path, "write") as conn:
         conn.execute(
             "UPDATE sessions SET status = 'running', finished_at = NULL, repeat = ?, "
             "options = ? WHERE id = ?",
@@ -122,7 +126,7 @@ def ingest_repetition(path: Path, rows: RepetitionRows) -> None:
     Rows a previous attempt at the same repetition number left are replaced, so
     ingesting twice never duplicates.
     """
-    with connect(path, write=True) as conn:
+    with connect(path, "write") as conn:
         conn.execute("BEGIN TRANSACTION")
         try:
             _write_repetition(conn, rows)
@@ -134,7 +138,7 @@ def ingest_repetition(path: Path, rows: RepetitionRows) -> None:
 
 def import_session(path: Path, session: Session, repetitions: Sequence[RepetitionRows]) -> None:
     """A whole session from elsewhere (`stability import`), in one transaction."""
-    with connect(path, write=True) as conn:
+    with connect(path, "write") as conn:
         conn.execute("BEGIN TRANSACTION")
         try:
             try:
@@ -170,7 +174,7 @@ def _write_repetition(conn: duckdb.DuckDBPyConnection, rows: RepetitionRows) -> 
 
 
 def finish_session(path: Path, session_id: str, status: str) -> None:
-    with connect(path, write=True) as conn:
+    with connect(path, "write") as conn:
         conn.execute(
             "UPDATE sessions SET status = ?, finished_at = ? WHERE id = ?",
             [status, datetime.now(UTC), session_id],
@@ -179,7 +183,7 @@ def finish_session(path: Path, session_id: str, status: str) -> None:
 
 def discard_session(path: Path, session_id: str) -> bool:
     """Remove a session that stored no repetition (bad input found once running)."""
-    with connect(path, write=True) as conn:
+    with connect(path, "write") as conn:
         conn.execute("BEGIN TRANSACTION")
         row = conn.execute(
             "SELECT count(*) FROM repetitions WHERE session_id = ?", [session_id]
@@ -234,7 +238,7 @@ def _insert_bulk(
 def store_diagnosis(path: Path, diagnosis: Diagnosis) -> None:
     """Keep what `stability diagnose` found, with the test and the session it diagnosed."""
     d = diagnosis
-    with connect(path, write=True) as conn:
+    with connect(path, "write") as conn:
         conn.execute(
             "INSERT INTO diagnoses (session_id, nodeid, verdict, polluters, failing_order, "
             "failing_command, passing_command, probes, probe_session, created_at) "

@@ -59,7 +59,7 @@ def merge_histories(sources: Sequence[Path], into: Path) -> MergeResult:
 
 
 def _merge_all(unique: list[Path], into: Path, result: MergeResult) -> None:
-    with connect(into, write=True) as conn:
+    with connect(into, "write") as conn:
         aliases = [_attach(conn, path, i) for i, path in enumerate(unique)]
         try:
             conn.execute("BEGIN TRANSACTION")

@@ -6,7 +6,7 @@ who query the history with SQL): add columns freely, never rename or drop.
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 # Each entry upgrades the schema from version i to i + 1 (index 0: empty -> 1).
 MIGRATIONS: list[str] = [
@@ -124,5 +124,9 @@ MIGRATIONS: list[str] = [
     ALTER TABLE container_starts ADD COLUMN IF NOT EXISTS died BOOLEAN DEFAULT false;
     ALTER TABLE container_starts ADD COLUMN IF NOT EXISTS exit_code INTEGER;
     ALTER TABLE container_starts ADD COLUMN IF NOT EXISTS oom BOOLEAN;
+    """,
+    # 6: what each test left behind in PostgreSQL/Redis (the leftover check)
+    """
+    ALTER TABLE executions ADD COLUMN IF NOT EXISTS leftovers VARCHAR;  -- JSON, NULL: clean
     """,
 ]

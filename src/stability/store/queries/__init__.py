@@ -16,6 +16,7 @@ from stability.store.queries.causes import (
     last_session_failing,
 )
 from stability.store.queries.charts import call_durations, grid_cells, grid_columns, trend
+from stability.store.queries.leftovers import leftover_rows, leftover_summaries
 from stability.store.queries.logs import container_logs, repetitions_with_logs
 from stability.store.queries.scope import (
     Scope,
@@ -52,6 +53,8 @@ __all__ = [
     "grid_cells",
     "grid_columns",
     "last_session_failing",
+    "leftover_rows",
+    "leftover_summaries",
     "list_sessions",
     "previous_comparable",
     "repetitions",

@@ -20,6 +20,13 @@ def container_logs(
         "AND (? IS NULL OR service = ?) ORDER BY service",
         [info.id, repetition, service, service],
     ).fetchall()
+    ran = conn.execute(
+        "SELECT count(*), count(*) FILTER (WHERE number = ?) FROM repetitions WHERE session_id = ?",
+        [repetition, info.id],
+    ).fetchone()
+    stored, found = ran if ran else (0, 0)
+    if not rows and not found:
+        raise StabilityError(f"no repetition {repetition} in session {info.id} ({stored} stored)")
     if not rows:
         what = f"{service} logs" if service else "container logs"
         raise StabilityError(

@@ -21,9 +21,11 @@ from stability.records import ContainerState
 
 # Docker's zero time: the container never stopped.
 _NEVER = "0001-01-01T00:00:00Z"
-# The engine notes a death a moment after the connections to it broke: failures that
-# ended this long before a container died are blamed on it too.
-GRACE = timedelta(seconds=2)
+# A test's end is its start plus its phases' durations, which leave out the time between
+# phases, and the engine notes a death a moment after the connections broke: on a loaded
+# machine the two drift apart by seconds. Failures that ended this long before a
+# container died are blamed on it too.
+GRACE = timedelta(seconds=10)
 
 
 @dataclass(frozen=True)
@@ -66,8 +68,8 @@ def inspect_container(service: str, container: Any) -> ContainerState:
 
 def inspect_labelled(session_id: str, number: int) -> list[ContainerState]:
     """The states of the containers still labelled with this repetition (the runner's view)."""
-    from stability import labels
-    from stability.docker_engine import docker_client
+    from stability.containers import labels
+    from stability.containers.engine import docker_client
     from stability.exceptions import DockerUnavailable
 
     filters = [

@@ -12,19 +12,19 @@ import sys
 import threading
 import time
 from collections.abc import Iterable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from stability.config import Settings
-from stability.container_watch import WATCH
+from stability.containers.config import Settings
+from stability.containers.watch import WATCH
 from stability.exceptions import MigrationError, StabilityError
 from stability.records import ContainerLog, ContainerStart
-from stability.results_file import append_record, recording
+from stability.runner.results_file import append_record, recording
 
 if TYPE_CHECKING:
-    from stability.containers import RunningService
+    from stability.containers.launch import RunningService
 
 SERVICES = ("postgres", "redis")
 
@@ -36,14 +36,13 @@ class ServiceManager:
         self.records: list[ContainerStart] = []
         self._futures: dict[str, Future[RunningService]] = {}
         self._lock = threading.Lock()
-        self._pool = ThreadPoolExecutor(max_workers=len(SERVICES), thread_name_prefix="stability")
 
     def get(self, name: str) -> RunningService:
         """The running service `name`, starting every needed service not yet started."""
         with self._lock:
             for wanted in sorted(self.needed | {name}):
                 if wanted not in self._futures:
-                    self._futures[wanted] = self._pool.submit(self._start, wanted)
+                    self._futures[wanted] = self._submit(wanted)
         return self._futures[name].result()
 
     def ports(self) -> set[int]:
@@ -63,10 +62,23 @@ class ServiceManager:
                 if keep_logs:
                     append_record("container_logs", ContainerLog(name, service.logs()))
                 service.stop()
-        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    def _submit(self, name: str) -> Future[RunningService]:
+        """Start `name` in a daemon thread: an interrupted pytest exits without waiting for
+        a start still in flight (the reaper removes that container once the process is gone)."""
+        future: Future[RunningService] = Future()
+
+        def work() -> None:
+            try:
+                future.set_result(self._start(name))
+            except BaseException as exc:
+                future.set_exception(exc)
+
+        threading.Thread(target=work, daemon=True, name=f"stability-{name}").start()
+        return future
 
     def _start(self, name: str) -> RunningService:
-        from stability import containers
+        from stability.containers import launch as containers
 
         spec = (containers.postgres_spec if name == "postgres" else containers.redis_spec)(
             self.settings

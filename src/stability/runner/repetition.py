@@ -20,18 +20,19 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from stability import labels
 from stability.analysis.rules import FAILING_OUTCOMES
-from stability.container_health import (
+from stability.analysis.signatures import failure_signature
+from stability.containers import labels
+from stability.containers import leftovers as lo
+from stability.containers.health import (
     GRACE,
     ContainerFailure,
     first_failure_at,
     inspect_labelled,
     judge,
 )
+from stability.containers.reaper import owned_tmpdir
 from stability.exceptions import StabilityError
-from stability.ordering import IN_PROCESS_ENV, SEED_ENV
-from stability.recorder import MAX_MESSAGE, MAX_OUTPUT, MAX_TRACEBACK, RUNNER_PID_ENV, bounded
 from stability.records import (
     ContainerLog,
     ContainerStart,
@@ -41,8 +42,15 @@ from stability.records import (
     RepetitionStatus,
     from_mapping,
 )
-from stability.results_file import RESULTS_DIR_ENV, read_records
-from stability.signatures import failure_signature
+from stability.runner.ordering import IN_PROCESS_ENV, SEED_ENV
+from stability.runner.recorder import (
+    MAX_MESSAGE,
+    MAX_OUTPUT,
+    MAX_TRACEBACK,
+    RUNNER_PID_ENV,
+    bounded,
+)
+from stability.runner.results_file import RESULTS_DIR_ENV, read_records
 from stability.store.ingest import RepetitionRows
 from stability.text import first_line
 
@@ -109,7 +117,10 @@ def _kill_group(proc: subprocess.Popen[bytes]) -> None:
 
 
 def run_repetition(spec: RepetitionSpec, registry: ProcessRegistry) -> RepetitionResult:
-    folder = Path(tempfile.mkdtemp(prefix=f"stability-{spec.session_id}-{spec.number}-"))
+    # inside the runner's own folder, which its reaper removes if the runner is killed
+    folder = Path(
+        tempfile.mkdtemp(prefix=f"stability-{spec.session_id}-{spec.number}-", dir=owned_tmpdir())
+    )
     env = repetition_env(spec, folder)
     started_at = datetime.now(UTC)
     began = time.perf_counter()
@@ -201,7 +212,7 @@ def repetition_env(spec: RepetitionSpec, folder: Path) -> dict[str, str]:
 
 def remove_containers(session_id: str, number: int, *, late: bool = False) -> int:
     """Remove what the repetition left; `late`: look again for a start still in flight."""
-    from stability.cleanup import prune_containers
+    from stability.containers.cleanup import prune_containers
 
     removed = 0
     for attempt in range(2 if late else 1):
@@ -292,6 +303,7 @@ def build_rows(
     container_failures = judge([*states, *(leftovers or [])])
     if container_failures:
         _blame_infrastructure(executions, first_failure_at(container_failures))
+    _attach_state_leftovers(executions, by_kind.get("leftovers", []))
     failing = [e for e in executions if e.outcome in FAILING_OUTCOMES]
     error: str | None = None
     status: RepetitionStatus
@@ -359,6 +371,22 @@ def _join_ends(starts: list[ContainerStart], ends: list[dict[str, Any]]) -> None
             start.oom = end.get("oom")
 
 
+def _attach_state_leftovers(executions: list[Execution], records: list[dict[str, Any]]) -> None:
+    """Merge the leftover check's findings into their tests' executions (a test can get
+    several: its own, and what its threads did after it ended). A test run more than
+    once in the process gets them on its last execution."""
+    found: dict[str, lo.Leftovers | None] = {}
+    for record in records:
+        nodeid = str(record.get("nodeid"))
+        data = record.get("leftovers")
+        if isinstance(data, dict):
+            found[nodeid] = lo.merge(found.get(nodeid), data)
+    last = {e.nodeid: e for e in executions}
+    for nodeid, merged in found.items():
+        if nodeid in last:
+            last[nodeid].leftovers = lo.dumps(merged)
+
+
 def _execution(record: dict[str, Any], infra_failed: bool) -> Execution:
     row = from_mapping(Execution, record)
     row.message = bounded(row.message, MAX_MESSAGE)
@@ -402,27 +430,23 @@ def _blame_infrastructure(executions: list[Execution], died_at: datetime | None)
             e.infra, e.environment = True, False
 
 
-def _running_at(executions: list[Execution], moment: datetime) -> str | None:
-    """The test that ran when a container died (the latest to start before it, if it had
-    not ended more than GRACE before)."""
-    latest: tuple[datetime, str] | None = None
-    for e in executions:
-        began, ended = _parse_iso(e.started_at), _ended_at(e)
-        if began is None or began > moment or (ended is not None and ended + GRACE < moment):
-            continue
-        if latest is None or began > latest[0]:
-            latest = (began, e.nodeid)
-    return latest[1] if latest else None
+def _first_explained(executions: list[Execution]) -> str | None:
+    """The first test (by start) whose failure a container failure explains."""
+    hurt = [e for e in executions if e.infra and e.outcome in FAILING_OUTCOMES]
+    hurt.sort(key=lambda e: _parse_iso(e.started_at) or datetime.max.replace(tzinfo=UTC))
+    return hurt[0].nodeid if hurt else None
 
 
 def _container_reasons(failures: list[ContainerFailure], executions: list[Execution]) -> str:
-    """`postgres container exited with code 137 (killed) at 12:00:01.25 UTC while T ran`."""
+    """`postgres container exited with code 137 (killed) at 12:00:01.25 UTC; first
+    failure it explains: T`."""
     parts = []
     for failure in failures:
         text = failure.reason
         if failure.at is not None:
             text += f" at {failure.at:%H:%M:%S.%f}"[:-4] + " UTC"
-            if running := _running_at(executions, failure.at):
-                text += f" while {running} ran"
         parts.append(text)
-    return "; ".join(dict.fromkeys(parts))
+    text = "; ".join(dict.fromkeys(parts))
+    if first := _first_explained(executions):
+        text += f"; first failure it explains: {first}"
+    return text

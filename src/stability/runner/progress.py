@@ -11,6 +11,8 @@ import sys
 import time
 from typing import Any, Protocol, TextIO
 
+from stability.analysis.rules import RED_REPETITION_STATUSES
+
 
 def _clock(seconds: float) -> str:
     seconds = max(round(seconds), 0)
@@ -135,7 +137,8 @@ def make_progress(quiet: bool, stream: TextIO | None = None) -> Progress:
 def summary_lines(summary: dict[str, Any]) -> list[str]:
     """The closing summary, a few plain lines."""
     reps = summary["repetitions"]
-    failed_reps = sum(n for status, n in reps.items() if status != "passed")
+    # red, as in the reports: infra and environment-only repetitions are not the tests'
+    failed_reps = sum(n for status, n in reps.items() if status in RED_REPETITION_STATUSES)
     by_status = ", ".join(f"{n} {status}" for status, n in sorted(reps.items())) or "none"
     shard = summary.get("shard")
     of = f"shard {shard}'s share of {summary['repeat']}" if shard else str(summary["repeat"])

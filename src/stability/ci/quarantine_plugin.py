@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from stability.quarantine import Entry, read
+from stability.ci.quarantine import Entry, read
 
 _entries_key = pytest.StashKey[dict[str, Entry]]()
 ATTRIBUTE = "stability_quarantined"  # set on a report whose failure was quarantined

@@ -24,9 +24,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from stability.container_health import state_from_attrs
+from stability.containers.health import state_from_attrs
 from stability.records import ContainerStart, ContainerState
-from stability.results_file import append_record
+from stability.runner.results_file import append_record
 from stability.text import first_line
 
 _INSPECT_TIMEOUT_S = 5

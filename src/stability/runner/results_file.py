@@ -35,9 +35,12 @@ def append_record(kind: str, payload: dict[str, Any] | Any) -> None:
         return
     data = payload if isinstance(payload, dict) else asdict(payload)
     line = json.dumps({"kind": kind, **data}, default=str)
-    with open(folder / f"records-{os.getpid()}.jsonl", "a", encoding="utf-8") as fh:
-        fh.write(line + "\n")
-        fh.flush()
+    try:
+        with open(folder / f"records-{os.getpid()}.jsonl", "a", encoding="utf-8") as fh:
+            fh.write(line + "\n")
+            fh.flush()
+    except FileNotFoundError:  # the runner died and its folder was removed: no one reads it
+        return
 
 
 def read_records(folder: Path) -> list[dict[str, Any]]:

@@ -29,12 +29,12 @@ from typing import Any
 
 import pytest
 
-from stability import container_patch
-from stability.container_watch import WATCH
+from stability.containers import sdk_patch as container_patch
+from stability.containers.watch import WATCH
 from stability.exceptions import InfrastructureError
-from stability.failure_causes import failing_frame, is_environment_failure
 from stability.records import Execution, Outcome, Phase
-from stability.results_file import RESULTS_DIR_ENV, append_record
+from stability.runner.failure_causes import failing_frame, is_environment_failure
+from stability.runner.results_file import RESULTS_DIR_ENV, append_record
 
 MAX_MESSAGE = 2000
 MAX_TRACEBACK = 8000
@@ -63,6 +63,11 @@ def register(config: pytest.Config) -> None:
         return  # a pytest run inline inside a recorded session: not part of the repetition
     worker = hasattr(config, "workerinput")
     if not started_by_the_run(worker):
+        if not worker and _runner_gone():  # orphaned before it began: nobody will read it
+            pytest.exit(
+                "stability: the `stability run` that started this repetition is gone",
+                returncode=pytest.ExitCode.INTERRUPTED,
+            )
         os.environ.pop(RESULTS_DIR_ENV, None)  # silences append_record here and below
         return
     previous = os.environ.get(RECORDER_PID_ENV)
@@ -85,6 +90,13 @@ def started_by_the_run(worker: bool) -> bool:
     if not expected:  # no runner to check against (set up by hand, or by an older runner)
         return not worker or RUNNER_PID_ENV not in os.environ
     return expected.isdigit() and os.getppid() == int(expected)
+
+
+def _runner_gone() -> bool:
+    from stability.containers.cleanup import process_alive
+
+    runner = os.environ.get(RUNNER_PID_ENV, "")
+    return runner.isdigit() and not process_alive(int(runner))
 
 
 def bounded(text: str | None, limit: int, *, tail: bool = False) -> str | None:
@@ -368,13 +380,13 @@ def _watch_runner(runner_pid: int) -> None:
 
 def _remove_repetition_containers() -> None:
     """Remove every container labelled with this repetition (ours and the tests' own)."""
-    from stability import labels
+    from stability.containers import labels
 
     session, number = os.environ.get(labels.SESSION_ENV), os.environ.get(labels.REPETITION_ENV)
     if not session or not (number or "").isdigit():
         return
     try:
-        from stability.cleanup import prune_containers
+        from stability.containers.cleanup import prune_containers
 
         prune_containers(only_orphans=False, session=session, repetition=int(str(number)))
     except Exception:  # no engine, or it went away: the runner's reaper is the fallback

@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-_THIS_PACKAGE = Path(__file__).resolve().parent
+_THIS_PACKAGE = Path(__file__).resolve().parent.parent  # stability/, not runner/
 _INSTALLED = ("site-packages", "dist-packages")
 
 _NAME_NOT_RESOLVED = (

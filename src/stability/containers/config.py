@@ -33,6 +33,8 @@ class Settings:
     migrations: Path | None = None
     seed: str | None = None
     quarantine: Path | None = None  # `stability quarantine`'s file, honoured by the plugin
+    # the leftover check: None = on under `stability run`, off in a plain pytest run
+    check_leftovers: bool | None = None
     # folder of the pyproject.toml the settings came from: `seed` modules import from it
     project_root: Path | None = None
 
@@ -46,6 +48,7 @@ _ENV = {
     "STABILITY_MIGRATIONS": "migrations",
     "STABILITY_SEED": "seed",
     "STABILITY_QUARANTINE": "quarantine",
+    "STABILITY_CHECK_LEFTOVERS": "check_leftovers",
 }
 _KEYS = {f.name.replace("_", "-"): f.name for f in fields(Settings)} | {
     f.name: f.name for f in fields(Settings)
@@ -99,6 +102,8 @@ def _apply(settings: Settings, values: Mapping[str, Any], where: str, base: Path
 
 
 def _coerce(name: str, raw: Any, where: str, base: Path) -> Any:
+    if name == "check_leftovers":
+        return _boolean(name, raw, where)
     if name.endswith("_timeout"):
         try:
             value = float(raw)
@@ -116,3 +121,18 @@ def _coerce(name: str, raw: Any, where: str, base: Path) -> Any:
     if name == "seed" and ":" not in raw:
         raise ConfigError(f"seed in {where} must look like 'module:function', got {raw!r}")
     return raw
+
+
+_TRUE = {"true", "1", "yes", "on"}
+_FALSE = {"false", "0", "no", "off"}
+
+
+def _boolean(name: str, raw: Any, where: str) -> bool:
+    if isinstance(raw, bool):
+        return raw
+    text = str(raw).strip().lower() if isinstance(raw, str) else None
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise ConfigError(f"{name} in {where} must be true or false, got {raw!r}")

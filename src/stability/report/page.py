@@ -25,9 +25,11 @@ from stability.analysis.suite import suite_signatures
 from stability.report import _format as f
 from stability.report import figures
 from stability.report._assets import CSS, JS
+from stability.report._printable import printable
 from stability.report.build import Report, container_name
 from stability.text import first_line
 
+LEFTOVER_ROWS = 100  # the leftovers table's length
 SIGNATURE_ROWS = 50  # the "by test" table's length; the rest are counted
 
 _COLUMNS = [
@@ -73,7 +75,7 @@ def script_json(data: Any) -> Markup:
 
 def breakable(nodeid: str) -> Markup:
     """Escaped, with line-break opportunities after `/` and before `::` and `[`."""
-    text = escape(nodeid)
+    text = escape(printable(nodeid))
     return (
         text.replace("/", Markup("/<wbr>"))
         .replace("::", Markup("<wbr>::"))
@@ -81,11 +83,19 @@ def breakable(nodeid: str) -> Markup:
     )
 
 
+def _shown(value: Any) -> Any:
+    """Every value a template prints: control characters escaped (then autoescaped)."""
+    if isinstance(value, str) and not isinstance(value, Markup):
+        return printable(value)
+    return value
+
+
 @cache
 def _environment() -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
         autoescape=True,
+        finalize=_shown,
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
     )
@@ -153,6 +163,7 @@ def render_html(report: Report, *, plotly_js: str | None = None) -> str:
             grid_hint=_grid_hint(report),
             grid_codes=figures.GRID_CODES,
             signatures=_signatures(report),
+            leftovers=_leftovers(report),
             where=lambda session_id, repetition: _where(report, session_id, repetition),
         )
     )
@@ -208,6 +219,13 @@ def _signatures(report: Report) -> dict[str, Any]:
     rows.sort(key=lambda r: (-r[1].count, r[0].nodeid))
     common = suite_signatures(report.tests)[:10] if rows else []
     return {"rows": rows, "common": common, "limit": SIGNATURE_ROWS}
+
+
+def _leftovers(report: Report) -> dict[str, Any]:
+    """The tests that left state behind, each with its status (flaky or not)."""
+    status = {t.nodeid: f.status(t) for t in report.tests}
+    rows = [(lv, status.get(lv.nodeid, "")) for lv in report.leftovers]
+    return {"rows": rows, "limit": LEFTOVER_ROWS}
 
 
 def _where(report: Report, session_id: str, repetition: int) -> str:

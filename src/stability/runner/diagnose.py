@@ -23,10 +23,10 @@ from typing import Any
 from stability.analysis.causes import Diagnosis
 from stability.analysis.rules import FAILING_OUTCOMES
 from stability.exceptions import StabilityError, UsageError
-from stability.gitinfo import environment_info
 from stability.records import Session
-from stability.repetition import ProcessRegistry, RepetitionSpec, run_repetition
-from stability.runner import new_session_id, pytest_command
+from stability.runner.campaign import new_session_id, pytest_command
+from stability.runner.gitinfo import environment_info
+from stability.runner.repetition import ProcessRegistry, RepetitionSpec, run_repetition
 from stability.store import ingest, queries
 from stability.store.db import connect
 
@@ -205,7 +205,7 @@ def diagnose(options: DiagnoseOptions, progress: Progress) -> DiagnoseResult:
 
 
 def _failing_order(options: DiagnoseOptions) -> queries.FailingOrder:
-    with connect(options.db, write=False) as conn:
+    with connect(options.db, "read") as conn:
         if options.session:
             scope = queries.Scope(session=options.session)
             session_id = queries.resolve_scope(conn, scope, str(options.db))[0].id
@@ -240,12 +240,13 @@ def _all_sessions(conn: object) -> list[str]:
 
 
 def _likely_polluters(conn: Any, order: queries.FailingOrder) -> tuple[str, ...]:
-    """Tests to try first: those that ran before the victim in every failing shuffled
-    order of the session and in no passing one. (Hook: what each test left behind in the
-    database, once recorded, would add the tests that left rows the victim reads.)"""
+    """Tests to try first, in the order they ran: those that ran before the victim in
+    every failing shuffled order of the session and in no passing one, and those that
+    left state behind in the session (rows, tables, keys, threads: the leftover check)."""
     evidence = queries.cause_evidence(conn, [order.session_id], [order.nodeid])
     found = evidence.get(order.nodeid)
     suspects = set(found.suspects) if found else set()
+    suspects |= {s.nodeid for s in queries.leftover_summaries(conn, [order.session_id])}
     return tuple(t for t in order.before if t in suspects)
 
 

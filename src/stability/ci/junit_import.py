@@ -29,10 +29,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from stability.analysis.signatures import failure_signature
 from stability.exceptions import UsageError
-from stability.recorder import MAX_MESSAGE, MAX_TRACEBACK, bounded
 from stability.records import Execution, Outcome, Phase, Repetition, Session
-from stability.signatures import failure_signature
+from stability.runner.recorder import MAX_MESSAGE, MAX_TRACEBACK, bounded
 from stability.store.ingest import RepetitionRows
 
 _RERUNS: dict[str, Outcome] = {

@@ -17,9 +17,12 @@ from __future__ import annotations
 import os
 import random
 from collections.abc import Sequence
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar, cast
 
 import pytest
+
+if TYPE_CHECKING:
+    from _pytest.nodes import Node
 
 T = TypeVar("T")
 
@@ -69,7 +72,7 @@ def _setting(config: pytest.Config, option: str, env: str) -> int | None:
 def _started_by_the_run(config: pytest.Config) -> bool:
     """The runner's settings are for the pytest it started (and its xdist workers), not
     for a pytest that a test starts in turn (pytester, a subprocess)."""
-    from stability.recorder import started_by_the_run
+    from stability.runner.recorder import started_by_the_run
 
     return started_by_the_run(hasattr(config, "workerinput"))
 
@@ -110,10 +113,23 @@ class Ordering:
             return None  # pytest's own protocol runs it
         from _pytest.runner import runtestprotocol
 
+        between = cast(pytest.Item, _SameParents(item))
         for attempt in range(1, self.times + 1):
             last = attempt == self.times
             item.ihook.pytest_runtest_logstart(nodeid=item.nodeid, location=item.location)
-            # nextitem=item keeps the module and session fixtures up between attempts
-            runtestprotocol(item, nextitem=nextitem if last else item, log=True)
+            runtestprotocol(item, nextitem=nextitem if last else between, log=True)
             item.ihook.pytest_runtest_logfinish(nodeid=item.nodeid, location=item.location)
         return True
+
+
+class _SameParents:
+    """ "The next test" between two runs of one test: it has every parent of the test but
+    is not the test, so pytest's teardown runs the test's own (function-scoped) finalizers
+    and keeps its module, class and session fixtures up for the next run."""
+
+    def __init__(self, item: pytest.Item) -> None:
+        self.nodeid = item.nodeid
+        self._parents = item.listchain()[:-1]
+
+    def listchain(self) -> list[Node]:
+        return list(self._parents)

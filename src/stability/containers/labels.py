@@ -8,9 +8,11 @@ import socket
 MANAGED = "dev.pytest-stability.managed"
 SERVICE = "dev.pytest-stability.service"
 SESSION = "dev.pytest-stability.session"
-REPETITION = "dev.pytest-stability.repetition"
+REPETITION = "dev.pytest-stability.runner.repetition"
 OWNER_PID = "dev.pytest-stability.pid"
 OWNER_HOST = "dev.pytest-stability.host"
+# When the owner process started (clock ticks since boot): a reused pid is another owner.
+OWNER_STARTED = "dev.pytest-stability.pid-started"
 
 # Set by `stability run` in each repetition's environment.
 SESSION_ENV = "STABILITY_SESSION_ID"
@@ -24,8 +26,21 @@ def container_labels(service: str) -> dict[str, str]:
         OWNER_PID: str(os.getpid()),
         OWNER_HOST: socket.gethostname(),
     }
+    if started := process_started(os.getpid()):
+        labels[OWNER_STARTED] = started
     if session := os.environ.get(SESSION_ENV):
         labels[SESSION] = session
     if repetition := os.environ.get(REPETITION_ENV):
         labels[REPETITION] = repetition
     return labels
+
+
+def process_started(pid: int) -> str | None:
+    """When process `pid` started, from /proc (None where there is no /proc, or no pid)."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as fh:
+            stat = fh.read()
+    except OSError:
+        return None
+    fields = stat.rsplit(")", 1)[-1].split()
+    return fields[19] if len(fields) > 19 else None  # field 22 of proc(5), after the name

@@ -18,7 +18,6 @@ import signal
 import socket
 import sys
 import threading
-from collections import deque
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -27,25 +26,29 @@ from types import FrameType
 from typing import Any
 
 from stability.analysis.rules import RED_REPETITION_STATUSES, status_of
-from stability.cleanup import process_alive
+from stability.containers.cleanup import process_alive
+from stability.containers.config import load_settings
 from stability.exceptions import UsageError
-from stability.gitinfo import environment_info
-from stability.ordering import SEED_LIMIT
-from stability.progress import Progress, QuietProgress
 from stability.records import Session
-from stability.repetition import (
+from stability.runner.gitinfo import environment_info
+from stability.runner.limits import MAX_JOBS, MAX_REPEAT
+from stability.runner.ordering import SEED_LIMIT
+from stability.runner.pending import PendingNumbers
+from stability.runner.progress import Progress, QuietProgress
+from stability.runner.repetition import (
     ProcessRegistry,
     RepetitionResult,
     RepetitionSpec,
     run_repetition,
 )
-from stability.shards import Shard
+from stability.runner.shards import Shard
 from stability.store import ingest
-from stability.store.db import DEFAULT_DB, connect, resolve_db_path
+from stability.store.db import DEFAULT_DB, check_writable, connect, resolve_db_path
 from stability.store.queries import run_counts
 from stability.text import first_line
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INFRA, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+EXIT_TERMINATED = 128 + signal.SIGTERM  # 143, as a shell reports a SIGTERM
 _POLL_S = 0.2
 
 
@@ -71,10 +74,10 @@ class RunOptions:
         # The CLI checks these with its flags' names; here they are the library's contract.
         if self.repeat is None and not self.resume:
             raise ValueError("a new session needs a repeat count")
-        if self.repeat is not None and self.repeat < 1:
-            raise ValueError(f"repeat must be at least 1, got {self.repeat}")
-        if self.jobs < 1:
-            raise ValueError(f"jobs must be at least 1, got {self.jobs}")
+        if self.repeat is not None and not 1 <= self.repeat <= MAX_REPEAT:
+            raise ValueError(f"repeat must be from 1 to {MAX_REPEAT}, got {self.repeat}")
+        if not 1 <= self.jobs <= MAX_JOBS:
+            raise ValueError(f"jobs must be from 1 to {MAX_JOBS}, got {self.jobs}")
         if self.timeout is not None and not self.timeout > 0:
             raise ValueError(f"timeout must be a positive number of seconds, got {self.timeout}")
         if self.in_process < 1:
@@ -128,6 +131,7 @@ class Campaign:
         self.db = resolve_db_path(options.db)
         self.registry = ProcessRegistry()
         self.interrupt = threading.Event()
+        self.signals: list[int] = []  # the signals that stopped the run
         self.session_id = ""
         self.repeat = 0
         self.targets: list[str] = []
@@ -139,26 +143,33 @@ class Campaign:
         self.shard: Shard | None = options.shard
         self.ran_tests = False  # some repetition of this run recorded an execution
         self._already = 0  # repetitions a resumed session had completed
+        self._unwritten: Session | None = None  # a new session not yet in the history
 
     # -- set-up ---------------------------------------------------------------------
 
-    def prepare(self) -> list[int]:
-        """Validate everything and open (or reopen) the session; the numbers to run."""
+    def prepare(self) -> PendingNumbers:
+        """Validate everything, then open (or reopen) the session; the numbers to run.
+
+        Nothing is written before every input is known to be good.
+        """
         o = self.options
-        if o.resume:
+        if o.resume is not None:
             return self._prepare_resume()
         assert o.repeat is not None  # RunOptions asks for it without a session to resume
+        self.repeat = o.repeat
         if self.shard and not o.session_id:
             raise UsageError(
                 "a shard needs a session id, the same for every shard, so that "
                 "`stability merge` can join them into one session"
             )
-        if self.shard and not self.shard.numbers(o.repeat):
+        if self.shard and not self._pending().total:
             raise UsageError(
                 f"shard {self.shard} gets no repetition of {o.repeat}: "
                 "use at most as many shards as repetitions"
             )
         validate_targets(o.targets, o.pytest_args, o.cwd)
+        load_settings(o.cwd)  # a bad [tool.stability] or STABILITY_* value: before any write
+        check_writable(self.db)
         self.session_id, self.repeat = o.session_id or new_session_id(), o.repeat
         self.targets, self.pytest_args = list(o.targets), list(o.pytest_args)
         if o.session_id and ingest.session_exists(self.db, o.session_id):
@@ -167,29 +178,35 @@ class Campaign:
                 f"id, carry it on with --resume {o.session_id}, or run each shard into its "
                 "own file and `stability merge` them"
             )
-        ingest.create_session(
-            self.db,
-            Session(
-                id=self.session_id,
-                started_at=datetime.now(UTC),
-                label=o.label,
-                targets=self.targets,
-                repeat=self.repeat,
-                options=json.dumps(self._options_row(), default=str),
-                status="running",
-                **environment_info(o.cwd),
-            ),
+        # written with the first repetition that shows the input is good (it ran tests)
+        self._unwritten = Session(
+            id=self.session_id,
+            started_at=datetime.now(UTC),
+            label=o.label,
+            targets=self.targets,
+            repeat=self.repeat,
+            options=json.dumps(self._options_row(), default=str),
+            status="running",
+            **environment_info(o.cwd),
         )
-        return self._wanted()
+        return self._pending()
 
-    def _wanted(self) -> list[int]:
+    def _pending(self, done: set[int] | frozenset[int] = frozenset()) -> PendingNumbers:
+        """The numbers this run owes: 1..N, or this shard's share of them, minus `done`."""
         if self.shard:
-            return self.shard.numbers(self.repeat)
-        return list(range(1, self.repeat + 1))
+            return PendingNumbers(self.repeat, done, start=self.shard.index, step=self.shard.count)
+        return PendingNumbers(self.repeat, done)
 
-    def _prepare_resume(self) -> list[int]:
+    def _write_session(self) -> None:
+        if self._unwritten is not None:
+            ingest.create_session(self.db, self._unwritten)
+            self._unwritten = None
+
+    def _prepare_resume(self) -> PendingNumbers:
         o = self.options
         assert o.resume is not None
+        if not o.resume.strip():
+            raise UsageError("--resume needs a session id, got an empty one")
         if o.targets:
             raise UsageError("a resumed session runs its own targets: give no targets")
         if o.session_id:
@@ -202,10 +219,16 @@ class Campaign:
                 f"not --shard {self.shard}"
             )
         if stored_shard and not self.shard:
-            from stability.shards import parse_shard
+            from stability.runner.shards import parse_shard
 
             self.shard = parse_shard(str(stored_shard))
         _refuse_if_still_running(stored.id, stored.status, stored.options)
+        if o.repeat is not None and o.repeat < stored.repeat:
+            raise UsageError(
+                f"session {stored.id} was asked for {stored.repeat} repetitions "
+                f"({len(stored.completed)} stored); --resume can raise N, not lower it: "
+                f"give --repeat {stored.repeat} or more, or none"
+            )
         self.session_id, self.repeat = stored.id, o.repeat or stored.repeat
         self.targets = stored.targets
         self.pytest_args = o.pytest_args or list(stored.options.get("pytest_args") or [])
@@ -216,13 +239,14 @@ class Campaign:
         if o.in_process == 1 and isinstance(stored.options.get("in_process"), int):
             self.in_process = stored.options["in_process"]
         validate_targets(self.targets, self.pytest_args, o.cwd)
+        load_settings(o.cwd)
         ingest.reopen_session(self.db, self.session_id, self.repeat, self._options_row())
-        wanted = set(self._wanted())
         # a killed earlier runner's repetitions may have left containers behind
-        remove_leftovers(self.session_id, sorted(wanted - stored.completed))
-        self._already = len(stored.completed & wanted)
-        self.failed_reps = len(stored.not_passed & wanted)
-        return sorted(wanted - stored.completed)
+        remove_leftovers(self.session_id, stored.completed)
+        pending = self._pending(stored.completed)
+        self._already = sum(1 for n in stored.completed if n in pending)
+        self.failed_reps = sum(1 for n in stored.not_passed if n in pending)
+        return pending
 
     def _options_row(self) -> dict[str, Any]:
         o = self.options
@@ -246,23 +270,24 @@ class Campaign:
     def run(self) -> RunOutcome:
         numbers = self.prepare()
         status = "completed"
-        previous = _install_signal_handlers(self.interrupt)
+        previous = _install_signal_handlers(self.interrupt, self.signals)
         try:
-            self.progress.start(len(self._wanted()), self._already, self.failed_reps)
-            status = self._loop(deque(numbers))
+            self.progress.start(self._pending().total, self._already, self.failed_reps)
+            status = self._loop(numbers)
         except KeyboardInterrupt:  # a second Ctrl-C: stop now
             self.registry.kill_all()
             status = "interrupted"
         finally:
             _restore_signal_handlers(previous)
             self.progress.close()
+        self._write_session()  # stopped before any repetition ended: kept, to --resume
         ingest.finish_session(self.db, self.session_id, status)
         return self._outcome(status)
 
-    def _loop(self, pending: deque[int]) -> str:
+    def _loop(self, pending: PendingNumbers) -> str:
         argv = pytest_command(self.targets, self.pytest_args)
         status = "completed"
-        free = list(range(1, self.options.jobs + 1))
+        free = list(range(1, min(self.options.jobs, len(pending)) + 1))
         running: dict[Future[RepetitionResult], int] = {}
         with ThreadPoolExecutor(self.options.jobs, thread_name_prefix="repetition") as pool:
 
@@ -307,7 +332,9 @@ class Campaign:
                         try:
                             self._check_usage(result)
                         except UsageError:
-                            self._stop_running(running)
+                            self._stop_running(running, quiet=True)
+                            if self._unwritten is not None:  # nothing written: keep it so
+                                raise
                             if not ingest.discard_session(self.db, self.session_id):
                                 ingest.finish_session(self.db, self.session_id, "interrupted")
                             raise
@@ -326,23 +353,40 @@ class Campaign:
             return secrets.randbelow(SEED_LIMIT)
         return (self.seed + number - 1) % SEED_LIMIT
 
-    def _stop_running(self, running: dict[Future[RepetitionResult], int]) -> None:
+    def _stop_running(
+        self, running: dict[Future[RepetitionResult], int], *, quiet: bool = False
+    ) -> None:
         killed = self.registry.kill_all()
-        if killed:
+        if killed and not quiet:
             self.progress.note(f"stopping: killed repetition(s) {_numbers(killed)}")
         # each repetition's thread removes its containers once its process is gone
         wait(running)
 
     def _check_usage(self, result: RepetitionResult) -> None:
-        """pytest refusing the arguments or finding no tests is bad input, not a result."""
-        if result.rows.executions:
+        """Bad input found once running, before any test ran: not a result to keep.
+
+        pytest refusing the arguments, finding no tests, or failing to import a test
+        file or a conftest.py (a syntax error, a missing module) in the first repetition
+        that reports: the same one line and exit 2 for each, naming the file.
+        """
+        collect_errors = [e for e in result.rows.executions if e.phase == "collect"]
+        if len(collect_errors) < len(result.rows.executions):
             self.ran_tests = True
             return
-        if self.ran_tests or result.exit_code not in (4, 5):
+        if self.ran_tests:
+            return
+        if collect_errors:
+            first = collect_errors[0]
+            raise UsageError(f"pytest cannot collect {first.nodeid}: {_reason(first.message)}")
+        if result.exit_code not in (4, 5):
             return
         lines = [line.strip() for line in result.output_tail.splitlines() if line.strip()]
         if result.exit_code == 4:
             reason = next((ln for ln in reversed(lines) if "error" in ln.lower()), "usage error")
+            conftest = next((ln for ln in lines if "while loading conftest" in ln), None)
+            if conftest is not None:
+                where = conftest.split("'")[1] if conftest.count("'") >= 2 else "conftest.py"
+                raise UsageError(f"pytest cannot load {_relative(where)}: {_reason(reason)}")
             raise UsageError(f"pytest refused the arguments: {reason}")
         raise UsageError(
             f"pytest collected no tests from {' '.join(self.targets)}"
@@ -350,6 +394,7 @@ class Campaign:
         )
 
     def _store(self, result: RepetitionResult) -> None:
+        self._write_session()
         result.rows.repetition.shard = str(self.shard) if self.shard else None
         result.rows.repetition.host = socket.gethostname()
         ingest.ingest_repetition(self.db, result.rows)
@@ -363,7 +408,7 @@ class Campaign:
         summary = session_summary(self.db, self.session_id)
         reps = summary["repetitions"]
         if status == "interrupted":
-            code = EXIT_INTERRUPTED
+            code = EXIT_TERMINATED if signal.SIGTERM in self.signals else EXIT_INTERRUPTED
         elif any(reps.get(s) for s in RED_REPETITION_STATUSES):
             code = EXIT_FAILED
         elif reps.get("infra") and reps.get("infra") == summary["repetitions_done"]:
@@ -396,7 +441,7 @@ class Campaign:
 def session_summary(db: Path, session_id: str) -> dict[str, Any]:
     """Counts for the end-of-run summary, over the whole session (resumed parts too),
     classified by the same rules as every report (`analysis.rules`)."""
-    with connect(db, write=False) as conn:
+    with connect(db, "read") as conn:
         counts = run_counts(conn, session_id)
     return {
         "repetitions": counts.repetitions,
@@ -413,9 +458,9 @@ def session_summary(db: Path, session_id: str) -> dict[str, Any]:
     }
 
 
-def remove_leftovers(session_id: str, numbers: list[int]) -> None:
+def remove_leftovers(session_id: str, completed: set[int]) -> None:
     """Containers of repetitions that never completed (their runner was killed)."""
-    from stability.cleanup import prune_containers
+    from stability.containers.cleanup import prune_containers
     from stability.exceptions import StabilityError
 
     try:
@@ -426,15 +471,28 @@ def remove_leftovers(session_id: str, numbers: list[int]) -> None:
         }
     except StabilityError:  # no Docker engine: nothing to remove
         return
-    for number in sorted(leftovers & set(numbers)):
+    for number in sorted(leftovers - completed):
         # only orphans: a process of the killed runner may still be stopping its own
         prune_containers(only_orphans=True, session=session_id, repetition=number)
 
 
 def _list_session(session_id: str) -> list[Any]:
-    from stability.cleanup import list_managed
+    from stability.containers.cleanup import list_managed
 
     return list(list_managed(session=session_id))
+
+
+def _reason(message: str | None) -> str:
+    """`E   SyntaxError: invalid syntax` -> `SyntaxError: invalid syntax`."""
+    text = (message or "").strip().splitlines()
+    return text[-1].removeprefix("E").strip()[:300] if text else "unknown error"
+
+
+def _relative(path: str) -> str:
+    try:
+        return os.path.relpath(path)
+    except ValueError:
+        return path
 
 
 def _numbers(numbers: list[int]) -> str:
@@ -444,12 +502,16 @@ def _numbers(numbers: list[int]) -> str:
 _Handler = Any
 
 
-def _install_signal_handlers(event: threading.Event) -> dict[int, _Handler]:
-    """SIGINT/SIGTERM set `event` (the loop stops cleanly); a second SIGINT is immediate."""
+def _install_signal_handlers(event: threading.Event, seen: list[int]) -> dict[int, _Handler]:
+    """SIGINT/SIGTERM set `event` (the loop stops cleanly); a second SIGINT is immediate.
+
+    Each signal received is appended to `seen` (the exit code tells which one).
+    """
     if threading.current_thread() is not threading.main_thread():
         return {}
 
     def handler(signum: int, frame: FrameType | None) -> None:
+        seen.append(signum)
         if event.is_set() and signum == signal.SIGINT:
             raise KeyboardInterrupt
         event.set()

@@ -16,10 +16,11 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from stability.config import Settings
-from stability.docker_engine import docker_client
+from stability.containers.config import Settings
+from stability.containers.engine import docker_client
+from stability.containers.labels import container_labels
+from stability.containers.reaper import ensure_reaper
 from stability.exceptions import ImageUnavailable, ServiceStartError, StartupTimeout
-from stability.labels import container_labels
 from stability.records import ContainerState
 from stability.text import first_line
 
@@ -72,7 +73,7 @@ class RunningService:
 
     def state(self) -> ContainerState:
         """Its state now (running, exited with a code, OOM-killed, gone, ...)."""
-        from stability.container_health import inspect_container
+        from stability.containers.health import inspect_container
 
         return inspect_container(self.spec.name, self.container.get_wrapped_container())
 
@@ -134,6 +135,7 @@ def start_service(spec: ServiceSpec) -> RunningService:
     started = time.perf_counter()
     client = docker_client()
     _ensure_image(client, spec)
+    ensure_reaper()  # owned from creation: removed when this process dies, however it dies
     container = DockerContainer(spec.image, env=dict(spec.env), labels=container_labels(spec.name))
     container.with_exposed_ports(spec.port)
     try:

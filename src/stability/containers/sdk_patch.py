@@ -22,8 +22,8 @@ from collections.abc import Callable, Sequence
 from types import ModuleType
 from typing import Any
 
-from stability import labels
-from stability.container_watch import WATCH
+from stability.containers import labels
+from stability.containers.watch import WATCH
 
 
 def _with_labels(given: Any) -> tuple[dict[str, str], bool]:

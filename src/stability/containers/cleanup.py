@@ -7,8 +7,8 @@ import socket
 from dataclasses import dataclass
 from typing import Any
 
-from stability import labels
-from stability.docker_engine import docker_client
+from stability.containers import labels
+from stability.containers.engine import docker_client
 from stability.exceptions import ContainerRemovalError
 from stability.text import first_line
 
@@ -99,14 +99,14 @@ def _managed(
     if repetition is not None:
         filters.append(f"{labels.REPETITION}={repetition}")
     found = []
-    for c in client.containers.list(all=True, filters={"label": filters}):
+    for c in client.containers.list(all=True, filters={"label": filters}, ignore_removed=True):
         lab = c.labels
         pid = lab.get(labels.OWNER_PID, "")
         local = pid.isdigit() and lab.get(labels.OWNER_HOST) == socket.gethostname()
         managed = ManagedContainer(
             short_id=c.short_id,
             service=lab.get(labels.SERVICE, "?"),
-            image=(c.image.tags or [c.image.short_id])[0] if c.image else "?",
+            image=str((c.attrs.get("Config") or {}).get("Image") or "?"),  # no second lookup
             session=lab.get(labels.SESSION),
             repetition=lab.get(labels.REPETITION),
             owner_pid=int(pid) if local else None,

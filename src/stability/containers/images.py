@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from stability.docker_engine import docker_client
+from stability.containers.engine import docker_client
 from stability.exceptions import InfrastructureError
 
 SUITE = "bookworm"
@@ -105,7 +105,7 @@ def _build_base(client: object, mirror: str | None, echo: Callable[[str], None])
 
 
 def _build_service(client: object, service: str, tag: str) -> None:
-    files = resources.files("stability") / "images"
+    files = resources.files("stability.containers") / "dockerfiles"
     with tempfile.TemporaryDirectory(prefix=f"stability-{service}-") as tmp:
         for item in files.iterdir():
             (Path(tmp) / item.name).write_bytes(item.read_bytes())

@@ -1,0 +1,257 @@
+"""What the leftover check costs per test, with and without it, on real containers.
+
+Two measurements, each on the example project (60,000-product catalogue) and on a
+generated schema of 50 tables (1,000 rows each, 100 tests in pg_transaction, one in
+five also with redis_client):
+
+- probes: the check's own work per test, timed directly: the measure after a clean
+  test (a rolled-back write, a Redis write emptied by redis_client), and after a test
+  that committed a row (the slow path that recounts rows);
+- campaign: the same pytest run, in fresh processes on fresh containers, with and
+  without `--stability-leftovers`, alternating; per-test time is setup + call +
+  teardown of every test but the one whose set-up started the containers.
+
+    python benchmarks/bench_leftovers.py --rounds 5
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from stability.containers.images import POSTGRES_IMAGE, REDIS_IMAGE
+
+os.environ.setdefault("STABILITY_POSTGRES_IMAGE", POSTGRES_IMAGE)
+os.environ.setdefault("STABILITY_REDIS_IMAGE", REDIS_IMAGE)
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE = ROOT / "examples" / "shop"
+_OUT_ENV = "BENCH_LEFTOVERS_OUT"
+
+
+# -- loaded into the measured pytest runs with `-p bench_leftovers` ------------------
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    _write([report.nodeid, report.when, report.duration])
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    from stability.containers.leftover_watch import watch_key
+
+    watch = session.config.stash.get(watch_key, None)
+    if watch is not None:  # the check's own time, measured inside it
+        _write(["(check)", watch.tests, watch.spent_s])
+
+
+def _write(row: list[Any]) -> None:
+    out = os.environ.get(_OUT_ENV)
+    if out:
+        with open(out, "a", encoding="utf-8") as fh:
+            fh.write(json.dumps(row) + "\n")
+
+
+# -- the 50-table schema -------------------------------------------------------------
+
+
+def make_wide_project(folder: Path, tables: int = 50, tests: int = 100) -> Path:
+    (folder / "migrations").mkdir(parents=True)
+    ddl = "\n".join(
+        f"CREATE TABLE t{i:02d} (id bigserial PRIMARY KEY, name text NOT NULL, n int);\n"
+        f"INSERT INTO t{i:02d} (name, n) SELECT 'row ' || g, g FROM generate_series(1, 1000) g;"
+        for i in range(tables)
+    )
+    (folder / "migrations" / "001_wide.sql").write_text(ddl)
+    (folder / "pyproject.toml").write_text('[tool.stability]\nmigrations = "migrations"\n')
+    body = ["import pytest", ""]
+    for i in range(tests):
+        table = f"t{i % tables:02d}"
+        redis = ", redis_client" if i % 5 == 0 else ""
+        body += [
+            f"def test_{i:03d}(pg_transaction{redis}):",
+            f"    pg_transaction.execute(\"INSERT INTO {table} (name, n) VALUES ('x', {i})\")",
+            f"    assert pg_transaction.execute('SELECT count(*) FROM {table}').fetchone()[0] > 0",
+        ]
+        if redis:
+            body.append(f"    redis_client.set('k{i}', 'v')")
+        body.append("")
+    (folder / "test_wide.py").write_text("\n".join(body))
+    return folder
+
+
+# -- probes --------------------------------------------------------------------------
+
+
+def _timed(before: Callable[[], Any], measure: Callable[[], Any], rounds: int) -> float:
+    """Median milliseconds of `measure`, each time after `before` (not timed)."""
+    times = []
+    for _ in range(rounds):
+        before()
+        started = time.perf_counter()
+        measure()
+        times.append(time.perf_counter() - started)
+    return statistics.median(times) * 1000
+
+
+def bench_probes(project: Path, table: str, rounds: int) -> dict[str, float]:
+    import psycopg
+    import redis
+
+    from stability.containers.config import load_settings
+    from stability.containers.services import ServiceManager
+    from stability.containers.state_probes import PostgresProbe, RedisProbe
+
+    manager = ServiceManager(load_settings(project), needed=["postgres", "redis"])
+    try:
+        pg_url, redis_url = manager.get("postgres").url, manager.get("redis").url
+        started = time.perf_counter()
+        pg = PostgresProbe(pg_url)
+        attach_ms = (time.perf_counter() - started) * 1000
+        rd = RedisProbe(redis_url)
+        writer = psycopg.connect(pg_url)
+        client = redis.Redis.from_url(redis_url)
+
+        def read_only() -> None:
+            writer.execute(f"SELECT count(*) FROM {table}")
+            writer.rollback()
+
+        def rolled_back_write() -> None:  # what a pg_transaction test does
+            with writer.transaction(force_rollback=True):
+                writer.execute(f"UPDATE {table} SET {_row(table)}")
+
+        def committed_write() -> None:  # a write transaction that commits
+            writer.execute("SELECT txid_current()")
+            writer.commit()
+
+        def redis_written_and_emptied() -> None:  # what a redis_client test does
+            client.set("k", "v")
+            client.flushdb()
+
+        few = max(rounds // 4, 5)
+        result = {
+            "postgres, SELECT 1 round trip (reference)": _timed(
+                lambda: None, lambda: pg.conn.execute("SELECT 1").fetchone(), rounds
+            ),
+            "attach (baseline counts), once": attach_ms,
+            "postgres, after reads only": _timed(read_only, pg.measure, rounds),
+            "postgres, after a rolled-back write": _timed(rolled_back_write, pg.measure, few),
+            "postgres, after a commit (recount)": _timed(committed_write, pg.measure, few),
+            "redis, after a write emptied again": _timed(
+                redis_written_and_emptied, rd.measure, rounds
+            ),
+            "redis, nothing written": _timed(lambda: None, rd.measure, rounds),
+        }
+        writer.close()
+        client.close()
+        pg.close()
+        rd.close()
+        return result
+    finally:
+        manager.close()
+
+
+def _row(table: str) -> str:
+    """One row's update, as a test would write (in a transaction that rolls back)."""
+    return (
+        "stock = stock - 1 WHERE sku = 'kettle-1'" if table == "products" else "n = 0 WHERE id = 1"
+    )
+
+
+# -- campaign ------------------------------------------------------------------------
+
+
+def one_run(project: Path, tests: list[str], check: bool) -> tuple[float, dict[str, float], float]:
+    with tempfile.NamedTemporaryFile(suffix=".jsonl", delete=False) as fh:
+        out = Path(fh.name)
+    env = {**os.environ, _OUT_ENV: str(out), "PYTHONPATH": str(Path(__file__).parent)}
+    env.pop("STABILITY_RESULTS_DIR", None)
+    argv = [sys.executable, "-m", "pytest", "-q", "-p", "bench_leftovers", "-p", "no:cacheprovider"]
+    if check:
+        argv.append("--stability-leftovers")
+    started = time.perf_counter()
+    subprocess.run([*argv, *tests], cwd=project, env=env, capture_output=True, check=False)
+    wall = time.perf_counter() - started
+    per_test: dict[str, float] = {}
+    biggest_setup = ("", 0.0)
+    check_s = 0.0
+    for line in out.read_text().splitlines():
+        nodeid, when, duration = json.loads(line)
+        if nodeid == "(check)":
+            check_s = duration
+            continue
+        per_test[nodeid] = per_test.get(nodeid, 0.0) + duration
+        if when == "setup" and duration > biggest_setup[1]:
+            biggest_setup = (nodeid, duration)
+    out.unlink()
+    per_test[biggest_setup[0]] -= biggest_setup[1]  # the containers' start-up
+    return wall, per_test, check_s
+
+
+def bench_campaign(project: Path, tests: list[str], rounds: int) -> dict[str, float]:
+    """Medians over `rounds` runs per mode. The check's own time is measured inside it
+    (every measure, the attach included); on a loaded machine the difference of two
+    campaigns' times is mostly noise, so both are given."""
+    walls: dict[bool, list[float]] = {True: [], False: []}
+    sums: dict[bool, list[float]] = {True: [], False: []}
+    checks: list[float] = []
+    count = 0
+    for _ in range(rounds):
+        for check in (False, True):
+            wall, per_test, check_s = one_run(project, tests, check)
+            walls[check].append(wall)
+            sums[check].append(sum(per_test.values()))
+            if check:
+                checks.append(check_s)
+            count = len(per_test)
+    check_s = statistics.median(checks)
+    without, with_ = statistics.median(sums[False]), statistics.median(sums[True])
+    return {
+        "tests": count,
+        "check's own time per test, ms": check_s / count * 1000,
+        "check's own time / test time (same runs)": check_s / with_,
+        "test time without, s": without,
+        "test time with, s": with_,
+        "process wall without, s": statistics.median(walls[False]),
+        "process wall with, s": statistics.median(walls[True]),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rounds", type=int, default=3, help="campaign runs per mode")
+    parser.add_argument("--probe-rounds", type=int, default=200)
+    args = parser.parse_args()
+    print(
+        f"postgres image {os.environ['STABILITY_POSTGRES_IMAGE']}, {os.cpu_count()} cores, "
+        f"load average {os.getloadavg()[0]:.1f}"
+    )
+    wide = make_wide_project(Path(tempfile.mkdtemp(prefix="bench-leftovers-")))
+    try:
+        cases = [
+            ("example project (60,000 products)", EXAMPLE, "products", ["tests"]),
+            ("50 tables x 1,000 rows, 100 tests", wide, "t07", ["test_wide.py"]),
+        ]
+        for label, project, table, tests in cases:
+            print(f"\n{label}")
+            for name, value in bench_probes(project, table, args.probe_rounds).items():
+                print(f"  probe   {name:40} {value:8.2f} ms (median)", flush=True)
+            for name, value in bench_campaign(project, tests, args.rounds).items():
+                print(f"  campaign {name:39} {value:8.3f}", flush=True)
+    finally:
+        shutil.rmtree(wide, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,214 @@
+"""The leftover check: a pytest plugin that names the tests that leave state behind.
+
+On under `stability run` (unless `check_leftovers = false`), and in a plain pytest run
+with `--stability-leftovers` or `check_leftovers = true`. Around every test that used
+PostgreSQL or Redis (one of their fixtures) it measures what changed with the probes of
+`state_probes`, one connection per service for the whole session, attached when the
+service starts (after migrations and seed). The "after" measure comes after the test's
+whole teardown, so `pg_transaction` has rolled back and counts as clean.
+
+Attribution, in time windows between measures:
+- the test's own window, setup to end of teardown: its leftovers;
+- threads the test started and left running are leftovers too, and anything that
+  changes while one of them is still alive (between tests, or during a later test) is
+  put on the test that started it, flagged `late`;
+- a window between tests with no such thread goes to the previous test, also `late`.
+
+Each finding becomes a `leftovers` record for the runner, which merges them into the
+test's execution; a plain pytest run lists them in its terminal summary.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections.abc import Generator
+from typing import Any
+
+import pytest
+
+from stability.containers import leftovers as lo
+from stability.plugin import SERVICE_FIXTURES
+from stability.runner.results_file import append_record
+
+# A test used a service when it asked for one of their fixtures (pytest lists the closure).
+_FIXTURES = frozenset().union(*SERVICE_FIXTURES.values())
+_OWN_THREAD_PREFIXES = ("stability", "pytest_timeout")
+
+watch_key = pytest.StashKey["LeftoverWatch"]()
+
+
+def register(config: pytest.Config) -> LeftoverWatch:
+    watch = LeftoverWatch()
+    config.stash[watch_key] = watch
+    config.pluginmanager.register(watch, "stability-leftovers")
+    return watch
+
+
+def uses_services(item: pytest.Item) -> bool:
+    return not _FIXTURES.isdisjoint(getattr(item, "fixturenames", ()))
+
+
+class LeftoverWatch:
+    def __init__(self) -> None:
+        self.probes: dict[str, Any] = {}
+        self.problems: list[str] = []  # a probe that could not start: said once
+        self.found: dict[str, lo.Leftovers] = {}  # nodeid -> merged, for the summary
+        self._threads_before: set[threading.Thread] = set()
+        self._owners: dict[threading.Thread, str] = {}  # thread left running -> its test
+        self._owners_at_start: list[str] = []  # tests whose threads lived at window start
+        self._last_test: str | None = None  # the test whose window the last measure closed
+        self._gap = False  # a test without services ran since the last measure
+        self._closed_for: str | None = None  # services stopped after this test's measure
+        self._current: pytest.Item | None = None
+        self.spent_s = 0.0  # the check's own time, all measures included
+        self.tests = 0  # tests it measured
+
+    # -- services ------------------------------------------------------------------
+
+    def attach(self, name: str, url: str) -> None:
+        """Start watching a service that just became ready: its state now is the baseline."""
+        if name in self.probes:
+            return
+        from stability.containers import state_probes
+
+        probe_type = state_probes.PostgresProbe if name == "postgres" else state_probes.RedisProbe
+        try:
+            self.probes[name] = probe_type(url)
+        except Exception as exc:  # a locked-down server: check the rest, say so once
+            self.problems.append(f"{name}: {type(exc).__name__}: {str(exc).strip()[:200]}")
+
+    def services_closing(self) -> None:
+        """The services stop (end of session, in the last test's teardown): measure that
+        test, or what happened since the last measure, before they go."""
+        item = self._current
+        if self.probes and item is not None and self._closed_for is None:
+            if uses_services(item):
+                self._finish_test(item)
+                self._closed_for = item.nodeid
+            else:
+                self._between_tests()
+        for probe in self.probes.values():
+            with contextlib.suppress(Exception):  # a connection already gone is closed
+                probe.close()
+        self.probes.clear()
+
+    # -- tests ---------------------------------------------------------------------
+
+    @pytest.hookimpl(wrapper=True, tryfirst=True)
+    def pytest_runtest_setup(self, item: pytest.Item) -> Generator[None, None, None]:
+        self._current = item
+        if uses_services(item):
+            self._threads_before = set(threading.enumerate())
+            if self.probes and (self._gap or self._owners_at_start):
+                # Separate what happened since the last test from this test's own window.
+                self._between_tests()
+            self._gap = False
+        else:
+            self._gap = True
+        return (yield)
+
+    @pytest.hookimpl(wrapper=True, trylast=True)
+    def pytest_runtest_teardown(
+        self, item: pytest.Item, nextitem: pytest.Item | None
+    ) -> Generator[None, None, None]:
+        try:
+            return (yield)
+        finally:
+            if uses_services(item) and self._closed_for != item.nodeid:
+                self._finish_test(item)
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        if not self.tests:
+            return
+        write = terminalreporter.write_line
+        if self.found or self.problems:
+            terminalreporter.section("tests that left state behind (stability leftovers)")
+        for nodeid, found in self.found.items():
+            write(f"{nodeid}: {lo.describe(found)}")
+        for problem in self.problems:
+            write(f"leftover check incomplete: {problem}")
+        write(
+            f"stability leftovers: {len(self.found)} of {self.tests} tests left state behind; "
+            f"the check took {self.spent_s * 1000:.0f} ms "
+            f"({self.spent_s * 1000 / self.tests:.1f} ms per test)"
+        )
+
+    # -- windows -------------------------------------------------------------------
+
+    def _measure(self) -> lo.Leftovers:
+        started = time.perf_counter()
+        try:
+            return self._measure_probes()
+        finally:
+            self.spent_s += time.perf_counter() - started
+
+    def _measure_probes(self) -> lo.Leftovers:
+        found: lo.Leftovers = {}
+        for name, probe in list(self.probes.items()):
+            try:
+                changes = probe.measure()
+            except Exception as exc:  # the service went away: stop watching it
+                self.problems.append(f"{name}: {type(exc).__name__}: {str(exc).strip()[:200]}")
+                self.probes.pop(name, None)
+                continue
+            if changes:
+                found[name] = changes
+        return found
+
+    def _between_tests(self) -> None:
+        owners = self._owners_at_start or ([self._last_test] if self._last_test else [])
+        self._start_next_window()  # before measuring: a thread ending meanwhile still counts
+        found = self._measure()
+        if found:
+            for owner in dict.fromkeys(owners):
+                self._record(owner, {**found, "late": True})
+
+    def _finish_test(self, item: pytest.Item) -> None:
+        self.tests += 1
+        owners = self._owners_at_start
+        # Threads first: one that writes while we measure is then still its test's.
+        for thread in threading.enumerate():
+            if (
+                thread not in self._threads_before
+                and thread.is_alive()
+                and not thread.name.startswith(_OWN_THREAD_PREFIXES)
+            ):
+                self._owners[thread] = item.nodeid
+        started = sorted(t.name for t, owner in self._owners.items() if owner == item.nodeid)
+        self._start_next_window()
+        found = self._measure()
+        in_transaction = "pg_transaction" in getattr(item, "fixturenames", ())
+        pg = found.get("postgres")
+        if pg and in_transaction:
+            # A rollback never resets a sequence, so a test in pg_transaction draws from
+            # them as a matter of course: not a leftover (of it, or of anyone in its window).
+            pg = {k: v for k, v in pg.items() if k != "sequences"}
+            if pg:
+                found["postgres"] = pg
+            else:
+                found.pop("postgres")
+        own: lo.Leftovers = {}
+        if owners and found:  # a thread an earlier test left running was still alive
+            for owner in dict.fromkeys(owners):
+                self._record(owner, {**found, "late": True})
+        elif found:
+            own = found
+            if "postgres" in own and in_transaction:
+                own["bypassed_transaction"] = True
+        if started:
+            own["threads"] = started
+        self._last_test = item.nodeid
+        self._record(item.nodeid, own)
+
+    def _start_next_window(self) -> None:
+        """The tests whose threads are alive as the next window starts own what it sees."""
+        self._owners = {t: owner for t, owner in self._owners.items() if t.is_alive()}
+        self._owners_at_start = list(dict.fromkeys(self._owners.values()))
+
+    def _record(self, nodeid: str, found: lo.Leftovers) -> None:
+        if lo.is_empty(found):
+            return
+        self.found[nodeid] = lo.merge(self.found.get(nodeid), found) or {}
+        append_record("leftovers", {"nodeid": nodeid, "leftovers": found})

@@ -1,0 +1,191 @@
+"""The leftover record's pure logic: row and key changes, merging, wording, ranking."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from stability.analysis.leftovers import LeftoverRow, rank_polluter_candidates, summarise
+from stability.containers import leftovers as lo
+from stability.containers.config import load_settings
+from stability.exceptions import ConfigError
+from stability.runner.repetition import RepetitionSpec, build_rows
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "new", "expected"),
+    [
+        (10, 11, 1, (1, 0, 0)),  # one insert
+        (10, 10, 1, (0, 1, 0)),  # one update
+        (10, 9, 0, (0, 0, 1)),  # one delete
+        (10, 9, 1, (0, 1, 1)),  # an update and a delete
+        (10, 12, 3, (2, 1, 0)),  # two inserts and an update
+        (10, 10, 0, (0, 0, 0)),  # a write that changed nothing visible (SELECT FOR UPDATE)
+    ],
+)
+def test_row_changes_are_the_fewest_that_explain_the_counts(
+    before: int, after: int, new: int, expected: tuple[int, int, int]
+) -> None:
+    change = lo.row_changes(before, after, new)
+    assert (change["inserted"], change["updated"], change["deleted"]) == expected
+
+
+def test_redis_changes_classify_keys_by_first_event_and_final_existence() -> None:
+    events = [
+        ("new", "db0:added"),
+        ("set", "db0:added"),
+        ("set", "db0:changed"),
+        ("del", "db0:removed"),
+        ("new", "db0:transient"),
+        ("del", "db0:transient"),
+        ("expired", "db0:ttl"),  # the server's doing
+        ("evicted", "db1:lru"),
+    ]
+    exists = {"db0:added": True, "db0:changed": True, "db0:removed": False}
+    assert lo.redis_changes(events, exists) == {
+        "added": {"count": 1, "examples": ["db0:added"]},
+        "changed": {"count": 1, "examples": ["db0:changed"]},
+        "removed": {"count": 1, "examples": ["db0:removed"]},
+    }
+
+
+def test_redis_changes_keep_a_few_example_keys() -> None:
+    events = [("new", f"db0:k{i}") for i in range(10)]
+    found = lo.redis_changes(events, {f"db0:k{i}": True for i in range(10)})
+    assert found["added"]["count"] == 10
+    assert found["added"]["examples"] == ["db0:k0", "db0:k1", "db0:k2"]
+
+
+def test_merge_adds_counts_and_keeps_flags() -> None:
+    own = {
+        "postgres": {"rows": {"t": {"inserted": 1, "updated": 0, "deleted": 0}}},
+        "threads": ["mailer"],
+    }
+    late = {
+        "postgres": {
+            "rows": {"t": {"inserted": 2, "updated": 1, "deleted": 0}},
+            "sequences": {"s": 1},
+        },
+        "redis": {"added": {"count": 1, "examples": ["db0:a"]}},
+        "late": True,
+    }
+    assert lo.merge(own, late) == {
+        "postgres": {
+            "rows": {"t": {"inserted": 3, "updated": 1, "deleted": 0}},
+            "sequences": {"s": 1},
+        },
+        "redis": {"added": {"count": 1, "examples": ["db0:a"]}},
+        "threads": ["mailer"],
+        "late": True,
+    }
+    assert lo.merge(None, own) is own and lo.merge(own, {}) is own
+
+
+def test_describe_says_what_and_why_in_one_line() -> None:
+    found = {
+        "postgres": {
+            "rows": {"public.t": {"inserted": 2, "updated": 0, "deleted": 1}},
+            "created": ["table public.scratch"],
+            "sequences": {"public.s": 3},
+        },
+        "redis": {"changed": {"count": 4, "examples": ["db0:a", "db0:b"]}},
+        "threads": ["mailer"],
+        "bypassed_transaction": True,
+        "late": True,
+    }
+    assert lo.describe(found) == (
+        "rows: public.t +2 inserted -1 deleted; created: table public.scratch; "
+        "sequences advanced: public.s +3; redis keys: 4 changed (e.g. db0:a, db0:b); "
+        "threads still running: mailer [written outside its pg_transaction: the rollback "
+        "did not cover it; partly after the test ended]"
+    )
+    assert lo.describe(None) == "nothing"
+    assert lo.describe({"late": True}) == "nothing"  # flags alone are no leftover
+
+
+def test_stored_form_round_trips_and_clean_is_null() -> None:
+    found = {"redis": {"added": {"count": 1, "examples": ["db0:a"]}}, "late": True}
+    text = lo.dumps(found)
+    assert text is not None and '"late": true' in text  # what the SQL in the store matches
+    assert lo.loads(text) == found
+    assert lo.dumps({}) is None and lo.dumps({"late": True}) is None
+    assert lo.loads(None) is None and lo.loads("not json") is None and lo.loads("[1]") is None
+
+
+def test_summaries_rank_the_most_frequent_polluters_first() -> None:
+    pg = '{"postgres": {"created": ["table public.x"]}}'
+    rows = [
+        LeftoverRow("t::sometimes", 1, pg),
+        LeftoverRow("t::always", 5, '{"bypassed_transaction": true, "threads": ["m"]}', True),
+        LeftoverRow("t::unreadable", 2, "{"),
+    ]
+    summaries = summarise(rows, {"t::sometimes": 10, "t::always": 5})
+    assert [s.nodeid for s in summaries] == ["t::always", "t::sometimes"]
+    assert summaries[0].bypassed_transaction and summaries[0].checked == 5
+    assert summaries[1].description == "created: table public.x"
+    ranked = rank_polluter_candidates(["t::a", "t::sometimes", "t::b", "t::always"], summaries)
+    assert ranked == ["t::always", "t::sometimes", "t::a", "t::b"]
+
+
+def test_the_runner_merges_a_tests_own_and_late_leftovers_into_its_execution() -> None:
+    spec = RepetitionSpec("s1", 1, 0, ["pytest"], Path("."))
+    records: list[dict[str, Any]] = [
+        {"kind": "session_start", "pid": 1},
+        {"kind": "leftovers", "nodeid": "t.py::a", "leftovers": {"threads": ["mailer"]}},
+        {"kind": "execution", "nodeid": "t.py::a", "file": "t.py", "outcome": "passed"},
+        {"kind": "execution", "nodeid": "t.py::b", "file": "t.py", "outcome": "passed"},
+        {
+            "kind": "leftovers",
+            "nodeid": "t.py::a",
+            "leftovers": {"redis": {"added": {"count": 1, "examples": ["db0:k"]}}, "late": True},
+        },
+        {"kind": "session_finish", "exitstatus": 0},
+    ]
+    rows, status = build_rows(
+        spec,
+        records,
+        exit_code=0,
+        timed_out=False,
+        wall_s=1.0,
+        started_at=datetime.now(UTC),
+    )
+    assert status == "passed"
+    stored = {e.nodeid: lo.loads(e.leftovers) for e in rows.executions}
+    assert stored == {
+        "t.py::a": {
+            "redis": {"added": {"count": 1, "examples": ["db0:k"]}},
+            "threads": ["mailer"],
+            "late": True,
+        },
+        "t.py::b": None,
+    }
+
+
+def test_check_leftovers_setting(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text("[tool.stability]\ncheck_leftovers = true\n")
+    assert load_settings(tmp_path, environ={}).check_leftovers is True
+    env = {"STABILITY_CHECK_LEFTOVERS": "off"}
+    assert load_settings(tmp_path, environ=env).check_leftovers is False
+    assert load_settings(tmp_path / "x", environ={}).check_leftovers is True  # the nearest file
+    (tmp_path / "pyproject.toml").write_text('[tool.stability]\ncheck_leftovers = "maybe"\n')
+    with pytest.raises(ConfigError, match=r"check_leftovers .* must be true or false"):
+        load_settings(tmp_path, environ={})
+
+
+def test_the_watch_is_on_only_when_asked_or_under_the_runner(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        def test_watch(pytestconfig):
+            print("WATCH", pytestconfig.pluginmanager.has_plugin("stability-leftovers"))
+        """
+    )
+    plain = pytester.runpytest_inprocess("-s")
+    plain.stdout.fnmatch_lines(["*WATCH False*"])
+    asked = pytester.runpytest_inprocess("-s", "--stability-leftovers")
+    asked.stdout.fnmatch_lines(["*WATCH True*"])
+    pytester.makepyprojecttoml("[tool.stability]\ncheck_leftovers = true\n")
+    configured = pytester.runpytest_inprocess("-s")
+    configured.stdout.fnmatch_lines(["*WATCH True*"])

@@ -1,0 +1,178 @@
+"""The leftover check against real PostgreSQL and Redis containers, in real pytest runs."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import duckdb
+import pytest
+from click.testing import CliRunner
+
+from runner_support import invoke
+from stability.cli import main
+
+pytestmark = pytest.mark.docker
+
+MIGRATION = """
+CREATE TABLE items (name text PRIMARY KEY);
+CREATE TABLE orders (id bigserial PRIMARY KEY, item text);
+CREATE SEQUENCE tickets;
+INSERT INTO items VALUES ('seeded-1'), ('seeded-2'), ('seeded-3');
+"""
+
+# The issue's four polluters, then the controls: none of the controls may be named.
+POLLUTERS = """
+import psycopg, redis
+
+def test_commits_through_postgres_url(postgres_url):
+    with psycopg.connect(postgres_url) as conn:
+        conn.execute("INSERT INTO items VALUES ('left behind')")
+
+def test_creates_a_table(postgres_url):
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        conn.execute("CREATE TABLE scratch (x int)")
+
+def test_advances_a_sequence(postgres_url):
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        conn.execute("SELECT nextval('tickets')")
+
+def test_writes_redis_through_redis_url(redis_url):
+    redis.Redis.from_url(redis_url).set("cart:7", "3")
+
+def test_control_pg_transaction(pg_transaction):
+    # writes rows and draws from a sequence: the rollback covers the rows, and a
+    # sequence is never rolled back by PostgreSQL, so neither counts
+    pg_transaction.execute("INSERT INTO orders (item) VALUES ('rolled back')")
+    pg_transaction.execute("UPDATE items SET name = 'x' WHERE name = 'seeded-1'")
+
+def test_control_redis_client(redis_client):
+    redis_client.set("session:1", "v")
+    redis_client.hset("basket", "mug", 2)
+
+def test_control_reads_only(postgres_url, redis_url):
+    with psycopg.connect(postgres_url) as conn:
+        assert conn.execute("SELECT count(*) FROM items").fetchone()[0] >= 3
+    client = redis.Redis.from_url(redis_url)
+    client.get("cart:7")
+    list(client.scan_iter())
+"""
+
+# Harder cases: a write beside pg_transaction, a thread writing after its test ended,
+# updates and deletes.
+SUBTLE = """
+import threading, time
+import psycopg
+
+def test_writes_beside_its_pg_transaction(pg_transaction, postgres_url):
+    pg_transaction.execute("INSERT INTO items VALUES ('rolled back')")
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        conn.execute("INSERT INTO items VALUES ('committed aside')")
+
+def test_updates_and_deletes(postgres_url):
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        conn.execute("UPDATE items SET name = 'renamed' WHERE name = 'seeded-2'")
+        conn.execute("DELETE FROM items WHERE name = 'seeded-3'")
+
+def test_leaves_a_thread_writing(postgres_url):
+    def send():
+        time.sleep(0.3)
+        with psycopg.connect(postgres_url, autocommit=True) as conn:
+            conn.execute("INSERT INTO items VALUES ('written late')")
+    threading.Thread(target=send, name="mailer", daemon=True).start()
+
+def test_victim_running_while_the_thread_writes(pg_transaction):
+    # draws from a sequence inside its transaction while the thread is alive: that is
+    # neither its leftover nor the thread's
+    pg_transaction.execute("INSERT INTO orders (item) VALUES ('rolled back')")
+    time.sleep(1.0)
+"""
+
+EXPECTED = {
+    "test_polluters.py::test_commits_through_postgres_url": "rows: public.items +1 inserted",
+    "test_polluters.py::test_creates_a_table": "created: table public.scratch",
+    "test_polluters.py::test_advances_a_sequence": "sequences advanced: public.tickets +1",
+    "test_polluters.py::test_writes_redis_through_redis_url": (
+        "redis keys: 1 added (e.g. db0:cart:7)"
+    ),
+    "test_subtle.py::test_writes_beside_its_pg_transaction": (
+        "rows: public.items +1 inserted [written outside its pg_transaction: "
+        "the rollback did not cover it]"
+    ),
+    "test_subtle.py::test_updates_and_deletes": "rows: public.items ~1 updated -1 deleted",
+    "test_subtle.py::test_leaves_a_thread_writing": (
+        "rows: public.items +1 inserted; threads still running: mailer "
+        "[partly after the test ended]"
+    ),
+}
+
+
+def _project(folder: Path) -> None:
+    (folder / "migrations").mkdir()
+    (folder / "migrations" / "001.sql").write_text(MIGRATION)
+    (folder / "pyproject.toml").write_text('[tool.stability]\nmigrations = "migrations"\n')
+    (folder / "test_polluters.py").write_text(POLLUTERS)
+    (folder / "test_subtle.py").write_text(SUBTLE)
+
+
+def _summary(lines: list[str]) -> dict[str, str]:
+    start = next(i for i, line in enumerate(lines) if "tests that left state behind" in line)
+    found = {}
+    for line in lines[start + 1 :]:
+        if not line.strip():
+            continue
+        match = re.match(r"^(test_\w+\.py::\w+): (.*)$", line)
+        if not match:
+            break
+        found[match[1]] = match[2]
+    return found
+
+
+def test_names_exactly_the_tests_that_left_state_behind(pytester: pytest.Pytester) -> None:
+    _project(pytester.path)
+    result = pytester.runpytest_subprocess("--stability-leftovers", "-p", "no:randomly")
+    result.assert_outcomes(passed=11)
+    assert _summary(result.outlines) == EXPECTED
+
+
+def test_off_in_a_plain_pytest_run_unless_asked(pytester: pytest.Pytester) -> None:
+    _project(pytester.path)
+    result = pytester.runpytest_subprocess("-p", "no:randomly", "test_polluters.py")
+    result.assert_outcomes(passed=7)
+    assert "left state behind" not in result.stdout.str()
+
+
+def test_stability_run_stores_and_reports_leftovers(project: Path) -> None:
+    _project(project)
+    result = invoke(".", "--repeat", "1", "-q", "--", "-p", "no:randomly")
+    assert result.exit_code == 0, result.output + result.stderr
+    db = project / ".stability" / "history.duckdb"
+    conn = duckdb.connect(str(db), read_only=True)
+    try:
+        stored = dict(conn.execute("SELECT nodeid, leftovers FROM executions").fetchall())
+    finally:
+        conn.close()
+    assert {n for n, v in stored.items() if v is not None} == set(EXPECTED)
+    thread = json.loads(stored["test_subtle.py::test_leaves_a_thread_writing"])
+    assert thread == {
+        "late": True,
+        "postgres": {"rows": {"public.items": {"deleted": 0, "inserted": 1, "updated": 0}}},
+        "threads": ["mailer"],
+    }
+
+    runner = CliRunner()
+    out = project / "reports"
+    done = runner.invoke(main, ["report", "--format", "json", "--out", str(out)])
+    assert done.exit_code == 0, done.output
+    tests = {t["nodeid"]: t for t in json.loads((out / "report.json").read_text())["tests"]}
+    assert {n for n, t in tests.items() if t["leftovers"]} == set(EXPECTED)
+    bypass = tests["test_subtle.py::test_writes_beside_its_pg_transaction"]["leftovers"]
+    assert bypass["bypassed_transaction"] is True
+    assert bypass["executions"] == 1 and bypass["of"] == 1
+    for nodeid, text in EXPECTED.items():
+        assert tests[nodeid]["leftovers"]["description"] == text
+
+    shown = runner.invoke(main, ["show", "test_creates_a_table"])
+    assert "Leaves state behind in 1 of 1 executions" in shown.output
+    assert "created: table public.scratch" in shown.output
