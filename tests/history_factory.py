@@ -152,7 +152,8 @@ class History:
                     "phase, setup_s, call_s, teardown_s, started_at, error_type, message, "
                     "traceback, failure_signature, captured_output, infra, setup_container_s, "
                     "call_container_s) VALUES (" + ", ".join(["?"] * 18) + ")",
-                    self.executions,
+                    # rows built by hand may stop before the container columns
+                    [(*e, *[None] * (18 - len(e))) for e in self.executions],
                 )
             if self.starts:
                 conn.executemany(
