@@ -175,10 +175,13 @@ def test_redis_killed_or_restarted_between_two_tests(
     rows = query(
         db, "SELECT nodeid, outcome, infra FROM executions WHERE repetition = 1 ORDER BY 1"
     )
-    assert rows == [
+    # test_a passed its call; what runs after the fault in its teardown (the leftovers
+    # fingerprint reads Redis) may error: then it is infra's too, never the test's
+    assert rows[0] in (
         ("test_faulty.py::test_a_uses_redis", "passed", False),
-        ("test_faulty.py::test_b_uses_redis", "error", True),
-    ]
+        ("test_faulty.py::test_a_uses_redis", "error", True),
+    )
+    assert rows[1] == ("test_faulty.py::test_b_uses_redis", "error", True)
 
 
 def test_postgres_stopped_right_after_the_tests(project: Path) -> None:
