@@ -48,6 +48,7 @@ def diagnose(
     without the polluter. Probes are stored under a session labelled `diagnose`; the
     finding shows in the diagnosed session's report.
     """
+    from stability.report.json_report import diagnosis_json
     from stability.runner.diagnose import DiagnoseOptions
     from stability.runner.diagnose import diagnose as run_diagnosis
     from stability.store.db import resolve_db_path
@@ -69,16 +70,9 @@ def diagnose(
         print_json(
             {
                 "nodeid": d.nodeid,
-                "session": d.session_id,
+                **diagnosis_json(d),
                 "repetition": result.repetition,
                 "tests_before": result.order_length,
-                "verdict": d.verdict,
-                "polluters": list(d.polluters),
-                "failing_order": list(d.failing_order),
-                "failing_command": d.failing_command,
-                "passing_command": d.passing_command,
-                "probes": d.probes,
-                "probe_session": d.probe_session,
                 "summary": result.summary,
             }
         )

@@ -12,6 +12,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from stability.analysis.causes import Diagnosis
 from stability.analysis.leftovers import LeftoverSummary
 from stability.analysis.models import (
     ServiceStartup,
@@ -140,19 +141,22 @@ def cause_json(t: TestStats) -> dict[str, Any]:
             "why": found.why,
             "suspects": list(found.suspects),
             "runs_test_p": _num(found.runs_p),
-            "diagnosis": None
-            if d is None
-            else {
-                "session": d.session_id,
-                "verdict": d.verdict,
-                "polluters": list(d.polluters),
-                "failing_order": list(d.failing_order),
-                "failing_command": d.failing_command,
-                "passing_command": d.passing_command,
-                "probes": d.probes,
-                "probe_session": d.probe_session,
-            },
+            "diagnosis": None if d is None else diagnosis_json(d),
         },
+    }
+
+
+def diagnosis_json(d: Diagnosis) -> dict[str, Any]:
+    """A stored `stability diagnose` finding, as every JSON output shows it."""
+    return {
+        "session": d.session_id,
+        "verdict": d.verdict,
+        "polluters": list(d.polluters),
+        "failing_order": list(d.failing_order),
+        "failing_command": d.failing_command,
+        "passing_command": d.passing_command,
+        "probes": d.probes,
+        "probe_session": d.probe_session,
     }
 
 
