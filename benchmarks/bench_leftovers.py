@@ -109,15 +109,20 @@ def bench_probes(project: Path, table: str, rounds: int) -> dict[str, float]:
     import psycopg
     import redis
 
+    from stability.containers import state_probes
     from stability.containers.config import load_settings
     from stability.containers.services import ServiceManager
-    from stability.containers.state_probes import PostgresProbe, RedisProbe
+    from stability.containers.state_probes import RedisProbe
+
+    # main before issue 14's cost work had only the counting probe
+    open_probe = getattr(state_probes, "open_postgres_probe", None) or state_probes.PostgresProbe
 
     manager = ServiceManager(load_settings(project), needed=["postgres", "redis"])
     try:
         pg_url, redis_url = manager.get("postgres").url, manager.get("redis").url
         started = time.perf_counter()
-        pg = PostgresProbe(pg_url)
+        pg = open_probe(pg_url)
+        print(f"  postgres probe: {getattr(pg, 'method', 'row counts')}")
         attach_ms = (time.perf_counter() - started) * 1000
         rd = RedisProbe(redis_url)
         writer = psycopg.connect(pg_url)
@@ -135,6 +140,10 @@ def bench_probes(project: Path, table: str, rounds: int) -> dict[str, float]:
             writer.execute("SELECT txid_current()")
             writer.commit()
 
+        def committed_row() -> None:  # a test that leaves one row behind
+            writer.execute(f"UPDATE {table} SET {_row(table)}")
+            writer.commit()
+
         def redis_written_and_emptied() -> None:  # what a redis_client test does
             client.set("k", "v")
             client.flushdb()
@@ -147,7 +156,8 @@ def bench_probes(project: Path, table: str, rounds: int) -> dict[str, float]:
             "attach (baseline counts), once": attach_ms,
             "postgres, after reads only": _timed(read_only, pg.measure, rounds),
             "postgres, after a rolled-back write": _timed(rolled_back_write, pg.measure, few),
-            "postgres, after a commit (recount)": _timed(committed_write, pg.measure, few),
+            "postgres, after an empty commit": _timed(committed_write, pg.measure, few),
+            "postgres, after a committed row": _timed(committed_row, pg.measure, few),
             "redis, after a write emptied again": _timed(
                 redis_written_and_emptied, rd.measure, rounds
             ),
@@ -219,6 +229,8 @@ def bench_campaign(project: Path, tests: list[str], rounds: int) -> dict[str, fl
     without, with_ = statistics.median(sums[False]), statistics.median(sums[True])
     return {
         "tests": count,
+        "extra per test, ms (goal < 5)": (with_ - without) / count * 1000,
+        "campaign ratio with/without (goal < 1.05)": with_ / without,
         "check's own time per test, ms": check_s / count * 1000,
         "check's own time / test time (same runs)": check_s / with_,
         "test time without, s": without,
@@ -235,7 +247,7 @@ def main() -> None:
     args = parser.parse_args()
     print(
         f"postgres image {os.environ['STABILITY_POSTGRES_IMAGE']}, {os.cpu_count()} cores, "
-        f"load average {os.getloadavg()[0]:.1f}"
+        f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}"
     )
     wide = make_wide_project(Path(tempfile.mkdtemp(prefix="bench-leftovers-")))
     try:
@@ -251,6 +263,7 @@ def main() -> None:
                 print(f"  campaign {name:39} {value:8.3f}", flush=True)
     finally:
         shutil.rmtree(wide, ignore_errors=True)
+    print(f"\nload average at the end {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 
 if __name__ == "__main__":

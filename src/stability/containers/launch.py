@@ -32,6 +32,10 @@ if TYPE_CHECKING:
 _LOCAL_ENGINES = ("unix://", "tcp://127.0.0.1:", "tcp://localhost:", "tcp://[::1]:")
 
 POLL_INTERVAL_S = 0.05
+# Server flags of the PostgreSQL containers we start (the image's CMD gets them, as with
+# the official images): logical decoding lets the leftover check see what each committed
+# transaction wrote without scanning tables (`stability.containers.pg_decoding`).
+POSTGRES_SERVER_FLAGS = ("-c", "wal_level=logical")
 _LOG_TAIL_LINES = 8
 
 
@@ -44,6 +48,7 @@ class ServiceSpec:
     env: dict[str, str]
     probe: Callable[[str, int], None]  # raises until the service answers
     url: Callable[[str, int], str]
+    command: tuple[str, ...] = ()  # arguments to the image's entrypoint; () keeps its CMD
 
 
 @dataclass
@@ -104,6 +109,7 @@ def postgres_spec(settings: Settings) -> ServiceSpec:
         env={"POSTGRES_USER": user, "POSTGRES_PASSWORD": password, "POSTGRES_DB": db},
         probe=probe,
         url=url,
+        command=POSTGRES_SERVER_FLAGS,
     )
 
 
@@ -138,6 +144,8 @@ def start_service(spec: ServiceSpec) -> RunningService:
     ensure_reaper()  # owned from creation: removed when this process dies, however it dies
     container = DockerContainer(spec.image, env=dict(spec.env), labels=container_labels(spec.name))
     container.with_exposed_ports(spec.port)
+    if spec.command:
+        container.with_command(list(spec.command))
     try:
         with _OUR_SETTINGS:
             container.start()

@@ -54,6 +54,7 @@ class LeftoverWatch:
     def __init__(self) -> None:
         self.probes: dict[str, Any] = {}
         self.problems: list[str] = []  # a probe that could not start: said once
+        self.notes: list[str] = []  # how a probe measures, when it is the slower way
         self.found: dict[str, lo.Leftovers] = {}  # nodeid -> merged, for the summary
         self._threads_before: set[threading.Thread] = set()
         self._owners: dict[threading.Thread, str] = {}  # thread left running -> its test
@@ -73,9 +74,17 @@ class LeftoverWatch:
             return
         from stability.containers import state_probes
 
-        probe_type = state_probes.PostgresProbe if name == "postgres" else state_probes.RedisProbe
         try:
-            self.probes[name] = probe_type(url)
+            if name == "postgres":
+                probe = state_probes.open_postgres_probe(url)
+                if probe.method != "logical decoding":
+                    self.notes.append(
+                        f"postgres by {probe.method} "
+                        "(a test that commits costs a count of every table)"
+                    )
+                self.probes[name] = probe
+            else:
+                self.probes[name] = state_probes.RedisProbe(url)
         except Exception as exc:  # a locked-down server: check the rest, say so once
             self.problems.append(f"{name}: {type(exc).__name__}: {str(exc).strip()[:200]}")
 
@@ -123,12 +132,14 @@ class LeftoverWatch:
         if not self.tests:
             return
         write = terminalreporter.write_line
-        if self.found or self.problems:
+        if self.found or self.problems or self.notes:
             terminalreporter.section("tests that left state behind (stability leftovers)")
         for nodeid, found in self.found.items():
             write(f"{nodeid}: {lo.describe(found)}")
         for problem in self.problems:
             write(f"leftover check incomplete: {problem}")
+        for note in self.notes:
+            write(f"leftover check: {note}")
         write(
             f"stability leftovers: {len(self.found)} of {self.tests} tests left state behind; "
             f"the check took {self.spent_s * 1000:.0f} ms "

@@ -25,62 +25,25 @@ from __future__ import annotations
 import contextlib
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from stability.containers.leftovers import redis_changes, row_changes
+from stability.containers.pg_state import (
+    APPLICATION_NAME,
+    CATALOG,
+    SEQUENCES,
+    TABLES,
+    WINDOW,
+    catalog_changes,
+    count_rows,
+    sequence_steps,
+    window_params,
+)
+
+if TYPE_CHECKING:
+    from stability.containers.pg_decoding import DecodingPostgresProbe
 
 _MARKER_TIMEOUT_S = 5.0
-APPLICATION_NAME = "pytest-stability leftovers"
-_USER_SCHEMAS = (
-    "n.nspname NOT IN ('pg_catalog', 'information_schema') "
-    "AND n.nspname !~ '^pg_(toast|temp_|toast_temp_)'"
-)
-_KINDS = {
-    "r": "table",
-    "p": "table",
-    "v": "view",
-    "m": "materialized view",
-    "S": "sequence",
-    "f": "foreign table",
-    "i": "index",
-    "I": "index",
-    "c": "type",
-}
-# Every user object by a readable name (toast tables follow their table).
-_CATALOG = f"""
-    SELECT (CASE c.relkind {" ".join(f"WHEN '{k}' THEN '{v}'" for k, v in _KINDS.items())}
-            ELSE 'relation' END) || ' ' || quote_ident(n.nspname) || '.' || quote_ident(c.relname)
-    FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-    WHERE {_USER_SCHEMAS} AND c.relkind <> 't'
-    UNION ALL SELECT 'schema ' || quote_ident(n.nspname) FROM pg_namespace n
-    WHERE {_USER_SCHEMAS} AND n.nspname <> 'public'
-    UNION ALL SELECT 'function ' || p.oid::regprocedure::text
-    FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE {_USER_SCHEMAS}
-    UNION ALL SELECT 'extension ' || quote_ident(extname) FROM pg_extension
-    WHERE extname <> 'plpgsql'
-"""
-_SEQUENCES = """
-    SELECT coalesce(json_object_agg(quote_ident(schemaname) || '.' || quote_ident(sequencename),
-                                    json_build_array(last_value, start_value, increment_by)), '{}')
-    FROM pg_sequences WHERE schemaname !~ '^pg_temp_'
-"""
-# The window's committed transactions: in progress at the previous snapshot or started
-# after it, and finished by this one.
-_WINDOW = f"""
-    WITH now AS (SELECT pg_current_snapshot() AS snap)
-    SELECT snap::text,
-        ARRAY(SELECT x FROM generate_series(%(low)s::bigint,
-                                            pg_snapshot_xmax(snap)::text::bigint - 1) AS x
-              WHERE (x >= %(prev_xmax)s OR x = ANY(%(prev_xip)s::bigint[]))
-                AND pg_xact_status(x::text::xid8) = 'committed'),
-        ({_SEQUENCES})
-    FROM now
-"""
-_TABLES = f"""
-    SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname)
-    FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-    WHERE {_USER_SCHEMAS} AND c.relkind = 'r' ORDER BY 1
-"""
 
 
 @dataclass
@@ -91,12 +54,24 @@ class _PgState:
     counts: dict[str, int] = field(default_factory=dict)
 
 
-def _snapshot_bounds(snapshot: str) -> tuple[int, int, list[int]]:
-    xmin, xmax, xip = snapshot.split(":")
-    return int(xmin), int(xmax), [int(x) for x in xip.split(",") if x]
+def open_postgres_probe(url: str) -> PostgresProbe | DecodingPostgresProbe:
+    """The probe by logical decoding where the server allows it, else by row counts
+    (its `method` says which, and why)."""
+    from stability.containers.pg_decoding import DecodingPostgresProbe, DecodingUnavailable
+
+    try:
+        return DecodingPostgresProbe(url)
+    except DecodingUnavailable as exc:
+        probe = PostgresProbe(url)
+        probe.method = f"row counts: {exc}"
+        return probe
 
 
 class PostgresProbe:
+    """The fallback: a window with a committed write transaction recounts every table."""
+
+    method = "row counts"
+
     def __init__(self, url: str) -> None:
         import psycopg
 
@@ -114,9 +89,8 @@ class PostgresProbe:
 
     def measure(self) -> dict[str, Any] | None:
         """What changed since the previous measure (None: nothing)."""
-        _, prev_xmax, prev_xip = _snapshot_bounds(self.state.snapshot)
-        params = {"low": min([prev_xmax, *prev_xip]), "prev_xmax": prev_xmax, "prev_xip": prev_xip}
-        snapshot, committed, sequences = self.conn.execute(_WINDOW, params, prepare=True).fetchone()  # type: ignore[misc]
+        params = window_params(self.state.snapshot)
+        snapshot, committed, sequences = self.conn.execute(WINDOW, params, prepare=True).fetchone()  # type: ignore[misc]
         if committed:  # DDL is transactional too: no commit, no catalog change
             before = self.state
             with self.conn.transaction():  # one snapshot for the whole picture
@@ -125,7 +99,7 @@ class PostgresProbe:
             return _postgres_changes(before, after, self._new_versions)
         before_sequences = self.state.sequences
         self.state.snapshot, self.state.sequences = snapshot, sequences
-        advanced = _sequence_steps(before_sequences, sequences)
+        advanced = sequence_steps(before_sequences, sequences)
         return {"sequences": advanced} if advanced else None
 
     # -- the full picture, taken at the start and after a window with writes ------------
@@ -142,48 +116,21 @@ class PostgresProbe:
         conn = self.conn
         if committed is None:  # the window's transactions, as of this snapshot
             assert params is not None
-            snapshot, committed, sequences = conn.execute(_WINDOW, params).fetchone()  # type: ignore[misc]
+            snapshot, committed, sequences = conn.execute(WINDOW, params).fetchone()  # type: ignore[misc]
         else:
             snapshot, sequences = conn.execute(
-                f"SELECT pg_current_snapshot()::text, ({_SEQUENCES})"
+                f"SELECT pg_current_snapshot()::text, ({SEQUENCES})"
             ).fetchone()  # type: ignore[misc]
-        catalog = {row[0] for row in conn.execute(_CATALOG)}
-        tables = [row[0] for row in conn.execute(_TABLES)]
-        xids = [str(x % 2**32) for x in committed]  # xmin is the 32-bit transaction id
+        catalog = {row[0] for row in conn.execute(CATALOG)}
+        tables = [row[0] for row in conn.execute(TABLES, {"unlogged": False})]
         self._new_versions = {}
-        new_counts: dict[str, int] = {}
-        if tables and (counts is None or xids):
-            written = "xmin = ANY(%(xids)s::text[]::xid[])"
-            query = " UNION ALL ".join(  # '%' in a name would read as a placeholder
-                f"SELECT {i}, count(*), count(*) FILTER (WHERE {written}) FROM "
-                + table.replace("%", "%%")
-                for i, table in enumerate(tables)
-            )
-            for i, total, new in conn.execute(query, {"xids": xids}):
-                new_counts[tables[i]] = int(total)
-                self._new_versions[tables[i]] = int(new)
-        elif counts is not None:
+        if counts is None or committed:
+            new_counts, self._new_versions = count_rows(conn, tables, committed)
+        else:
             new_counts = dict(counts)
         state = _PgState(snapshot, catalog, sequences, new_counts)
         self.state = state
         return state
-
-
-def _sequence_steps(
-    before: dict[str, list[int | None]], after: dict[str, list[int | None]]
-) -> dict[str, int]:
-    """How many `nextval` calls each sequence moved by (per its increment)."""
-    steps: dict[str, int] = {}
-    for name, (last, start, increment) in after.items():
-        if name not in before:
-            continue  # a new sequence is reported as created
-        old_last = before[name][0]
-        step = increment or 1
-        old = old_last if old_last is not None else (start or 1) - step
-        new = last if last is not None else (start or 1) - step
-        if new != old:
-            steps[name] = (new - old) // step
-    return steps
 
 
 def _postgres_changes(
@@ -197,13 +144,8 @@ def _postgres_changes(
             rows[table] = change
     if rows:
         out["rows"] = rows
-    created = sorted(after.catalog - before.catalog)
-    dropped = sorted(before.catalog - after.catalog)
-    if created:
-        out["created"] = created
-    if dropped:
-        out["dropped"] = dropped
-    sequences = _sequence_steps(before.sequences, after.sequences)
+    out.update(catalog_changes(before.catalog, after.catalog))
+    sequences = sequence_steps(before.sequences, after.sequences)
     if sequences:
         out["sequences"] = sequences
     return out or None

@@ -1,0 +1,286 @@
+"""The PostgreSQL probe of the leftover check by logical decoding: what each committed
+transaction wrote, read from the write-ahead log, without scanning tables.
+
+At attach (after migrations and seed) the probe creates a temporary logical replication
+slot (`test_decoding`, gone with its connection) and counts every table's rows once. Each
+measure then:
+
+1. commits a marker, `pg_logical_emit_message`, with `synchronous_commit` on for its own
+   connection: that flushes the log up to it, so every commit acknowledged before (even
+   with the server's `synchronous_commit = off`) can be decoded. Its position bounds the
+   window exactly: a transaction committed before it is in this window, one after it in
+   the next, however the threads that wrote them interleave;
+2. reads the slot's changes up to the marker (`pg_logical_slot_get_changes`), counted in
+   SQL per table: inserts, updates, deletes after the table's last TRUNCATE. Rolled-back
+   transactions and reads never appear. The cost follows what the tests wrote, not the
+   size of the tables;
+3. only when another transaction committed: reads the catalog (created and dropped
+   objects: DDL is not decoded), and for a table whose rows were both written and
+   deleted, or updated, tells rows apart by their primary key (or replica identity) in
+   the decoded lines (`decoded_rows`).
+
+Row counts are carried from the attach-time count by the decoded inserts and deletes, so
+a TRUNCATE says how many rows it removed. Scans remain for what the log cannot say:
+unlogged tables (counted after a window with commits, as the counting probe does), and a
+table without primary key or replica identity whose rows were updated, or inserted and
+deleted (its rows written by the window's transactions, by `xmin`). Sequences are read
+at every measure (`nextval` is never rolled back, and PostgreSQL 15 does not decode it).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+from typing import Any
+
+from stability.containers import decoded_rows
+from stability.containers.decoded_rows import FULL, TableWrites
+from stability.containers.leftovers import row_changes
+from stability.containers.pg_state import (
+    APPLICATION_NAME,
+    CATALOG,
+    SEQUENCES,
+    TABLES,
+    USER_SCHEMAS,
+    WINDOW,
+    catalog_changes,
+    count_rows,
+    sequence_steps,
+    window_params,
+)
+
+MARKER_PREFIX = "pytest-stability leftovers"
+SLOT_TIMEOUT = "10s"  # creating a slot waits for the transactions running at that moment
+# A qualified table name as test_decoding prints it (quote_identifier on each part).
+_NAME = r'(?:"(?:[^"]|"")*"|[^ .",:]+)\.(?:"(?:[^"]|"")*"|[^ .",:]+)'
+_MIXED = "p.u > 0 OR (p.i > 0 AND p.d > 0)"
+_DECODE = rf"""
+WITH ch AS MATERIALIZED (
+    SELECT ord, xid::text AS xid, data
+    FROM pg_logical_slot_get_changes(%(slot)s, %(upto)s::pg_lsn, NULL)
+         WITH ORDINALITY AS c(lsn, xid, data, ord)
+), dml AS (
+    SELECT ord, m[1] AS tbl, m[2] AS op, m[3] AS payload
+    FROM ch CROSS JOIN LATERAL
+         regexp_match(ch.data, '^table ({_NAME}): (INSERT|UPDATE|DELETE): (.*)$') AS m
+    WHERE ch.data LIKE 'table %%' AND m IS NOT NULL
+), truncates AS (
+    SELECT t[1] AS tbl, max(ord) AS at
+    FROM ch CROSS JOIN LATERAL regexp_match(ch.data, '^table (.*): TRUNCATE:') AS l
+         CROSS JOIN LATERAL regexp_matches(l[1], '({_NAME})', 'g') AS t
+    WHERE ch.data LIKE 'table %%: TRUNCATE:%%' AND l IS NOT NULL
+    GROUP BY 1
+), kept AS MATERIALIZED (
+    SELECT dml.* FROM dml LEFT JOIN truncates USING (tbl)
+    WHERE dml.ord > coalesce(truncates.at, 0)
+), counted AS (
+    SELECT tbl, count(*) FILTER (WHERE op = 'INSERT') AS i,
+           count(*) FILTER (WHERE op = 'UPDATE') AS u, count(*) FILTER (WHERE op = 'DELETE') AS d
+    FROM kept GROUP BY tbl
+), per_table AS (
+    SELECT tbl, truncates.at IS NOT NULL AS truncated,
+           coalesce(i, 0) AS i, coalesce(u, 0) AS u, coalesce(d, 0) AS d
+    FROM counted FULL JOIN truncates USING (tbl)
+)
+SELECT
+    ARRAY(SELECT DISTINCT xid FROM ch WHERE data LIKE 'BEGIN%%'),
+    ARRAY(SELECT DISTINCT xid FROM ch WHERE data LIKE %(marker)s),
+    coalesce((SELECT json_agg(json_build_array(p.tbl, p.truncated, p.i, p.u, p.d,
+        CASE WHEN {_MIXED} THEN (SELECT json_agg(json_build_array(k.op, k.payload) ORDER BY k.ord)
+                                 FROM kept k WHERE k.tbl = p.tbl) END))
+              FROM per_table p), '[]')
+"""
+_MARK = (
+    "SELECT pg_current_xact_id()::text::bigint, "
+    f"pg_logical_emit_message(true, '{MARKER_PREFIX}', '')"
+)
+# The window, and how much log the slot holds that it has not decoded yet.
+_WINDOW_AND_LAG = WINDOW.replace(
+    "FROM now", ", pg_wal_lsn_diff(pg_current_wal_insert_lsn(), %(decoded)s::pg_lsn) FROM now"
+)
+DECODE_EVERY_BYTES = 8 << 20  # decode at least this often, so the slot holds little log
+# Each table's row identity: its replica identity index (by default the primary key),
+# every column ('f'), or none.
+_IDENTITY = f"""
+    SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname), c.relreplident,
+        ARRAY(SELECT quote_ident(a.attname) FROM pg_index i
+              JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = ANY(i.indkey)
+              WHERE i.indrelid = c.oid AND ((c.relreplident = 'd' AND i.indisprimary)
+                                            OR (c.relreplident = 'i' AND i.indisreplident)))
+    FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE {USER_SCHEMAS} AND quote_ident(n.nspname) || '.' || quote_ident(c.relname) = ANY(%s)
+"""
+
+
+class DecodingUnavailable(Exception):
+    """The server cannot decode for us (wal_level, slots, rights): count rows instead."""
+
+
+class DecodingPostgresProbe:
+    method = "logical decoding"
+
+    def __init__(self, url: str) -> None:
+        import psycopg
+
+        def connect() -> Any:
+            return psycopg.connect(
+                url, autocommit=True, application_name=APPLICATION_NAME, connect_timeout=10
+            )
+
+        # Two connections: decoding resets its session's catalog caches, which would make
+        # every other query of the measure plan and look up afresh.
+        self.conn = connect()
+        try:
+            self.decoder = connect()
+        except BaseException:
+            self.conn.close()
+            raise
+        try:
+            self._start(psycopg)
+        except BaseException:
+            self.close()
+            raise
+
+    def _start(self, psycopg: Any) -> None:
+        conn = self.conn
+        wal_level = conn.execute("SHOW wal_level").fetchone()[0]
+        if wal_level != "logical":
+            raise DecodingUnavailable(f"the server's wal_level is {wal_level}, not logical")
+        with contextlib.suppress(psycopg.Error):
+            conn.execute("ANALYZE")  # fresh statistics: no autovacuum analyze during tests
+        decoder = self.decoder
+        # Our marker's commit flushes the log up to it; `local`: no standby to wait for.
+        decoder.execute("SET synchronous_commit = local")
+        self.slot = f"stability_leftovers_{os.getpid()}_{secrets.token_hex(4)}"
+        try:
+            decoder.execute(f"SET statement_timeout = '{SLOT_TIMEOUT}'")
+            decoder.execute(
+                "SELECT pg_create_logical_replication_slot(%s, 'test_decoding', true)",
+                [self.slot],
+            )
+            decoder.execute("RESET statement_timeout")
+            self._own: list[int] = []
+            self.decoded = self._mark()
+        except psycopg.Error as exc:
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise DecodingUnavailable(f"no logical replication slot: {reason}") from None
+        with conn.transaction():  # one snapshot for the baseline
+            conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            self.snapshot, self.sequences = conn.execute(
+                f"SELECT pg_current_snapshot()::text, ({SEQUENCES})"
+            ).fetchone()
+            self.catalog = {row[0] for row in conn.execute(CATALOG, prepare=True)}
+            tables = [row[0] for row in conn.execute(TABLES, {"unlogged": False})]
+            self.counts, _ = count_rows(conn, tables, [])
+        self._decode([])  # the marker above: a clean start
+
+    def close(self) -> None:
+        self.conn.close()
+        self.decoder.close()  # the slot is temporary: it goes with its connection
+
+    def measure(self) -> dict[str, Any] | None:
+        """What changed since the previous measure (None: nothing)."""
+        params = {**window_params(self.snapshot, self._own), "decoded": self.decoded}
+        self.snapshot, committed, sequences, lag = self.conn.execute(
+            _WINDOW_AND_LAG, params, prepare=True
+        ).fetchone()
+        self._own = []
+        out: dict[str, Any] = {}
+        if committed or lag > DECODE_EVERY_BYTES:  # else: nothing to decode but rollbacks
+            out.update(self._decode(committed))
+        advanced = sequence_steps(self.sequences, sequences)
+        self.sequences = sequences
+        if advanced:
+            out["sequences"] = advanced
+        return out or None
+
+    def _mark(self) -> str:
+        """Commit a marker, flushing the log up to it; its position."""
+        xid, lsn = self.decoder.execute(_MARK, prepare=True).fetchone()
+        self._own.append(int(xid))
+        return str(lsn)
+
+    def _decode(self, window: list[int]) -> dict[str, Any]:
+        """The rows, tables and objects that transactions committed before a new marker
+        changed since the previous one (`window`: those the snapshots saw commit, among
+        them any that wrote nothing the log decodes, such as unlogged tables' rows)."""
+        upto = self._mark()
+        params = {
+            "slot": self.slot,
+            "upto": upto,
+            "marker": f"message: % prefix: {MARKER_PREFIX},%",
+        }
+        xids, ours, tables = self.decoder.execute(_DECODE, params, prepare=True).fetchone()
+        self.decoded = upto
+        committed = sorted({str(x % 2**32) for x in window} | (set(xids) - set(ours)), key=int)
+        if not committed:  # DDL is transactional and not decoded: no commit, no change
+            return {}
+        return self._after_commits(committed, [_writes(row) for row in tables])
+
+    def _after_commits(self, xids: list[str], writes: list[TableWrites]) -> dict[str, Any]:
+        conn = self.conn
+        catalog = {row[0] for row in conn.execute(CATALOG, prepare=True)}
+        out: dict[str, Any] = catalog_changes(self.catalog, catalog)
+        self.catalog = catalog
+        for name in out.get("dropped", ()):
+            if name.startswith("table "):
+                self.counts.pop(name[len("table ") :], None)
+        mixed = [w.table for w in writes if w.mixed]
+        identities = _identities(conn, mixed) if mixed else {}
+        rows: dict[str, dict[str, int]] = {}
+        scan: list[TableWrites] = []
+        for w in writes:
+            if f"table {w.table}" not in catalog:  # dropped since: reported as dropped
+                continue
+            before = self.counts.get(w.table, 0)
+            self.counts[w.table] = (0 if w.truncated else before) + w.inserted - w.deleted
+            if w.truncated:  # every row it held is gone; the rest were inserted since
+                change = {"inserted": w.inserted - w.deleted, "updated": 0, "deleted": before}
+            elif w.mixed:
+                found = decoded_rows.row_changes(w.lines, identities.get(w.table, ()))
+                if found is None:
+                    scan.append(w)
+                    continue
+                change = found
+            else:
+                change = {"inserted": w.inserted, "updated": 0, "deleted": w.deleted}
+            if any(change.values()):
+                rows[w.table] = change
+        if scan:  # rows without identity: those the window's transactions wrote, by xmin
+            _, written = count_rows(conn, [w.table for w in scan], xids)
+            for w in scan:
+                after = self.counts[w.table]
+                change = row_changes(after - w.inserted + w.deleted, after, written[w.table])
+                if any(change.values()):
+                    rows[w.table] = change
+        unlogged = [row[0] for row in conn.execute(TABLES, {"unlogged": True}, prepare=True)]
+        if unlogged:  # never in the log: counted, as the counting probe does
+            counts, written = count_rows(conn, unlogged, xids)
+            for table, count in counts.items():
+                change = row_changes(self.counts.get(table, 0), count, written[table])
+                self.counts[table] = count
+                if any(change.values()):
+                    rows[table] = change
+        if rows:
+            out["rows"] = rows
+        return out
+
+
+def _writes(row: list[Any]) -> TableWrites:
+    table, truncated, inserted, updated, deleted, lines = row
+    return TableWrites(
+        table,
+        bool(truncated),
+        int(inserted),
+        int(updated),
+        int(deleted),
+        tuple((str(op), str(payload)) for op, payload in lines or ()),
+    )
+
+
+def _identities(conn: Any, tables: list[str]) -> dict[str, tuple[str, ...]]:
+    out: dict[str, tuple[str, ...]] = {}
+    for table, kind, columns in conn.execute(_IDENTITY, [tables], prepare=True):
+        out[table] = FULL if kind == "f" else tuple(columns or ())
+    return out

@@ -1,0 +1,122 @@
+"""What both PostgreSQL probes of the leftover check read: the catalog, the sequences,
+the tables and their row counts (the queries, and how to compare two readings)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+APPLICATION_NAME = "pytest-stability leftovers"
+USER_SCHEMAS = (
+    "n.nspname NOT IN ('pg_catalog', 'information_schema') "
+    "AND n.nspname !~ '^pg_(toast|temp_|toast_temp_)'"
+)
+_KINDS = {
+    "r": "table",
+    "p": "table",
+    "v": "view",
+    "m": "materialized view",
+    "S": "sequence",
+    "f": "foreign table",
+    "i": "index",
+    "I": "index",
+    "c": "type",
+}
+# Every user object by a readable name (toast tables follow their table).
+CATALOG = f"""
+    SELECT (CASE c.relkind {" ".join(f"WHEN '{k}' THEN '{v}'" for k, v in _KINDS.items())}
+            ELSE 'relation' END) || ' ' || quote_ident(n.nspname) || '.' || quote_ident(c.relname)
+    FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE {USER_SCHEMAS} AND c.relkind <> 't'
+    UNION ALL SELECT 'schema ' || quote_ident(n.nspname) FROM pg_namespace n
+    WHERE {USER_SCHEMAS} AND n.nspname <> 'public'
+    UNION ALL SELECT 'function ' || p.oid::regprocedure::text
+    FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE {USER_SCHEMAS}
+    UNION ALL SELECT 'extension ' || quote_ident(extname) FROM pg_extension
+    WHERE extname <> 'plpgsql'
+"""
+SEQUENCES = """
+    SELECT coalesce(json_object_agg(quote_ident(schemaname) || '.' || quote_ident(sequencename),
+                                    json_build_array(last_value, start_value, increment_by)), '{}')
+    FROM pg_sequences WHERE schemaname !~ '^pg_temp_'
+"""
+# The window's committed transactions: in progress at the previous snapshot or started
+# after it, and finished by this one (but for `own`, the probe's own).
+WINDOW = f"""
+    WITH now AS (SELECT pg_current_snapshot() AS snap)
+    SELECT snap::text,
+        ARRAY(SELECT x FROM generate_series(%(low)s::bigint,
+                                            pg_snapshot_xmax(snap)::text::bigint - 1) AS x
+              WHERE (x >= %(prev_xmax)s OR x = ANY(%(prev_xip)s::bigint[]))
+                AND NOT x = ANY(%(own)s::bigint[])
+                AND pg_xact_status(x::text::xid8) = 'committed'),
+        ({SEQUENCES})
+    FROM now
+"""
+# Tables whose rows are counted: every one (`unlogged`: those logical decoding cannot see).
+TABLES = f"""
+    SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname)
+    FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE {USER_SCHEMAS} AND c.relkind = 'r' AND (NOT %(unlogged)s OR c.relpersistence = 'u')
+    ORDER BY 1
+"""
+
+
+def window_params(snapshot: str, own: Iterable[int] = ()) -> dict[str, Any]:
+    """The parameters of WINDOW after `snapshot` (`xmin:xmax:xip,...`)."""
+    _, xmax, xip = snapshot.split(":")
+    prev_xmax, prev_xip = int(xmax), [int(x) for x in xip.split(",") if x]
+    return {
+        "low": min([prev_xmax, *prev_xip]),
+        "prev_xmax": prev_xmax,
+        "prev_xip": prev_xip,
+        "own": list(own),
+    }
+
+
+def count_rows(
+    conn: Any, tables: list[str], xids: Iterable[int | str]
+) -> tuple[dict[str, int], dict[str, int]]:
+    """Each table's row count, and how many of its rows the transactions `xids` wrote
+    (their `xmin`, the 32-bit transaction id): one scan of each table."""
+    if not tables:
+        return {}, {}
+    written = "xmin = ANY(%(xids)s::text[]::xid[])"
+    query = " UNION ALL ".join(  # '%' in a name would read as a placeholder
+        f"SELECT {i}, count(*), count(*) FILTER (WHERE {written}) FROM " + table.replace("%", "%%")
+        for i, table in enumerate(tables)
+    )
+    counts: dict[str, int] = {}
+    new: dict[str, int] = {}
+    for i, total, new_rows in conn.execute(query, {"xids": [str(int(x) % 2**32) for x in xids]}):
+        counts[tables[i]] = int(total)
+        new[tables[i]] = int(new_rows)
+    return counts, new
+
+
+def sequence_steps(
+    before: dict[str, list[int | None]], after: dict[str, list[int | None]]
+) -> dict[str, int]:
+    """How many `nextval` calls each sequence moved by (per its increment)."""
+    steps: dict[str, int] = {}
+    for name, (last, start, increment) in after.items():
+        if name not in before:
+            continue  # a new sequence is reported as created
+        old_last = before[name][0]
+        step = increment or 1
+        old = old_last if old_last is not None else (start or 1) - step
+        new = last if last is not None else (start or 1) - step
+        if new != old:
+            steps[name] = (new - old) // step
+    return steps
+
+
+def catalog_changes(before: set[str], after: set[str]) -> dict[str, list[str]]:
+    """Objects created and dropped between two catalog readings."""
+    out = {}
+    created, dropped = sorted(after - before), sorted(before - after)
+    if created:
+        out["created"] = created
+    if dropped:
+        out["dropped"] = dropped
+    return out

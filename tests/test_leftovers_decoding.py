@@ -1,0 +1,215 @@
+"""The PostgreSQL probe by logical decoding against real containers: what each window's
+committed transactions changed, and the counting fallback where decoding is off."""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from stability.containers.config import load_settings
+from stability.containers.launch import RunningService, postgres_spec, start_service
+from stability.containers.pg_decoding import DecodingPostgresProbe
+from stability.containers.state_probes import PostgresProbe, open_postgres_probe
+
+pytestmark = pytest.mark.docker
+
+SCHEMA = """
+CREATE TABLE items (name text PRIMARY KEY, n int);
+CREATE TABLE pairs (a int, b int, note text, PRIMARY KEY (b, a));
+CREATE TABLE log (line text);                     -- no primary key
+CREATE UNLOGGED TABLE scratchpad (k int PRIMARY KEY);
+CREATE TABLE "Odd Name" ("my key" text PRIMARY KEY);
+INSERT INTO items SELECT 'seeded-' || g, g FROM generate_series(1, 5) g;
+INSERT INTO log VALUES ('one'), ('two');
+"""
+
+
+def _start(tmp_path: Path, flags: bool) -> RunningService:
+    spec = postgres_spec(load_settings(tmp_path))
+    if not flags:  # an image or configuration that does not take our server flags
+        spec = dataclasses.replace(spec, command=())
+    return start_service(spec)
+
+
+@pytest.fixture(scope="module")
+def decoding_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningService]:
+    service = _start(tmp_path_factory.mktemp("decoding"), flags=True)
+    try:
+        yield service
+    finally:
+        service.stop()
+
+
+@pytest.fixture
+def db(decoding_server: RunningService) -> Iterator[tuple[DecodingPostgresProbe, Any]]:
+    """A fresh schema, a probe attached after it, and a writer connection (autocommit)."""
+    with psycopg.connect(decoding_server.url, autocommit=True) as setup:
+        setup.execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
+        setup.execute(SCHEMA)
+    probe = open_postgres_probe(decoding_server.url)
+    assert isinstance(probe, DecodingPostgresProbe), probe.method
+    writer = psycopg.connect(decoding_server.url, autocommit=True)
+    try:
+        yield probe, writer
+    finally:
+        writer.close()
+        probe.close()
+
+
+def _rows(found: dict[str, Any] | None) -> dict[str, tuple[int, int, int]]:
+    rows = (found or {}).get("rows", {})
+    return {t: (c["inserted"], c["updated"], c["deleted"]) for t, c in rows.items()}
+
+
+def test_counts_inserts_updates_and_deletes_without_scanning(db: Any) -> None:
+    probe, writer = db
+    writer.execute("INSERT INTO items VALUES ('new', 1)")
+    writer.execute("UPDATE items SET n = 0 WHERE name IN ('seeded-1', 'seeded-2')")
+    writer.execute("DELETE FROM items WHERE name = 'seeded-3'")
+    writer.execute("INSERT INTO pairs VALUES (1, 2, 'x'), (3, 4, 'it''s a [test]: yes')")
+    assert _rows(probe.measure()) == {"public.items": (1, 2, 1), "public.pairs": (2, 0, 0)}
+    assert probe.measure() is None  # the window is consumed
+
+
+def test_rows_gone_again_and_rows_written_twice_count_once(db: Any) -> None:
+    probe, writer = db
+    writer.execute("INSERT INTO items VALUES ('temporary', 1)")
+    writer.execute("UPDATE items SET n = n + 1 WHERE name = 'seeded-1'")
+    writer.execute("UPDATE items SET n = n + 1 WHERE name = 'seeded-1'")
+    writer.execute("DELETE FROM items WHERE name = 'temporary'")
+    writer.execute("INSERT INTO pairs VALUES (1, 1, 'x')")
+    writer.execute("UPDATE pairs SET note = 'y'")
+    writer.execute("""INSERT INTO "Odd Name" VALUES ('a b')""")
+    writer.execute("""DELETE FROM "Odd Name" """)
+    assert _rows(probe.measure()) == {"public.items": (0, 1, 0), "public.pairs": (1, 0, 0)}
+
+
+def test_a_changed_key_is_one_updated_row(db: Any) -> None:
+    probe, writer = db
+    writer.execute("UPDATE items SET name = 'renamed' WHERE name = 'seeded-4'")
+    assert _rows(probe.measure()) == {"public.items": (0, 1, 0)}
+
+
+def test_truncate_removes_the_rows_the_table_held(db: Any) -> None:
+    probe, writer = db
+    writer.execute("TRUNCATE items")
+    assert _rows(probe.measure()) == {"public.items": (0, 0, 5)}
+    writer.execute("INSERT INTO items VALUES ('a', 1), ('b', 2)")
+    writer.execute("TRUNCATE items, log")
+    writer.execute("INSERT INTO items VALUES ('c', 3)")
+    assert _rows(probe.measure()) == {"public.items": (1, 0, 0), "public.log": (0, 0, 2)}
+
+
+def test_a_table_without_primary_key_is_counted_when_its_rows_cannot_be_told_apart(
+    db: Any,
+) -> None:
+    probe, writer = db
+    writer.execute("INSERT INTO log VALUES ('three')")
+    assert _rows(probe.measure()) == {"public.log": (1, 0, 0)}
+    writer.execute("INSERT INTO log VALUES ('four')")
+    writer.execute("DELETE FROM log WHERE line = 'four'")
+    assert probe.measure() is None
+    writer.execute("UPDATE log SET line = 'ONE' WHERE line = 'one'")
+    writer.execute("DELETE FROM log WHERE line = 'two'")
+    assert _rows(probe.measure()) == {"public.log": (0, 1, 1)}
+
+
+def test_unlogged_tables_are_counted(db: Any) -> None:
+    probe, writer = db
+    writer.execute("INSERT INTO scratchpad VALUES (1), (2)")
+    assert _rows(probe.measure()) == {"public.scratchpad": (2, 0, 0)}
+
+
+def test_objects_created_and_dropped_and_rows_of_a_table_gone_again(db: Any) -> None:
+    probe, writer = db
+    writer.execute("CREATE TABLE made (x int)")
+    writer.execute("INSERT INTO made VALUES (1)")
+    writer.execute("DROP TABLE pairs")
+    found = probe.measure()
+    assert found == {
+        "created": ["table public.made"],
+        "dropped": ["index public.pairs_pkey", "table public.pairs"],
+        "rows": {"public.made": {"inserted": 1, "updated": 0, "deleted": 0}},
+    }
+    writer.execute("CREATE TABLE brief (x int)")
+    writer.execute("INSERT INTO brief VALUES (1)")
+    writer.execute("DROP TABLE brief")
+    assert probe.measure() is None
+
+
+def test_reads_rollbacks_and_sequences(db: Any) -> None:
+    probe, writer = db
+    writer.execute("SELECT count(*) FROM items")
+    with writer.transaction(force_rollback=True):
+        writer.execute("INSERT INTO items VALUES ('rolled back', 1)")
+    assert probe.measure() is None
+    writer.execute("CREATE SEQUENCE tickets")
+    probe.measure()
+    writer.execute("SELECT nextval('tickets'), nextval('tickets')")
+    assert probe.measure() == {"sequences": {"public.tickets": 2}}
+
+
+def test_a_transaction_open_at_a_measure_lands_in_the_window_it_commits_in(db: Any) -> None:
+    probe, writer = db
+    writer.execute("BEGIN")
+    writer.execute("INSERT INTO items VALUES ('from a thread', 1)")
+    assert probe.measure() is None  # written, not committed: not yet a leftover
+    writer.execute("COMMIT")
+    assert _rows(probe.measure()) == {"public.items": (1, 0, 0)}
+    assert probe.measure() is None
+
+
+def test_an_asynchronous_commit_is_in_the_window_it_was_acknowledged_in(db: Any) -> None:
+    probe, writer = db
+    writer.execute("SET synchronous_commit = off")
+    writer.execute("INSERT INTO items VALUES ('async', 1)")
+    assert _rows(probe.measure()) == {"public.items": (1, 0, 0)}
+
+
+def test_a_thread_writing_while_windows_close_puts_each_row_in_one_window(
+    db: Any, decoding_server: RunningService
+) -> None:
+    probe, _ = db
+
+    def write() -> None:
+        with psycopg.connect(decoding_server.url, autocommit=True) as conn:
+            for i in range(200):
+                conn.execute("INSERT INTO items VALUES (%s, 1)", [f"thread-{i}"])
+
+    thread = threading.Thread(target=write)
+    thread.start()
+    inserted = 0
+    while thread.is_alive():
+        inserted += _rows(probe.measure()).get("public.items", (0, 0, 0))[0]
+    thread.join()
+    inserted += _rows(probe.measure()).get("public.items", (0, 0, 0))[0]
+    assert inserted == 200
+
+
+def test_without_logical_decoding_the_probe_counts_rows_and_says_why(tmp_path: Path) -> None:
+    service = _start(tmp_path, flags=False)
+    try:
+        with psycopg.connect(service.url, autocommit=True) as writer:
+            writer.execute(SCHEMA)
+            probe = open_postgres_probe(service.url)
+            try:
+                assert isinstance(probe, PostgresProbe)
+                assert probe.method == (
+                    "row counts: the server's wal_level is replica, not logical"
+                )
+                writer.execute("UPDATE items SET n = 0 WHERE name = 'seeded-1'")
+                writer.execute("DELETE FROM log WHERE line = 'one'")
+                assert _rows(probe.measure()) == {
+                    "public.items": (0, 1, 0),
+                    "public.log": (0, 0, 1),
+                }
+            finally:
+                probe.close()
+    finally:
+        service.stop()
