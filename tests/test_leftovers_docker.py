@@ -134,6 +134,26 @@ def test_names_exactly_the_tests_that_left_state_behind(pytester: pytest.Pyteste
     result = pytester.runpytest_subprocess("--stability-leftovers", "-p", "no:randomly")
     result.assert_outcomes(passed=11)
     assert _summary(result.outlines) == EXPECTED
+    assert "leftover check: postgres by row counts" not in result.stdout.str()  # decoded
+
+
+def test_a_server_without_logical_decoding_gets_the_same_answers_by_counting(
+    pytester: pytest.Pytester,
+) -> None:
+    _project(pytester.path)
+    # As a user's image or configuration that does not take our server flags.
+    pytester.makeconftest(
+        "import stability.containers.launch as launch\nlaunch.POSTGRES_SERVER_FLAGS = ()\n"
+    )
+    result = pytester.runpytest_subprocess("--stability-leftovers", "-p", "no:randomly")
+    result.assert_outcomes(passed=11)
+    assert _summary(result.outlines) == EXPECTED
+    result.stdout.fnmatch_lines(
+        [
+            "leftover check: postgres by row counts: the server's wal_level is replica, "
+            "not logical (a test that commits costs a count of every table)"
+        ]
+    )
 
 
 def test_off_in_a_plain_pytest_run_unless_asked(pytester: pytest.Pytester) -> None:
