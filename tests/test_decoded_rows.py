@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from stability.containers.decoded_rows import FULL, TableWrites, parse_tuple, row_changes
+from stability.containers.decoded_rows import (
+    FULL,
+    TableWrites,
+    parse_tuple,
+    read_window,
+    row_changes,
+)
 
 
 def test_a_printed_row_splits_into_columns_and_values() -> None:
@@ -89,3 +95,25 @@ def test_counts_alone_settle_inserts_only_or_deletes_only(
     inserted: int, updated: int, deleted: int, mixed: bool
 ) -> None:
     assert TableWrites("public.t", False, inserted, updated, deleted).mixed is mixed
+
+
+def test_a_window_counts_each_tables_changes_after_its_last_truncate() -> None:
+    changes = [
+        ("7", "BEGIN 7"),
+        ("7", "table public.items: INSERT: name[text]:'a' n[integer]:1"),
+        ("7", "table public.items: INSERT: name[text]:'b: TRUNCATE:' n[integer]:2"),
+        ("8", "BEGIN 8"),
+        ("8", 'table public.items, "My Schema"."a.b": TRUNCATE: (no-flags)'),
+        ("8", "table public.items: INSERT: name[text]:'c' n[integer]:3"),
+        ("8", """table "My Schema"."a.b": UPDATE: k[integer]:1"""),
+        ("9", "BEGIN 9"),
+        ("9", "message: transactional: 1 prefix: ours, sz: 0 content:"),
+        ("10", "BEGIN 10"),  # a transaction with nothing decoded (DDL)
+    ]
+    window = read_window(changes, "ours")
+    assert window.xids == {"7", "8", "9", "10"}
+    assert window.marked == {"9"}
+    assert window.writes == [
+        TableWrites("public.items", True, 1, 0, 0),
+        TableWrites('"My Schema"."a.b"', True, 0, 1, 0, (("UPDATE", "k[integer]:1"),)),
+    ]

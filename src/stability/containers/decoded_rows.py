@@ -17,13 +17,21 @@ A test_decoding change line, after `table schema.name: OPERATION: `:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 NO_DATA = "(no-tuple-data)"
 _OLD_KEY = "old-key: "
 _NEW_TUPLE = " new-tuple: "
 FULL = ("*",)  # REPLICA IDENTITY FULL: the row is its own identity
+_OPERATIONS = ("INSERT", "UPDATE", "DELETE")
+# A qualified table name as test_decoding prints it (quote_identifier on each part).
+_PART = r'(?:"(?:[^"]|"")*"|[^ .",:]+)'
+_NAME = rf"{_PART}\.{_PART}"
+_CHANGE = re.compile(rf"table ({_NAME}): (INSERT|UPDATE|DELETE): (.*)", re.S)
+_TRUNCATE = re.compile(r"table (.*): TRUNCATE:", re.S)
+_NAMES = re.compile(_NAME)
 
 
 @dataclass(frozen=True)
@@ -41,6 +49,49 @@ class TableWrites:
     def mixed(self) -> bool:
         """Whether counting operations cannot tell which rows are new."""
         return mixed(self.inserted, self.updated, self.deleted)
+
+
+@dataclass
+class _Table:
+    truncated: bool = False
+    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(_OPERATIONS, 0))
+    lines: list[tuple[str, str]] = field(default_factory=list)
+
+
+@dataclass
+class Window:
+    """A decoded window: the transactions that committed in it, and the rows they wrote."""
+
+    xids: set[str] = field(default_factory=set)  # committed, each with its BEGIN line
+    marked: set[str] = field(default_factory=set)  # those that carry a marker message
+    writes: list[TableWrites] = field(default_factory=list)
+
+
+def read_window(changes: Iterable[tuple[str, str]], marker_prefix: str) -> Window:
+    """Reduce (xid, line) pairs of test_decoding in commit order to a window."""
+    window = Window()
+    tables: dict[str, _Table] = {}
+    marker = f"message: transactional: 1 prefix: {marker_prefix}, "
+    for xid, line in changes:
+        if line.startswith("table "):
+            change = _CHANGE.fullmatch(line)
+            if change is not None:
+                table = tables.setdefault(change[1], _Table())
+                table.counts[change[2]] += 1
+                table.lines.append((change[2], change[3]))
+                continue
+            truncate = _TRUNCATE.match(line)
+            for name in _NAMES.findall(truncate[1]) if truncate else ():
+                tables[name] = _Table(truncated=True)  # what came before is gone
+        elif line.startswith("BEGIN"):
+            window.xids.add(xid)
+        elif line.startswith(marker):
+            window.marked.add(xid)
+    for name, table in tables.items():
+        inserted, updated, deleted = (table.counts[op] for op in _OPERATIONS)
+        lines = tuple(table.lines) if mixed(inserted, updated, deleted) else ()
+        window.writes.append(TableWrites(name, table.truncated, inserted, updated, deleted, lines))
+    return window
 
 
 def mixed(inserted: int, updated: int, deleted: int) -> bool:

@@ -52,44 +52,10 @@ from stability.containers.pg_state import (
 
 MARKER_PREFIX = "pytest-stability leftovers"
 SLOT_TIMEOUT = "10s"  # creating a slot waits for the transactions running at that moment
-# A qualified table name as test_decoding prints it (quote_identifier on each part).
-_NAME = r'(?:"(?:[^"]|"")*"|[^ .",:]+)\.(?:"(?:[^"]|"")*"|[^ .",:]+)'
-_MIXED = "p.u > 0 OR (p.i > 0 AND p.d > 0)"
-_DECODE = rf"""
-WITH ch AS MATERIALIZED (
-    SELECT ord, xid::text AS xid, data
-    FROM pg_logical_slot_get_changes(%(slot)s, %(upto)s::pg_lsn, NULL)
-         WITH ORDINALITY AS c(lsn, xid, data, ord)
-), dml AS (
-    SELECT ord, m[1] AS tbl, m[2] AS op, m[3] AS payload
-    FROM ch CROSS JOIN LATERAL
-         regexp_match(ch.data, '^table ({_NAME}): (INSERT|UPDATE|DELETE): (.*)$') AS m
-    WHERE ch.data LIKE 'table %%' AND m IS NOT NULL
-), truncates AS (
-    SELECT t[1] AS tbl, max(ord) AS at
-    FROM ch CROSS JOIN LATERAL regexp_match(ch.data, '^table (.*): TRUNCATE:') AS l
-         CROSS JOIN LATERAL regexp_matches(l[1], '({_NAME})', 'g') AS t
-    WHERE ch.data LIKE 'table %%: TRUNCATE:%%' AND l IS NOT NULL
-    GROUP BY 1
-), kept AS MATERIALIZED (
-    SELECT dml.* FROM dml LEFT JOIN truncates USING (tbl)
-    WHERE dml.ord > coalesce(truncates.at, 0)
-), counted AS (
-    SELECT tbl, count(*) FILTER (WHERE op = 'INSERT') AS i,
-           count(*) FILTER (WHERE op = 'UPDATE') AS u, count(*) FILTER (WHERE op = 'DELETE') AS d
-    FROM kept GROUP BY tbl
-), per_table AS (
-    SELECT tbl, truncates.at IS NOT NULL AS truncated,
-           coalesce(i, 0) AS i, coalesce(u, 0) AS u, coalesce(d, 0) AS d
-    FROM counted FULL JOIN truncates USING (tbl)
-)
-SELECT
-    ARRAY(SELECT DISTINCT xid FROM ch WHERE data LIKE 'BEGIN%%'),
-    ARRAY(SELECT DISTINCT xid FROM ch WHERE data LIKE %(marker)s),
-    coalesce((SELECT json_agg(json_build_array(p.tbl, p.truncated, p.i, p.u, p.d,
-        CASE WHEN {_MIXED} THEN (SELECT json_agg(json_build_array(k.op, k.payload) ORDER BY k.ord)
-                                 FROM kept k WHERE k.tbl = p.tbl) END))
-              FROM per_table p), '[]')
+# Only what the window needs: BEGIN lines (committed transactions), our markers, rows.
+_DECODE = """
+    SELECT xid::text, data FROM pg_logical_slot_get_changes(%(slot)s, %(upto)s::pg_lsn, NULL)
+    WHERE data LIKE 'table %%' OR data LIKE 'BEGIN%%' OR data LIKE 'message: %%'
 """
 _MARK = (
     "SELECT pg_current_xact_id()::text::bigint, "
@@ -100,16 +66,18 @@ _WINDOW_AND_LAG = WINDOW.replace(
     "FROM now", ", pg_wal_lsn_diff(pg_current_wal_insert_lsn(), %(decoded)s::pg_lsn) FROM now"
 )
 DECODE_EVERY_BYTES = 8 << 20  # decode at least this often, so the slot holds little log
-# Each table's row identity: its replica identity index (by default the primary key),
-# every column ('f'), or none.
-_IDENTITY = f"""
-    SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname), c.relreplident,
+# The unlogged tables (never in the log), and the row identity of the tables named: their
+# replica identity index (by default the primary key), every column ('f'), or none.
+_RELATIONS = f"""
+    SELECT t.name, c.relpersistence = 'u', c.relreplident,
         ARRAY(SELECT quote_ident(a.attname) FROM pg_index i
               JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = ANY(i.indkey)
               WHERE i.indrelid = c.oid AND ((c.relreplident = 'd' AND i.indisprimary)
                                             OR (c.relreplident = 'i' AND i.indisreplident)))
-    FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-    WHERE {USER_SCHEMAS} AND quote_ident(n.nspname) || '.' || quote_ident(c.relname) = ANY(%s)
+    FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace,
+         LATERAL (SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname) AS name) t
+    WHERE {USER_SCHEMAS} AND c.relkind = 'r'
+      AND (c.relpersistence = 'u' OR t.name = ANY(%(tables)s::text[]))
 """
 
 
@@ -206,28 +174,35 @@ class DecodingPostgresProbe:
         changed since the previous one (`window`: those the snapshots saw commit, among
         them any that wrote nothing the log decodes, such as unlogged tables' rows)."""
         upto = self._mark()
-        params = {
-            "slot": self.slot,
-            "upto": upto,
-            "marker": f"message: % prefix: {MARKER_PREFIX},%",
-        }
-        xids, ours, tables = self.decoder.execute(_DECODE, params, prepare=True).fetchone()
+        params = {"slot": self.slot, "upto": upto}
+        decoded = decoded_rows.read_window(
+            self.decoder.execute(_DECODE, params, prepare=True), MARKER_PREFIX
+        )
         self.decoded = upto
-        committed = sorted({str(x % 2**32) for x in window} | (set(xids) - set(ours)), key=int)
+        others = decoded.xids - decoded.marked
+        committed = sorted({str(x % 2**32) for x in window} | others, key=int)
         if not committed:  # DDL is transactional and not decoded: no commit, no change
             return {}
-        return self._after_commits(committed, [_writes(row) for row in tables])
+        return self._after_commits(committed, decoded.writes)
 
     def _after_commits(self, xids: list[str], writes: list[TableWrites]) -> dict[str, Any]:
         conn = self.conn
-        catalog = {row[0] for row in conn.execute(CATALOG, prepare=True)}
+        mixed = [w.table for w in writes if w.mixed]
+        with conn.pipeline():  # one round trip, one snapshot
+            objects = conn.execute(CATALOG, prepare=True)
+            relations = conn.execute(_RELATIONS, {"tables": mixed}, prepare=True)
+        catalog = {row[0] for row in objects}
+        identities: dict[str, tuple[str, ...]] = {}
+        unlogged: list[str] = []
+        for table, is_unlogged, kind, columns in relations:
+            identities[table] = FULL if kind == "f" else tuple(columns or ())
+            if is_unlogged:
+                unlogged.append(table)
         out: dict[str, Any] = catalog_changes(self.catalog, catalog)
         self.catalog = catalog
         for name in out.get("dropped", ()):
             if name.startswith("table "):
                 self.counts.pop(name[len("table ") :], None)
-        mixed = [w.table for w in writes if w.mixed]
-        identities = _identities(conn, mixed) if mixed else {}
         rows: dict[str, dict[str, int]] = {}
         scan: list[TableWrites] = []
         for w in writes:
@@ -254,7 +229,6 @@ class DecodingPostgresProbe:
                 change = row_changes(after - w.inserted + w.deleted, after, written[w.table])
                 if any(change.values()):
                     rows[w.table] = change
-        unlogged = [row[0] for row in conn.execute(TABLES, {"unlogged": True}, prepare=True)]
         if unlogged:  # never in the log: counted, as the counting probe does
             counts, written = count_rows(conn, unlogged, xids)
             for table, count in counts.items():
@@ -265,22 +239,3 @@ class DecodingPostgresProbe:
         if rows:
             out["rows"] = rows
         return out
-
-
-def _writes(row: list[Any]) -> TableWrites:
-    table, truncated, inserted, updated, deleted, lines = row
-    return TableWrites(
-        table,
-        bool(truncated),
-        int(inserted),
-        int(updated),
-        int(deleted),
-        tuple((str(op), str(payload)) for op, payload in lines or ()),
-    )
-
-
-def _identities(conn: Any, tables: list[str]) -> dict[str, tuple[str, ...]]:
-    out: dict[str, tuple[str, ...]] = {}
-    for table, kind, columns in conn.execute(_IDENTITY, [tables], prepare=True):
-        out[table] = FULL if kind == "f" else tuple(columns or ())
-    return out
