@@ -12,6 +12,7 @@ from typing import Any
 import psycopg
 import pytest
 
+from stability.containers import pg_decoding
 from stability.containers.config import load_settings
 from stability.containers.launch import RunningService, postgres_spec, start_service
 from stability.containers.pg_decoding import DecodingPostgresProbe
@@ -213,3 +214,32 @@ def test_without_logical_decoding_the_probe_counts_rows_and_says_why(tmp_path: P
                 probe.close()
     finally:
         service.stop()
+
+
+def test_a_slot_holding_much_log_is_replaced_without_losing_a_commit(
+    db: Any, decoding_server: RunningService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, writer = db
+    monkeypatch.setattr(pg_decoding, "RETAINED_BYTES", 1)  # move at every measure
+    probe = open_postgres_probe(decoding_server.url)
+    assert isinstance(probe, DecodingPostgresProbe)
+    try:
+        first = probe.slot
+        writer.execute("INSERT INTO items VALUES ('kept', 1)")
+        assert _rows(probe.measure()) == {"public.items": (1, 0, 0)}
+        assert probe.slot != first
+        moved = probe.slot
+        writer.execute("BEGIN")  # a transaction running keeps a new slot from starting
+        writer.execute("INSERT INTO items VALUES ('later', 1)")
+        assert probe.measure() is None
+        assert probe.slot == moved
+        writer.execute("COMMIT")
+        assert _rows(probe.measure()) == {"public.items": (1, 0, 0)}
+        assert probe.slot != moved
+        slots = writer.execute(
+            "SELECT slot_name FROM pg_replication_slots WHERE active_pid = %s",
+            [probe.decoder.info.backend_pid],
+        ).fetchall()
+        assert slots == [(probe.slot,)]  # the old ones are gone
+    finally:
+        probe.close()

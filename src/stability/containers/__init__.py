@@ -3,6 +3,7 @@
 Owns everything Docker: settings (`config`), starting and readiness (`launch`, the only
 testcontainers importer), the session's services (`services`), labels, cleanup and the
 reaper, the offline images (`images`, `dockerfiles/`), watching the containers tests start
-themselves (`sdk_patch`, `watch`, `health`), and the leftover check (`state_probes`,
-`leftover_watch`). The pytest fixtures over it are in `stability.plugin`.
+themselves (`sdk_patch`, `watch`, `health`), and the leftover check (`leftover_watch`,
+`state_probes`, `pg_decoding`, `decoded_rows`, `pg_state`). The pytest fixtures over it
+are in `stability.plugin`.
 """

@@ -2,22 +2,27 @@
 transaction wrote, read from the write-ahead log, without scanning tables.
 
 At attach (after migrations and seed) the probe creates a temporary logical replication
-slot (`test_decoding`, gone with its connection) and counts every table's rows once. Each
-measure then:
+slot (`test_decoding`, gone with its connection) and counts every table's rows once. A
+clean window (reads, rolled-back writes) costs one query: the committed transactions
+between two snapshots, as the counting probe reads them. A window with a commit is
+decoded:
 
-1. commits a marker, `pg_logical_emit_message`, with `synchronous_commit` on for its own
-   connection: that flushes the log up to it, so every commit acknowledged before (even
-   with the server's `synchronous_commit = off`) can be decoded. Its position bounds the
-   window exactly: a transaction committed before it is in this window, one after it in
-   the next, however the threads that wrote them interleave;
-2. reads the slot's changes up to the marker (`pg_logical_slot_get_changes`), counted in
-   SQL per table: inserts, updates, deletes after the table's last TRUNCATE. Rolled-back
-   transactions and reads never appear. The cost follows what the tests wrote, not the
-   size of the tables;
-3. only when another transaction committed: reads the catalog (created and dropped
-   objects: DDL is not decoded), and for a table whose rows were both written and
-   deleted, or updated, tells rows apart by their primary key (or replica identity) in
-   the decoded lines (`decoded_rows`).
+1. the probe commits a marker, `pg_logical_emit_message`, with `synchronous_commit` on
+   for its own connection: that flushes the log up to it, so every commit acknowledged
+   before (even with the server's `synchronous_commit = off`) can be decoded. Its
+   position bounds the window: a transaction committed before it is in this window, one
+   after it in the next, however the threads that wrote them interleave;
+2. reads the slot's changes up to the marker (`pg_logical_slot_get_changes`), counted
+   per table (`decoded_rows.read_window`): inserts, updates, deletes after the table's
+   last TRUNCATE. Rolled-back transactions and reads never appear. The cost follows what
+   the tests wrote, not the size of the tables;
+3. reads the catalog (created and dropped objects: DDL is not decoded), and for a table
+   whose rows were both written and deleted, or updated, tells rows apart by their
+   primary key (or replica identity) in the decoded lines.
+
+Decoding reads the log again from the slot's restart point, which PostgreSQL 15 moves on
+only every 15 s or so: once the slot holds more than a few MB (a test wrote much, even
+rolled back), the probe moves to a new slot, when no commit would be lost.
 
 Row counts are carried from the attach-time count by the decoded inserts and deletes, so
 a TRUNCATE says how many rows it removed. Scans remain for what the log cannot say:
@@ -61,11 +66,18 @@ _MARK = (
     "SELECT pg_current_xact_id()::text::bigint, "
     f"pg_logical_emit_message(true, '{MARKER_PREFIX}', '')"
 )
-# The window, and how much log the slot holds that it has not decoded yet.
-_WINDOW_AND_LAG = WINDOW.replace(
-    "FROM now", ", pg_wal_lsn_diff(pg_current_wal_insert_lsn(), %(decoded)s::pg_lsn) FROM now"
+# The window, and how much log each decoding reads again from the slot's restart point.
+_WINDOW_AND_RETAINED = WINDOW.replace(
+    "FROM now",
+    ", (SELECT pg_wal_lsn_diff(pg_current_wal_insert_lsn(), restart_lsn)"
+    "   FROM pg_replication_slots WHERE slot_name = %(slot)s) FROM now",
 )
-DECODE_EVERY_BYTES = 8 << 20  # decode at least this often, so the slot holds little log
+# Decoding starts again from the slot's restart point, which moves on only at a record of
+# the transactions running (every 15 s, or at a checkpoint). Once a slot holds this much
+# log (a test wrote much, even rolled back), the probe moves to a new slot.
+RETAINED_BYTES = 4 << 20
+_DECODER_SETTINGS = "SET synchronous_commit = local"
+_CREATE_SLOT = "SELECT pg_create_logical_replication_slot(%s, 'test_decoding', true)"
 # The unlogged tables (never in the log), and the row identity of the tables named: their
 # replica identity index (by default the primary key), every column ('f'), or none.
 _RELATIONS = f"""
@@ -98,6 +110,7 @@ class DecodingPostgresProbe:
 
         # Two connections: decoding resets its session's catalog caches, which would make
         # every other query of the measure plan and look up afresh.
+        self._connect = connect
         self.conn = connect()
         try:
             self.decoder = connect()
@@ -119,17 +132,15 @@ class DecodingPostgresProbe:
             conn.execute("ANALYZE")  # fresh statistics: no autovacuum analyze during tests
         decoder = self.decoder
         # Our marker's commit flushes the log up to it; `local`: no standby to wait for.
-        decoder.execute("SET synchronous_commit = local")
-        self.slot = f"stability_leftovers_{os.getpid()}_{secrets.token_hex(4)}"
+        decoder.execute(_DECODER_SETTINGS)
+        self.slot = _slot_name()
         try:
             decoder.execute(f"SET statement_timeout = '{SLOT_TIMEOUT}'")
-            decoder.execute(
-                "SELECT pg_create_logical_replication_slot(%s, 'test_decoding', true)",
-                [self.slot],
-            )
+            decoder.execute(_CREATE_SLOT, [self.slot])
             decoder.execute("RESET statement_timeout")
             self._own: list[int] = []
-            self.decoded = self._mark()
+            self._move_at = RETAINED_BYTES
+            self._mark()
         except psycopg.Error as exc:
             reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise DecodingUnavailable(f"no logical replication slot: {reason}") from None
@@ -149,19 +160,55 @@ class DecodingPostgresProbe:
 
     def measure(self) -> dict[str, Any] | None:
         """What changed since the previous measure (None: nothing)."""
-        params = {**window_params(self.snapshot, self._own), "decoded": self.decoded}
-        self.snapshot, committed, sequences, lag = self.conn.execute(
-            _WINDOW_AND_LAG, params, prepare=True
+        params = {**window_params(self.snapshot, self._own), "slot": self.slot}
+        self.snapshot, committed, sequences, retained = self.conn.execute(
+            _WINDOW_AND_RETAINED, params, prepare=True
         ).fetchone()
         self._own = []
         out: dict[str, Any] = {}
-        if committed or lag > DECODE_EVERY_BYTES:  # else: nothing to decode but rollbacks
-            out.update(self._decode(committed))
+        seen: set[str] = set()
+        if committed:  # else: nothing to decode (rollbacks, reads)
+            seen, found = self._decode(committed)
+            out.update(found)
+        if retained is not None and retained > self._move_at:
+            self._move_slot(seen)
         advanced = sequence_steps(self.sequences, sequences)
         self.sequences = sequences
         if advanced:
             out["sequences"] = advanced
         return out or None
+
+    def _move_slot(self, decoded: set[str]) -> None:
+        """Go on with a new slot, which starts where the log is now, if no transaction
+        committed since the last decoding (`decoded`: the transactions it saw) that the
+        new slot would miss. Creating a slot waits for the transactions running: a test's
+        open transaction makes it give up at once and try again after more log."""
+        import psycopg
+
+        new, conn = _slot_name(), None
+        try:  # on a connection of its own: an error drops every temporary slot of a session
+            conn = self._connect()
+            conn.execute(_DECODER_SETTINGS)
+            conn.execute("SET lock_timeout = '50ms'")
+            conn.execute(_CREATE_SLOT, [new])
+            conn.execute("RESET lock_timeout")
+        except psycopg.Error:
+            if conn is not None:
+                conn.close()
+            self._move_at *= 2
+            return
+        params = {**window_params(self.snapshot, self._own), "slot": new}
+        snapshot, committed, _, _ = self.conn.execute(
+            _WINDOW_AND_RETAINED, params, prepare=True
+        ).fetchone()
+        if {str(x % 2**32) for x in committed} - decoded:  # only the old slot has it
+            conn.close()
+            self._move_at *= 2
+            return
+        old, self.decoder = self.decoder, conn
+        old.close()  # and its slot with it
+        self.slot, self.snapshot, self._own = new, snapshot, []
+        self._move_at = RETAINED_BYTES
 
     def _mark(self) -> str:
         """Commit a marker, flushing the log up to it; its position."""
@@ -169,7 +216,7 @@ class DecodingPostgresProbe:
         self._own.append(int(xid))
         return str(lsn)
 
-    def _decode(self, window: list[int]) -> dict[str, Any]:
+    def _decode(self, window: list[int]) -> tuple[set[str], dict[str, Any]]:
         """The rows, tables and objects that transactions committed before a new marker
         changed since the previous one (`window`: those the snapshots saw commit, among
         them any that wrote nothing the log decodes, such as unlogged tables' rows)."""
@@ -178,12 +225,11 @@ class DecodingPostgresProbe:
         decoded = decoded_rows.read_window(
             self.decoder.execute(_DECODE, params, prepare=True), MARKER_PREFIX
         )
-        self.decoded = upto
         others = decoded.xids - decoded.marked
         committed = sorted({str(x % 2**32) for x in window} | others, key=int)
         if not committed:  # DDL is transactional and not decoded: no commit, no change
-            return {}
-        return self._after_commits(committed, decoded.writes)
+            return decoded.xids, {}
+        return decoded.xids, self._after_commits(committed, decoded.writes)
 
     def _after_commits(self, xids: list[str], writes: list[TableWrites]) -> dict[str, Any]:
         conn = self.conn
@@ -239,3 +285,7 @@ class DecodingPostgresProbe:
         if rows:
             out["rows"] = rows
         return out
+
+
+def _slot_name() -> str:
+    return f"stability_leftovers_{os.getpid()}_{secrets.token_hex(4)}"

@@ -4,16 +4,17 @@ Each probe holds one connection of its own for the whole pytest session and answ
 `measure()`: what changed since its previous measure (a window), as the `postgres` or
 `redis` part of a leftovers record (`stability.containers.leftovers`), or None.
 
-PostgreSQL, per window:
+PostgreSQL: `open_postgres_probe` gives the probe by logical decoding (`pg_decoding`)
+where the server allows it, else `PostgresProbe` here, which counts. Per window:
 - committed write transactions: the transaction ids that committed between the previous
   snapshot (`pg_current_snapshot()`) and this one, by `pg_xact_status`. Reads never get
   an id, a rolled-back transaction (`pg_transaction`) is `aborted`: neither counts.
 - objects created or dropped: the catalog (relations, schemas, functions, extensions),
   read only after a commit (DDL is transactional: no commit, no change);
 - sequences: `last_value` of each, since `nextval` is never rolled back.
-Only when a write transaction committed (rare in a well-isolated suite) does it count
-rows: per table, `count(*)` and the rows whose `xmin` is one of those transactions,
-against the counts it holds from before. Everything is read in one snapshot.
+Only when a write transaction committed does it count rows: per table, `count(*)` and
+the rows whose `xmin` is one of those transactions, against the counts it holds from
+before. Everything is read in one snapshot.
 
 Redis: keyspace notifications (`notify-keyspace-events`, set on our own container) to a
 subscriber of ours; a marker published at measure time bounds the window exactly, since
