@@ -36,6 +36,12 @@ SERVICES = ("postgres", "redis")
 _DRIVERS = {"postgres": "psycopg", "redis": "redis"}  # what the fixtures import
 
 
+def _runner_pid() -> int | None:
+    """The `stability run` process this one records for, if any."""
+    runner = os.environ.get(RUNNER_PID_ENV, "")
+    return int(runner) if recording() and runner.isdigit() else None
+
+
 def _import_quietly(modules: list[str]) -> None:
     for module in modules:
         with contextlib.suppress(Exception):  # the fixture that needs it reports it
@@ -56,6 +62,7 @@ class ServiceManager:
         self._futures: dict[str, Future[RunningService]] = {}
         self._lock = threading.Lock()
         self._closed = False
+        self._unpublished: dict[str, ContainerStart] = {}  # starts done, not yet recorded
 
     def get(self, name: str) -> RunningService:
         """The running service `name`, starting every needed service not yet started."""
@@ -63,7 +70,11 @@ class ServiceManager:
             for wanted in sorted(self.needed | {name}):
                 if wanted not in self._futures:
                     self._futures[wanted] = self._submit(wanted)
-        return self._futures[name].result()
+        asked = time.perf_counter()
+        try:
+            return self._futures[name].result()
+        finally:
+            self._publish(name, waited=time.perf_counter() - asked)
 
     def start_early(self) -> None:
         """Start every needed service now, and load the drivers the fixtures will use,
@@ -90,6 +101,8 @@ class ServiceManager:
         if self._closed:
             return
         self._closed = True
+        for name in list(self._unpublished):
+            self._publish(name, waited=None)
         services = [
             (name, future.result())
             for name, future in self._futures.items()
@@ -98,7 +111,7 @@ class ServiceManager:
         for name, service in services:
             if keep_logs:
                 append_record("container_logs", ContainerLog(name, service.logs()))
-        if recording():  # the runner inspects them (did they stay up?) and removes them
+        if _runner_pid() is not None:  # it inspects them (did they stay up?) and removes them
             return
         stoppers = [threading.Thread(target=s.stop, daemon=True) for _, s in services]
         for thread in stoppers:
@@ -154,19 +167,28 @@ class ServiceManager:
             record.error = f"{type(exc).__name__}: {exc}"
             raise
         finally:
-            record.wait_s = round(time.perf_counter() - asked, 4)
-            # a pooled container's own cost was paid ahead: its start, not our wait
-            record.setup_s = record.ready_s if record.pooled else record.wait_s
-            self.records.append(record)
-            append_record("container_start", record)
+            # a pooled container's own cost was paid ahead: its start, not ours
+            took = round(time.perf_counter() - asked, 4)
+            record.setup_s = record.ready_s if record.pooled else took
+            with self._lock:
+                self._unpublished[name] = record
+
+    def _publish(self, name: str, waited: float | None) -> None:
+        """Record a finished start once, with how long the first test that asked for
+        it waited (None: no test asked)."""
+        with self._lock:
+            record = self._unpublished.pop(name, None)
+        if record is None:
+            return
+        record.wait_s = None if waited is None else round(waited, 4)
+        self.records.append(record)
+        append_record("container_start", record)
 
     def _labels(self, name: str) -> dict[str, str] | None:
         """Under `stability run` the runner owns our containers: they outlive this
         process until it has inspected and removed them (or its own end removes them)."""
-        runner = os.environ.get(RUNNER_PID_ENV, "")
-        if not recording() or not runner.isdigit():
-            return None
-        return container_labels(name, owner=int(runner))
+        runner = _runner_pid()
+        return None if runner is None else container_labels(name, owner=runner)
 
     def _adopt(self, name: str, spec: ServiceSpec, record: ContainerStart) -> RunningService | None:
         """The container the runner started ahead for this service, if it fits."""

@@ -125,7 +125,8 @@ class _Start:
         with contextlib.suppress(StabilityError):
             spec = self.pool.spec(self.name)
             settings = self.pool.settings
-            if not spec.prepared and (settings.migrations or settings.seed):
+            unprepared = self.name == "postgres" and not spec.prepared
+            if unprepared and (settings.migrations or settings.seed):
                 return  # migrations and seed must run in the repetition: it starts its own
             owned = {
                 **labels.container_labels(self.name),
