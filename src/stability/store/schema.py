@@ -6,7 +6,7 @@ who query the history with SQL): add columns freely, never rename or drop.
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 
 # Each entry upgrades the schema from version i to i + 1 (index 0: empty -> 1).
 MIGRATIONS: list[str] = [
@@ -128,5 +128,10 @@ MIGRATIONS: list[str] = [
     # 6: what each test left behind in PostgreSQL/Redis (the leftover check)
     """
     ALTER TABLE executions ADD COLUMN IF NOT EXISTS leftovers VARCHAR;  -- JSON, NULL: clean
+    """,
+    # 7: containers started ahead by the runner's pool; what a test waited for its service
+    """
+    ALTER TABLE container_starts ADD COLUMN IF NOT EXISTS wait_s DOUBLE;
+    ALTER TABLE container_starts ADD COLUMN IF NOT EXISTS pooled BOOLEAN DEFAULT false;
     """,
 ]
