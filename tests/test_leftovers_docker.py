@@ -141,6 +141,10 @@ def test_a_server_without_logical_decoding_gets_the_same_answers_by_counting(
     pytester: pytest.Pytester,
 ) -> None:
     _project(pytester.path)
+    # No snapshot image of its own: one per set of server flags would replace the other.
+    (pytester.path / "pyproject.toml").write_text(
+        '[tool.stability]\nmigrations = "migrations"\nsnapshot = false\n'
+    )
     # As a user's image or configuration that does not take our server flags.
     pytester.makeconftest(
         "import stability.containers.launch as launch\nlaunch.POSTGRES_SERVER_FLAGS = ()\n"
