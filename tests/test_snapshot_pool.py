@@ -89,8 +89,7 @@ def test_until_fail_removes_the_containers_started_ahead(project: Path) -> None:
     _project(
         project,
         extra=(
-            "\ndef test_fails_in_three():\n"
-            "    assert os.environ['STABILITY_REPETITION'] != '3'\n"
+            "\ndef test_fails_in_three():\n    assert os.environ['STABILITY_REPETITION'] != '3'\n"
         ),
     )
     result = invoke(
