@@ -9,8 +9,10 @@ from typing import Any
 
 import duckdb
 import pytest
+from click.testing import CliRunner
 
 from runner_support import invoke
+from stability.cli import main
 from stability.containers.cleanup import list_managed
 from stability.containers.engine import docker_client
 from stability.containers.snapshot import REPOSITORY, SOURCE_LABEL
@@ -51,14 +53,12 @@ def _query(db: Path, sql: str) -> list[tuple[Any, ...]]:
         return conn.execute(sql).fetchall()
 
 
-def _snapshot_tags(project: Path) -> set[str]:
-    """The snapshot images of this project (any content)."""
-    from stability.containers.config import load_settings
-    from stability.containers.snapshot import _source_key
-
-    source = _source_key(load_settings(project))
-    images = docker_client().images.list(filters={"label": f"{SOURCE_LABEL}={source}"})
-    return {tag for image in images for tag in image.tags}
+def _same_source_tags(tag: str) -> set[str]:
+    """The snapshot images of the same project and base image as `tag` (any content)."""
+    client = docker_client()
+    source = client.images.get(tag).labels[SOURCE_LABEL]
+    images = client.images.list(filters={"label": f"{SOURCE_LABEL}={source}"})
+    return {t for image in images for t in image.tags}
 
 
 def test_campaign_hands_every_repetition_containers_no_other_touched(project: Path) -> None:
@@ -83,16 +83,26 @@ def test_campaign_hands_every_repetition_containers_no_other_touched(project: Pa
         assert wait_s is not None and ready_s is not None and ready_s > 0
         if service == "postgres":
             assert image.startswith(REPOSITORY + ":"), "PostgreSQL did not start from a snapshot"
-    # the seed is in every repetition's database, applied once into the snapshot
     assert not list_managed(session=summary["session"]), "containers left after the campaign"
+    # the report's container section: real start-up times, and the starts made ahead
+    out = project / "out"
+    done = CliRunner().invoke(
+        main, ["report", "--db", "h.duckdb", "--format", "json", "--out", str(out)]
+    )
+    assert done.exit_code == 0, done.output
+    section = json.loads((out / "report.json").read_text())["suite"]["containers"]
+    by_service = {c["service"]: c for c in section}
+    for service in ("postgres", "redis"):
+        assert by_service[service]["starts"] == 5
+        assert by_service[service]["pooled"] == sum(1 for _, s in pooled if s == service)
+        assert by_service[service]["p50_s"] > 0 and by_service[service]["wait_p50_s"] is not None
 
 
 def test_until_fail_removes_the_containers_started_ahead(project: Path) -> None:
     _project(
         project,
         extra=(
-            "\ndef test_fails_in_three():\n"
-            "    assert os.environ['STABILITY_REPETITION'] != '3'\n"
+            "\ndef test_fails_in_three():\n    assert os.environ['STABILITY_REPETITION'] != '3'\n"
         ),
     )
     result = invoke(
@@ -141,7 +151,7 @@ def test_snapshot_is_made_once_and_made_again_when_a_migration_changes(
     )
     third = images_used("third")
     assert third[0] != first[0], "a changed migration did not make a new snapshot"
-    assert _snapshot_tags(pytester.path) == {third[0]}, "the outdated snapshot was kept"
+    assert _same_source_tags(third[0]) == {third[0]}, "the outdated snapshot was kept"
 
 
 def test_a_handed_over_container_for_other_settings_is_not_used(

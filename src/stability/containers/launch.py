@@ -157,7 +157,7 @@ def start_service(spec: ServiceSpec, labels: Mapping[str, str] | None = None) ->
 
     started = time.perf_counter()
     client = docker_client()
-    _ensure_image(client, spec)
+    ensure_image(client, spec)
     ensure_reaper()  # owned from creation: removed when this process dies, however it dies
     container = DockerContainer(
         spec.image,
@@ -263,7 +263,7 @@ def _local_engine() -> bool:
     return os.environ.get("DOCKER_HOST", "unix://").startswith(_LOCAL_ENGINES)
 
 
-def _ensure_image(client: Any, spec: ServiceSpec) -> None:
+def ensure_image(client: Any, spec: ServiceSpec) -> None:
     import docker.errors
 
     try:

@@ -75,7 +75,10 @@ def snapshot_spec(
 ) -> ServiceSpec:
     """`spec` started from the snapshot image (built first when missing): its data on
     tmpfs, migrations and seed already applied. `prepare(url)` applies them at build."""
+    from stability.containers.launch import ensure_image
+
     client = docker_client()
+    ensure_image(client, spec)  # a missing base image: the same one-line error as without
     base = client.images.get(spec.image)
     flags = " ".join(spec.command)  # the server flags are in the image's CMD (and key)
     digest = hashlib.sha256(f"{base.id}\0{content_key(settings)}\0{flags}".encode())
