@@ -21,7 +21,7 @@ decoded:
    primary key (or replica identity) in the decoded lines.
 
 Decoding reads the log again from the slot's restart point, which PostgreSQL 15 moves on
-only every 15 s or so: once the slot holds more than a few MB (a test wrote much, even
+only every 15 s or so: once the slot holds more than 256 kB of log (tests wrote, even
 rolled back), the probe moves to a new slot, when no commit would be lost.
 
 Row counts are carried from the attach-time count by the decoded inserts and deletes, so
@@ -74,8 +74,9 @@ _WINDOW_AND_RETAINED = WINDOW.replace(
 )
 # Decoding starts again from the slot's restart point, which moves on only at a record of
 # the transactions running (every 15 s, or at a checkpoint). Once a slot holds this much
-# log (a test wrote much, even rolled back), the probe moves to a new slot.
-RETAINED_BYTES = 4 << 20
+# log (tests wrote, even rolled back), the probe moves to a new slot (about as costly as
+# decoding this much again).
+RETAINED_BYTES = 256 << 10
 _DECODER_SETTINGS = "SET synchronous_commit = local"
 _CREATE_SLOT = "SELECT pg_create_logical_replication_slot(%s, 'test_decoding', true)"
 # The unlogged tables (never in the log), and the row identity of the tables named: their
