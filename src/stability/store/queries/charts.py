@@ -3,32 +3,39 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import duckdb
 
 from stability.analysis.models import SessionInfo, TrendPoint
-from stability.store.queries._sql import DECIDED, FAILING, IN_SCOPE, INFRA, RED_STATUSES
+from stability.store.queries._sql import FAILING, IN_SCOPE, INFRA, RED_STATUSES
+from stability.store.queries.per_test import summaries_cte
 
 
 def trend(conn: duckdb.DuckDBPyConnection, last: SessionInfo, limit: int = 30) -> list[TrendPoint]:
-    """The suite's numbers in the sessions with `last`'s label up to it, oldest first."""
+    """The suite's numbers in the sessions with `last`'s label up to it, oldest first
+    (per-test counts from the sessions' summaries)."""
+    chosen = conn.execute(
+        f"""
+        SELECT id FROM sessions
+        WHERE label IS NOT DISTINCT FROM $label AND started_at <= $until
+        ORDER BY started_at DESC LIMIT {int(limit)}
+        """,
+        {"label": last.label, "until": last.started_at},
+    ).fetchall()
+    params: dict[str, Any] = {"ids": [r[0] for r in chosen]}
+    sm = summaries_cte(conn, params)
     rows = conn.execute(
         f"""
-        WITH chosen AS (
+        WITH {sm},
+        chosen AS (
             SELECT id, started_at, git_commit FROM sessions
-            WHERE label IS NOT DISTINCT FROM $label AND started_at <= $until
-            ORDER BY started_at DESC LIMIT {int(limit)}
+            WHERE id IN (SELECT unnest($ids::VARCHAR[]))
         ),
         per_test AS (
-            SELECT e.session_id, e.nodeid,
-                count(*) FILTER (WHERE e.outcome IN {DECIDED})
-                    AS decided,
-                count(*) FILTER (WHERE e.outcome IN {FAILING}) AS failures,
-                count(*) FILTER (WHERE e.outcome = 'passed') AS passes
-            FROM executions e
-            LEFT JOIN repetitions r ON r.session_id = e.session_id AND r.number = e.repetition
-            WHERE e.session_id IN (SELECT id FROM chosen) AND NOT {INFRA}
-            GROUP BY ALL
+            SELECT session_id, passed + failed + errors + env_failed + env_errors AS decided,
+                   failed + errors + env_failed + env_errors AS failures, passed AS passes
+            FROM sm WHERE executions > infra
         ),
         per_session AS (
             SELECT session_id, sum(decided) AS decided, sum(failures) AS failures,
@@ -57,7 +64,7 @@ def trend(conn: duckdb.DuckDBPyConnection, last: SessionInfo, limit: int = 30) -
         LEFT JOIN reps ON reps.session_id = c.id
         ORDER BY c.started_at
         """,
-        {"label": last.label, "until": last.started_at},
+        params,
     ).fetchall()
     return [TrendPoint(*r[:3], *(int(v) for v in r[3:])) for r in rows]
 

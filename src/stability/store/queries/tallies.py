@@ -12,115 +12,16 @@ from stability.analysis.models import (
     ExecutionRow,
     RepetitionRow,
     SignatureCounts,
-    TestCounts,
 )
 from stability.store.queries._sql import (
-    DECIDED,
     ENVIRONMENT,
     ENVIRONMENT_ONLY,
-    FAILED,
     FAILING,
     IN_SCOPE,
     INFRA,
     ORDER,
-    SCOPED,
-    SCOPED_ORDER,
     SIGNATURE,
 )
-
-
-def tally_tests(
-    conn: duckdb.DuckDBPyConnection, session_ids: Sequence[str], nodeid: str | None = None
-) -> list[TestCounts]:
-    """`aggregate.count_tests` in SQL: one row per test in the sessions, by nodeid.
-
-    Three narrow queries (counts and percentiles; flips, which need order; pass-and-fail
-    on one commit) merged here: one query doing all three held about twice the memory.
-    """
-    extra = "AND e.nodeid = $nodeid" if nodeid is not None else ""
-    params: dict[str, Any] = {"ids": list(session_ids)}
-    if nodeid is not None:
-        params["nodeid"] = nodeid
-    params["env_only"] = environment_only(conn, params, extra)
-    scoped = SCOPED.format(extra=extra)
-    counts = conn.execute(
-        f"""
-        WITH {scoped}
-        SELECT nodeid,
-            count(*) AS executions,
-            count(*) FILTER (WHERE NOT is_apart AND outcome = 'passed') AS passed,
-            count(*) FILTER (WHERE NOT is_apart AND outcome IN {FAILED}) AS failed,
-            count(*) FILTER (WHERE NOT is_apart AND outcome = 'error') AS errors,
-            count(*) FILTER (WHERE NOT is_apart AND outcome = 'timeout') AS timeouts,
-            count(*) FILTER (WHERE NOT is_apart AND outcome = 'skipped') AS skipped,
-            count(*) FILTER (WHERE NOT is_apart AND outcome = 'xfailed') AS xfailed,
-            count(*) FILTER (WHERE NOT is_apart AND outcome = 'xpassed') AS xpassed,
-            count(*) FILTER (WHERE is_infra) AS infra,
-            count(*) FILTER (WHERE is_apart AND NOT is_infra) AS environment,
-            quantile_cont(own_call_s, [0.5, 0.95]) FILTER (WHERE timed) AS q,
-            max(own_call_s) FILTER (WHERE timed) AS mx,
-            coalesce(sum(coalesce(setup_s, 0) + coalesce(call_s, 0) + coalesce(teardown_s, 0))
-                FILTER (WHERE NOT is_apart), 0) AS total_s,
-            coalesce(sum(container_s) FILTER (WHERE NOT is_apart), 0) AS container_s,
-            quantile_cont(call_s, 0.95) FILTER (WHERE timed) AS gross_p95
-        FROM scoped GROUP BY nodeid ORDER BY nodeid
-        """,
-        params,
-    ).fetchall()
-    # Flips without a window function (which holds every row): each test's decided
-    # outcomes as a string in order, P or F; every "PF" or "FP" in it is one flip.
-    flips = dict(
-        conn.execute(
-            f"""
-            WITH {scoped}
-            SELECT nodeid, (2 * length(seq) - length(replace(seq, 'PF', ''))
-                            - length(replace(seq, 'FP', ''))) // 2
-            FROM (
-                SELECT nodeid, string_agg(CASE WHEN outcome IN {FAILING} THEN 'F' ELSE 'P' END,
-                                          '' ORDER BY {SCOPED_ORDER}) AS seq
-                FROM scoped WHERE NOT is_apart AND outcome IN {DECIDED} GROUP BY nodeid
-            )
-            """,
-            params,
-        ).fetchall()
-    )
-    mixed = dict(
-        conn.execute(
-            f"""
-            WITH {scoped}
-            SELECT nodeid, bool_or(has_pass AND has_fail) FROM (
-                SELECT nodeid, grp, bool_or(outcome NOT IN {FAILING}) AS has_pass,
-                       bool_or(outcome IN {FAILING}) AS has_fail
-                FROM scoped WHERE NOT is_apart AND outcome IN {DECIDED} GROUP BY nodeid, grp
-            ) GROUP BY nodeid
-            """,
-            params,
-        ).fetchall()
-    )
-    return [
-        TestCounts(
-            nodeid=r[0],
-            executions=r[1],
-            passed=r[2],
-            failed=r[3],
-            errors=r[4],
-            timeouts=r[5],
-            skipped=r[6],
-            xfailed=r[7],
-            xpassed=r[8],
-            infra=r[9],
-            environment=r[10],
-            p50_s=r[11][0] if r[11] else None,
-            p95_s=r[11][1] if r[11] else None,
-            max_s=r[12],
-            total_s=float(r[13]),
-            container_s=float(r[14]),
-            p95_with_containers_s=r[15],
-            flips=int(flips.get(r[0], 0)),
-            mixed_on_one_commit=bool(mixed.get(r[0], False)),
-        )
-        for r in counts
-    ]
 
 
 def environment_only(
