@@ -72,7 +72,34 @@ def trend(conn: duckdb.DuckDBPyConnection, last: SessionInfo, limit: int = 30) -
 def grid_columns(
     conn: duckdb.DuckDBPyConnection, session_ids: Sequence[str], limit: int
 ) -> list[tuple[str, int]]:
-    """The last `limit` repetitions of the scope, in order: the outcome grid's columns."""
+    """The last `limit` repetitions of the scope, in order: the outcome grid's columns.
+
+    Read from the latest sessions whose stored repetitions reach `limit` (all of the
+    scope only when those hold too few repetitions with executions)."""
+    latest = conn.execute(
+        """
+        SELECT id FROM (
+            SELECT s.id, sum(coalesce(r.n, 0)) OVER (
+                ORDER BY s.started_at DESC, s.id DESC
+                ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS before
+            FROM sessions s
+            LEFT JOIN (SELECT session_id, count(*) AS n FROM repetitions GROUP BY ALL) r
+                ON r.session_id = s.id
+            WHERE s.id IN (SELECT unnest($ids::VARCHAR[]))
+        ) WHERE coalesce(before, 0) < $limit
+        """,
+        {"ids": list(session_ids), "limit": limit},
+    ).fetchall()
+    chosen = [r[0] for r in latest]
+    rows = _last_repetitions(conn, chosen, limit)
+    if len(rows) < limit and len(chosen) < len(set(session_ids)):
+        rows = _last_repetitions(conn, session_ids, limit)
+    return [(r[0], r[1]) for r in reversed(rows)]
+
+
+def _last_repetitions(
+    conn: duckdb.DuckDBPyConnection, session_ids: Sequence[str], limit: int
+) -> list[tuple[str, int]]:
     rows = conn.execute(
         f"""
         SELECT session_id, repetition FROM (
@@ -82,7 +109,7 @@ def grid_columns(
         """,
         {"ids": list(session_ids)},
     ).fetchall()
-    return [(r[0], r[1]) for r in reversed(rows)]
+    return [(r[0], r[1]) for r in rows]
 
 
 def grid_cells(
@@ -125,6 +152,22 @@ def call_durations(
     of each, for box plots."""
     if not nodeids:
         return {}
+    # The sessions holding each test's latest `per_test` timed executions, by the summaries.
+    params: dict[str, Any] = {"ids": list(session_ids), "nodeids": list(nodeids)}
+    sm = summaries_cte(conn, params, "AND nodeid IN (SELECT unnest($nodeids::VARCHAR[]))")
+    params["per_test"] = per_test
+    latest = conn.execute(
+        f"""
+        WITH {sm}
+        SELECT DISTINCT session_id FROM (
+            SELECT sm.session_id, sum(sm.timed) OVER (
+                PARTITION BY sm.nodeid ORDER BY s.started_at DESC, s.id DESC
+                ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS before
+            FROM sm JOIN sessions s ON s.id = sm.session_id WHERE sm.timed > 0
+        ) WHERE coalesce(before, 0) < $per_test
+        """,
+        params,
+    ).fetchall()
     rows = conn.execute(
         f"""
         SELECT e.nodeid, e.call_s - coalesce(e.call_container_s, 0)
@@ -136,7 +179,7 @@ def call_durations(
         QUALIFY row_number() OVER (
             PARTITION BY e.nodeid ORDER BY s.started_at DESC, e.repetition DESC) <= $per_test
         """,
-        {"ids": list(session_ids), "nodeids": list(nodeids), "per_test": per_test},
+        {"ids": [r[0] for r in latest], "nodeids": list(nodeids), "per_test": per_test},
     ).fetchall()
     result: dict[str, list[float]] = {n: [] for n in nodeids}
     for nodeid, value in rows:
