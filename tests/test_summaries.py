@@ -15,7 +15,7 @@ import duckdb
 import pytest
 
 from history_factory import History
-from stability.analysis.aggregate import count_tests
+from stability.analysis.aggregate import count_signatures, count_tests
 from stability.analysis.models import BINNED_QUANTILE_ERROR
 from stability.exceptions import StoreError
 from stability.records import Execution, Repetition, Session
@@ -239,13 +239,13 @@ def test_the_migration_backfills_an_old_history_and_a_read_never_upgrades(
     old = tmp_path / "v6.duckdb"
     shutil.copy(raw, old)
     conn = duckdb.connect(str(old))
-    conn.execute("DROP TABLE test_summaries; DROP TABLE summarised_sessions")
+    for table in (*summaries.SELECTS, "summarised_sessions"):
+        conn.execute(f"DROP TABLE {table}")
     conn.execute("DELETE FROM schema_info WHERE version = 7")
     executions = conn.execute("SELECT count(*) FROM executions").fetchone()
     conn.close()
-    with pytest.raises(StoreError, match="schema 6"):
-        with connect(old, "read"):
-            pass
+    with pytest.raises(StoreError, match="schema 6"), connect(old, "read"):
+        pass
     with duckdb.connect(str(old), read_only=True) as check:
         assert check.execute("SELECT max(version) FROM schema_info").fetchone() == (6,)
     with connect(old, "write") as conn:
@@ -256,6 +256,20 @@ def test_the_migration_backfills_an_old_history_and_a_read_never_upgrades(
             f"SELECT * FROM ({summaries.summary_select('ids')}) ORDER BY 1, 2", {"ids": ALL}
         ).fetchall()
         assert conn.execute("SELECT * FROM test_summaries ORDER BY 1, 2").fetchall() == computed
+
+
+def test_signatures_repetitions_and_grid_from_summaries_equal_the_executions(
+    both: tuple[duckdb.DuckDBPyConnection, ...],
+) -> None:
+    raw, stored = both
+    for scope in SCOPES:
+        expected = [_plain(s) for s in count_signatures(queries.executions(raw, scope))]
+        assert [_plain(s) for s in queries.tally_signatures(stored, scope)] == expected
+        assert queries.repetitions(stored, scope) == queries.repetitions(raw, scope)
+        assert queries.grid_columns(stored, scope, 7) == queries.grid_columns(raw, scope, 7)
+    red = [r for r in queries.repetitions(stored, [A]) if r.failing_executions]
+    # rep 3 failed only by the network; rep 2 (status infra) keeps its unflagged failure
+    assert [(r.number, r.failing_executions) for r in red] == [(2, 1), (5, 2)]
 
 
 def _session(session_id: str) -> Session:

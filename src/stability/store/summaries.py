@@ -23,14 +23,15 @@ from collections.abc import Sequence
 import duckdb
 
 from stability.analysis.models import BINNED_QUANTILE_ERROR
-from stability.store.queries._sql import DECIDED, ENVIRONMENT, FAILED, FAILING, INFRA
+from stability.store.queries._sql import DECIDED, ENVIRONMENT, FAILED, FAILING, INFRA, SIGNATURE
 
 # Durations are binned on a log scale: bin b holds values within a factor e^(1/BINS_PER_E)
 # of exp(b / BINS_PER_E), so a bin's middle is within BIN_ERROR of any value in it.
 BINS_PER_E = 20
 BIN_ERROR = BINNED_QUANTILE_ERROR  # e^(1/40) - 1: half a bin, as a relative error
 ZERO_BIN = -1_000_000  # durations of a microsecond or less (and negative ones)
-BATCH_SESSIONS = 16  # sessions summarised per statement when backfilling
+BATCH_SESSIONS = 8  # sessions summarised per statement when backfilling
+EXAMPLE_CHARS = 2000  # of a signature's example message and traceback
 
 DDL = """
     CREATE TABLE IF NOT EXISTS test_summaries (
@@ -63,6 +64,25 @@ DDL = """
         later_failed BIGINT NOT NULL,      -- failing runs after the first in a process
         self_polluted BIGINT NOT NULL,     -- processes whose first run passed, a later failed
         PRIMARY KEY (session_id, nodeid)
+    );
+    CREATE TABLE IF NOT EXISTS signature_summaries (
+        session_id VARCHAR NOT NULL,
+        nodeid VARCHAR NOT NULL,
+        signature VARCHAR NOT NULL,
+        environment BOOLEAN NOT NULL,      -- environment failures (network, DNS) apart
+        count BIGINT NOT NULL,             -- failing executions, not infra
+        error_type VARCHAR,                -- of the first
+        first_repetition INTEGER, first_started TIMESTAMPTZ,
+        last_repetition INTEGER, last_started TIMESTAMPTZ,
+        example VARCHAR,                   -- the first one's message and traceback (bounded)
+        example_traceback VARCHAR
+    );
+    CREATE TABLE IF NOT EXISTS repetition_summaries (
+        session_id VARCHAR NOT NULL,
+        repetition INTEGER NOT NULL,
+        executions BIGINT NOT NULL,
+        failing BIGINT NOT NULL,           -- failing, flagged neither infra nor environment
+        PRIMARY KEY (session_id, repetition)
     );
     CREATE TABLE IF NOT EXISTS summarised_sessions (
         session_id VARCHAR PRIMARY KEY,
@@ -105,7 +125,7 @@ def summary_select(ids_param: str) -> str:
                e.outcome IN {DECIDED} AS decided
         FROM executions e
         LEFT JOIN repetitions r ON r.session_id = e.session_id AND r.number = e.repetition
-        WHERE e.session_id IN (SELECT unnest(${ids_param}::VARCHAR[]))
+        WHERE e.session_id = ANY(${ids_param}::VARCHAR[])
     ),
     runs AS (  -- what the causes read: decided, neither infra nor environment
         SELECT * FROM base WHERE decided AND NOT is_infra AND NOT is_env
@@ -175,6 +195,45 @@ def summary_select(ids_param: str) -> str:
     """
 
 
+def signature_select(ids_param: str) -> str:
+    """Per session, test and failure signature: the failing, non-infra executions."""
+    order = "e.repetition, e.started_at"
+    return f"""
+    SELECT e.session_id, e.nodeid, {SIGNATURE} AS signature,
+        {ENVIRONMENT} AS environment, count(*) AS count,
+        first(e.error_type ORDER BY {order}) AS error_type,
+        first(e.repetition ORDER BY {order}) AS first_repetition,
+        first(e.started_at ORDER BY {order}) AS first_started,
+        last(e.repetition ORDER BY {order}) AS last_repetition,
+        last(e.started_at ORDER BY {order}) AS last_started,
+        first(left(coalesce(e.message, ''), {EXAMPLE_CHARS}) ORDER BY {order}) AS example,
+        first(left(e.traceback, {EXAMPLE_CHARS}) ORDER BY {order}) AS example_traceback
+    FROM executions e
+    LEFT JOIN repetitions r ON r.session_id = e.session_id AND r.number = e.repetition
+    WHERE e.session_id = ANY(${ids_param}::VARCHAR[]) AND e.outcome IN {FAILING} AND NOT {INFRA}
+    GROUP BY ALL
+    """
+
+
+def repetition_select(ids_param: str) -> str:
+    """Per repetition: its executions, and its failures that make it red."""
+    return f"""
+    SELECT session_id, repetition, count(*) AS executions,
+        count(*) FILTER (WHERE outcome IN {FAILING} AND NOT coalesce(infra, false)
+                         AND NOT coalesce(environment, false)) AS failing
+    FROM executions WHERE session_id = ANY(${ids_param}::VARCHAR[])
+    GROUP BY ALL
+    """
+
+
+# Each summary table and the query computing its rows from the executions.
+SELECTS = {
+    "test_summaries": summary_select,
+    "signature_summaries": signature_select,
+    "repetition_summaries": repetition_select,
+}
+
+
 def refresh(conn: duckdb.DuckDBPyConnection, session_ids: Sequence[str] | None = None) -> None:
     """(Re)write the summaries of the sessions (every session when None), in the caller's
     transaction."""
@@ -183,16 +242,15 @@ def refresh(conn: duckdb.DuckDBPyConnection, session_ids: Sequence[str] | None =
     ids = list(dict.fromkeys(session_ids))
     for start in range(0, len(ids), BATCH_SESSIONS):
         batch = {"ids": ids[start : start + BATCH_SESSIONS]}
-        for table in ("test_summaries", "summarised_sessions"):
-            conn.execute(
-                f"DELETE FROM {table} WHERE session_id IN (SELECT unnest($ids::VARCHAR[]))", batch
-            )
-        conn.execute(f"INSERT INTO test_summaries {summary_select('ids')}", batch)
+        for table in (*SELECTS, "summarised_sessions"):
+            conn.execute(f"DELETE FROM {table} WHERE session_id = ANY($ids::VARCHAR[])", batch)
+        for table, select in SELECTS.items():
+            conn.execute(f"INSERT INTO {table} {select('ids')}", batch)
         conn.execute(
             """
             INSERT INTO summarised_sessions (session_id, repetitions)
             SELECT s.id, (SELECT count(*) FROM repetitions r WHERE r.session_id = s.id)
-            FROM sessions s WHERE s.id IN (SELECT unnest($ids::VARCHAR[]))
+            FROM sessions s WHERE s.id = ANY($ids::VARCHAR[])
             """,
             batch,
         )
@@ -210,7 +268,7 @@ def stale_sessions(conn: duckdb.DuckDBPyConnection, session_ids: Sequence[str]) 
         """
         WITH reps AS (
             SELECT session_id, count(*) AS n FROM repetitions
-            WHERE session_id IN (SELECT unnest($ids::VARCHAR[])) GROUP BY session_id
+            WHERE session_id = ANY($ids::VARCHAR[]) GROUP BY session_id
         )
         SELECT s.id FROM (SELECT unnest($ids::VARCHAR[]) AS id) s
         LEFT JOIN reps ON reps.session_id = s.id

@@ -14,7 +14,7 @@ def _sql_list(values: frozenset[str]) -> str:
     return "(" + ", ".join(f"'{v}'" for v in sorted(values)) + ")"
 
 
-IN_SCOPE = "session_id IN (SELECT unnest($ids::VARCHAR[]))"
+IN_SCOPE = "session_id = ANY($ids::VARCHAR[])"
 # An execution is infra when flagged, or when its repetition could not start containers.
 INFRA = "(coalesce(e.infra, false) OR coalesce(r.status, '') = 'infra')"
 # An environment failure: a failing execution flagged by the recorder (network, DNS).
@@ -29,14 +29,5 @@ FAILED = _sql_list(FAILED_OUTCOMES)
 FAILING = _sql_list(FAILING_OUTCOMES)
 DECIDED = _sql_list(DECIDED_OUTCOMES)
 RED_STATUSES = _sql_list(RED_REPETITION_STATUSES)
-# The tests of a scope whose every (non-infra) failure is an environment failure: their
-# environment failures are counted apart (`$env_only` of SCOPED). Failures are few, so
-# this is a cheap first query rather than a second pass over every execution.
-ENVIRONMENT_ONLY = f"""
-    SELECT e.nodeid FROM executions e
-    LEFT JOIN repetitions r ON r.session_id = e.session_id AND r.number = e.repetition
-    WHERE e.{IN_SCOPE} {{extra}} AND e.outcome IN {FAILING} AND NOT {INFRA}
-    GROUP BY e.nodeid HAVING bool_and(coalesce(e.environment, false))
-"""
 # Chronological order of rows carrying the session's start and id.
 ORDER = "s_start, session_id, repetition, e_start"

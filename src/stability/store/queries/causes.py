@@ -18,7 +18,7 @@ from stability.store.queries.per_test import summaries_cte
 _RUNS = f"""
     ses AS (
         SELECT id, row_number() OVER (ORDER BY started_at, id) AS k
-        FROM sessions WHERE id IN (SELECT unnest($ids::VARCHAR[]))
+        FROM sessions WHERE id = ANY($ids::VARCHAR[])
     ),
     runs AS (
         SELECT e.nodeid, e.session_id, e.repetition, coalesce(e.attempt, 1) AS attempt,
@@ -26,7 +26,7 @@ _RUNS = f"""
         FROM executions e
         JOIN ses ON ses.id = e.session_id
         LEFT JOIN repetitions r ON r.session_id = e.session_id AND r.number = e.repetition
-        WHERE e.nodeid IN (SELECT unnest($nodeids::VARCHAR[]))
+        WHERE e.nodeid = ANY($nodeids::VARCHAR[])
           AND e.outcome IN {DECIDED} AND NOT {INFRA} AND NOT {ENVIRONMENT}
     )
 """
@@ -40,13 +40,13 @@ def cause_evidence(
         return {}
     params: dict[str, Any] = {"ids": list(session_ids), "nodeids": list(nodeids)}
     summary_params = dict(params)
-    sm = summaries_cte(conn, summary_params, "AND nodeid IN (SELECT unnest($nodeids::VARCHAR[]))")
+    sm = summaries_cte(conn, summary_params, "AND nodeid = ANY($nodeids::VARCHAR[])")
     counts = conn.execute(
         f"""
         WITH {sm},
         ses AS (
             SELECT id, row_number() OVER (ORDER BY started_at, id) AS k
-            FROM sessions WHERE id IN (SELECT unnest($ids::VARCHAR[]))
+            FROM sessions WHERE id = ANY($ids::VARCHAR[])
         )
         SELECT nodeid,
             sum(length(replace(fixed_sequence, 'F', ''))),
@@ -118,7 +118,7 @@ def diagnoses(conn: duckdb.DuckDBPyConnection, session_ids: Sequence[str]) -> di
         """
         SELECT session_id, nodeid, verdict, polluters, failing_order, failing_command,
                passing_command, probes, probe_session
-        FROM diagnoses WHERE session_id IN (SELECT unnest($ids::VARCHAR[]))
+        FROM diagnoses WHERE session_id = ANY($ids::VARCHAR[])
         QUALIFY row_number() OVER (PARTITION BY nodeid ORDER BY created_at DESC) = 1
         """,
         {"ids": list(session_ids)},

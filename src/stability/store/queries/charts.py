@@ -8,7 +8,7 @@ from typing import Any
 import duckdb
 
 from stability.analysis.models import SessionInfo, TrendPoint
-from stability.store.queries._sql import FAILING, IN_SCOPE, INFRA, RED_STATUSES
+from stability.store.queries._sql import IN_SCOPE, INFRA, RED_STATUSES
 from stability.store.queries.per_test import summaries_cte
 
 
@@ -25,12 +25,13 @@ def trend(conn: duckdb.DuckDBPyConnection, last: SessionInfo, limit: int = 30) -
     ).fetchall()
     params: dict[str, Any] = {"ids": [r[0] for r in chosen]}
     sm = summaries_cte(conn, params)
+    rs = summaries_cte(conn, params, table="repetition_summaries", name="rs")
     rows = conn.execute(
         f"""
-        WITH {sm},
+        WITH {sm}, {rs},
         chosen AS (
             SELECT id, started_at, git_commit FROM sessions
-            WHERE id IN (SELECT unnest($ids::VARCHAR[]))
+            WHERE id = ANY($ids::VARCHAR[])
         ),
         per_test AS (
             SELECT session_id, passed + failed + errors + env_failed + env_errors AS decided,
@@ -47,12 +48,8 @@ def trend(conn: duckdb.DuckDBPyConnection, last: SessionInfo, limit: int = 30) -
                 count(*) FILTER (WHERE r.status <> 'infra' AND (r.status IN
                     {RED_STATUSES} OR f.session_id IS NOT NULL)) AS red
             FROM repetitions r
-            LEFT JOIN (
-                SELECT DISTINCT session_id, repetition FROM executions
-                WHERE session_id IN (SELECT id FROM chosen)
-                  AND outcome IN {FAILING}
-                  AND NOT coalesce(infra, false) AND NOT coalesce(environment, false)
-            ) f ON f.session_id = r.session_id AND f.repetition = r.number
+            LEFT JOIN rs f
+                ON f.session_id = r.session_id AND f.repetition = r.number AND f.failing > 0
             WHERE r.session_id IN (SELECT id FROM chosen)
             GROUP BY r.session_id
         )
@@ -72,44 +69,20 @@ def trend(conn: duckdb.DuckDBPyConnection, last: SessionInfo, limit: int = 30) -
 def grid_columns(
     conn: duckdb.DuckDBPyConnection, session_ids: Sequence[str], limit: int
 ) -> list[tuple[str, int]]:
-    """The last `limit` repetitions of the scope, in order: the outcome grid's columns.
-
-    Read from the latest sessions whose stored repetitions reach `limit` (all of the
-    scope only when those hold too few repetitions with executions)."""
-    latest = conn.execute(
-        """
-        SELECT id FROM (
-            SELECT s.id, sum(coalesce(r.n, 0)) OVER (
-                ORDER BY s.started_at DESC, s.id DESC
-                ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS before
-            FROM sessions s
-            LEFT JOIN (SELECT session_id, count(*) AS n FROM repetitions GROUP BY ALL) r
-                ON r.session_id = s.id
-            WHERE s.id IN (SELECT unnest($ids::VARCHAR[]))
-        ) WHERE coalesce(before, 0) < $limit
-        """,
-        {"ids": list(session_ids), "limit": limit},
-    ).fetchall()
-    chosen = [r[0] for r in latest]
-    rows = _last_repetitions(conn, chosen, limit)
-    if len(rows) < limit and len(chosen) < len(set(session_ids)):
-        rows = _last_repetitions(conn, session_ids, limit)
-    return [(r[0], r[1]) for r in reversed(rows)]
-
-
-def _last_repetitions(
-    conn: duckdb.DuckDBPyConnection, session_ids: Sequence[str], limit: int
-) -> list[tuple[str, int]]:
+    """The last `limit` repetitions of the scope with executions, in order: the outcome
+    grid's columns."""
+    params: dict[str, Any] = {"ids": list(session_ids)}
+    rs = summaries_cte(conn, params, table="repetition_summaries", name="rs")
     rows = conn.execute(
         f"""
-        SELECT session_id, repetition FROM (
-            SELECT DISTINCT e.session_id, e.repetition, s.started_at
-            FROM executions e JOIN sessions s ON s.id = e.session_id WHERE e.{IN_SCOPE}
-        ) ORDER BY started_at DESC, session_id DESC, repetition DESC LIMIT {int(limit)}
+        WITH {rs}
+        SELECT rs.session_id, rs.repetition FROM rs JOIN sessions s ON s.id = rs.session_id
+        WHERE rs.executions > 0
+        ORDER BY s.started_at DESC, rs.session_id DESC, rs.repetition DESC LIMIT {int(limit)}
         """,
-        {"ids": list(session_ids)},
+        params,
     ).fetchall()
-    return [(r[0], r[1]) for r in rows]
+    return [(r[0], r[1]) for r in reversed(rows)]
 
 
 def grid_cells(
@@ -127,8 +100,8 @@ def grid_cells(
             SELECT e.nodeid, e.session_id, e.repetition, e.outcome, {INFRA}
             FROM executions e
             LEFT JOIN repetitions r ON r.session_id = e.session_id AND r.number = e.repetition
-            WHERE e.nodeid IN (SELECT unnest($nodeids::VARCHAR[]))
-              AND e.session_id IN (SELECT unnest($sessions::VARCHAR[]))
+            WHERE e.nodeid = ANY($nodeids::VARCHAR[])
+              AND e.session_id = ANY($sessions::VARCHAR[])
               AND (e.session_id, e.repetition) IN (
                   SELECT (unnest($sessions_all::VARCHAR[]), unnest($reps::INTEGER[])))
             """,
@@ -154,7 +127,7 @@ def call_durations(
         return {}
     # The sessions holding each test's latest `per_test` timed executions, by the summaries.
     params: dict[str, Any] = {"ids": list(session_ids), "nodeids": list(nodeids)}
-    sm = summaries_cte(conn, params, "AND nodeid IN (SELECT unnest($nodeids::VARCHAR[]))")
+    sm = summaries_cte(conn, params, "AND nodeid = ANY($nodeids::VARCHAR[])")
     params["per_test"] = per_test
     latest = conn.execute(
         f"""
@@ -174,7 +147,7 @@ def call_durations(
         FROM executions e
         JOIN sessions s ON s.id = e.session_id
         LEFT JOIN repetitions r ON r.session_id = e.session_id AND r.number = e.repetition
-        WHERE e.{IN_SCOPE} AND e.nodeid IN (SELECT unnest($nodeids::VARCHAR[]))
+        WHERE e.{IN_SCOPE} AND e.nodeid = ANY($nodeids::VARCHAR[])
           AND NOT {INFRA} AND e.outcome <> 'skipped' AND e.call_s IS NOT NULL
         QUALIFY row_number() OVER (
             PARTITION BY e.nodeid ORDER BY s.started_at DESC, e.repetition DESC) <= $per_test

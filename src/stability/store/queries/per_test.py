@@ -29,20 +29,27 @@ from stability.store.queries._sql import ENVIRONMENT, INFRA
 EXACT_LIMIT = 2_000_000
 
 
-def summaries_cte(conn: duckdb.DuckDBPyConnection, params: dict[str, Any], extra: str = "") -> str:
-    """`sm AS (...)`: the summaries of the sessions in `$ids` (`extra`: a filter on them),
-    those stored and, for a session stored without one, computed from its executions."""
-    stale = summaries.stale_sessions(conn, params["ids"])
-    params["stale"] = stale
+def summaries_cte(
+    conn: duckdb.DuckDBPyConnection,
+    params: dict[str, Any],
+    extra: str = "",
+    *,
+    table: str = "test_summaries",
+    name: str = "sm",
+) -> str:
+    """`<name> AS (...)`: the rows of summary `table` for the sessions in `$ids` (`extra`:
+    a filter on them), those stored and, for a session stored without a summary of all
+    its repetitions, computed from its executions. Sets `$stale` in `params`."""
+    stale = params.setdefault("stale", summaries.stale_sessions(conn, params["ids"]))
     stored = f"""
-        SELECT * FROM test_summaries
-        WHERE session_id IN (SELECT unnest($ids::VARCHAR[]))
+        SELECT * FROM {table}
+        WHERE session_id = ANY($ids::VARCHAR[])
           AND NOT list_contains($stale::VARCHAR[], session_id) {extra}
     """
     if not stale:
-        return f"sm AS ({stored})"
-    computed = f"SELECT * FROM ({summaries.summary_select('stale')}) WHERE true {extra}"
-    return f"sm AS ({stored} UNION ALL BY NAME {computed})"
+        return f"{name} AS ({stored})"
+    computed = f"SELECT * FROM ({summaries.SELECTS[table]('stale')}) WHERE true {extra}"
+    return f"{name} AS ({stored} UNION ALL BY NAME {computed})"
 
 
 def tally_tests(
@@ -65,7 +72,7 @@ def tally_tests(
         ses AS (
             SELECT id, coalesce(git_commit, 'session:' || id) AS grp,
                    row_number() OVER (ORDER BY started_at, id) AS k
-            FROM sessions WHERE id IN (SELECT unnest($ids::VARCHAR[]))
+            FROM sessions WHERE id = ANY($ids::VARCHAR[])
         ),
         env AS (
             SELECT nodeid, sum(env_failed + env_errors) > 0 AND sum(failed + errors) = 0
@@ -157,7 +164,7 @@ def _exact_quantiles(conn: duckdb.DuckDBPyConnection, params: dict[str, Any]) ->
             quantile_cont(e.call_s, 0.95)
         FROM executions e
         LEFT JOIN repetitions r ON r.session_id = e.session_id AND r.number = e.repetition
-        WHERE e.session_id IN (SELECT unnest($ids::VARCHAR[])) {extra}
+        WHERE e.session_id = ANY($ids::VARCHAR[]) {extra}
           AND NOT {INFRA} AND NOT {ENVIRONMENT} AND e.outcome <> 'skipped'
           AND e.call_s IS NOT NULL
         GROUP BY e.nodeid

@@ -15,21 +15,10 @@ from stability.analysis.models import (
 )
 from stability.store.queries._sql import (
     ENVIRONMENT,
-    ENVIRONMENT_ONLY,
-    FAILING,
     IN_SCOPE,
     INFRA,
-    ORDER,
-    SIGNATURE,
 )
-
-
-def environment_only(
-    conn: duckdb.DuckDBPyConnection, params: dict[str, Any], extra: str = ""
-) -> list[str]:
-    """The tests whose environment failures are counted apart (`analysis.rules`)."""
-    names = {k: v for k, v in params.items() if k in ("ids", "nodeid")}
-    return [r[0] for r in conn.execute(ENVIRONMENT_ONLY.format(extra=extra), names).fetchall()]
+from stability.store.queries.per_test import summaries_cte
 
 
 def tally_signatures(
@@ -40,39 +29,43 @@ def tally_signatures(
     per_test: int = 20,
     example_chars: int = 2000,
 ) -> list[SignatureCounts]:
-    """`aggregate.count_signatures` in SQL, keeping the `per_test` commonest per test."""
-    extra = "AND e.nodeid = $nodeid" if nodeid is not None else ""
-    params: dict[str, Any] = {
-        "ids": list(session_ids),
-        "per_test": per_test,
-        "chars": example_chars,
-    }
+    """`aggregate.count_signatures` in SQL, keeping the `per_test` commonest per test:
+    from the sessions' signature summaries, environment failures left out for a test
+    whose every failure is one."""
+    extra = "AND nodeid = $nodeid" if nodeid is not None else ""
+    params: dict[str, Any] = {"ids": list(session_ids), "per_test": per_test}
     if nodeid is not None:
         params["nodeid"] = nodeid
-    params["env_only"] = environment_only(conn, params, extra)
+    sm = summaries_cte(conn, params, extra)
+    sg = summaries_cte(conn, params, extra, table="signature_summaries", name="sg")
+    first = "s_start, session_id, first_repetition, first_started"
+    last = "s_start, session_id, last_repetition, last_started"
     rows = conn.execute(
         f"""
-        WITH failing AS (
-            SELECT e.nodeid, {SIGNATURE} AS signature, e.error_type, e.message, e.traceback,
-                   e.session_id, e.repetition, s.started_at AS s_start, e.started_at AS e_start
-            FROM executions e
-            JOIN sessions s ON s.id = e.session_id
-            LEFT JOIN repetitions r ON r.session_id = e.session_id AND r.number = e.repetition
-            WHERE e.{IN_SCOPE} {extra}
-              AND e.outcome IN {FAILING} AND NOT {INFRA}
-              -- environment failures count only for a test that also fails otherwise
-              AND NOT ({ENVIRONMENT} AND e.nodeid IN (SELECT unnest($env_only::VARCHAR[])))
+        WITH {sm}, {sg},
+        env AS (
+            SELECT nodeid, sum(env_failed + env_errors) > 0 AND sum(failed + errors) = 0
+                AS env_only
+            FROM sm GROUP BY nodeid
+        ),
+        kept AS (
+            SELECT sg.*, s.started_at AS s_start FROM sg
+            JOIN sessions s ON s.id = sg.session_id
+            LEFT JOIN env USING (nodeid)
+            -- environment failures count only for a test that also fails otherwise
+            WHERE NOT (sg.environment AND coalesce(env.env_only, false))
         ),
         grouped AS (
-            SELECT nodeid, signature, count(*) AS n,
-                first(error_type ORDER BY {ORDER}) AS error_type,
-                first(session_id ORDER BY {ORDER}) AS first_session,
-                first(repetition ORDER BY {ORDER}) AS first_repetition,
-                last(session_id ORDER BY {ORDER}) AS last_session,
-                last(repetition ORDER BY {ORDER}) AS last_repetition,
-                first(left(coalesce(message, ''), $chars) ORDER BY {ORDER}) AS example,
-                first(left(traceback, $chars) ORDER BY {ORDER}) AS example_traceback
-            FROM failing GROUP BY nodeid, signature
+            SELECT nodeid, signature, sum(count)::BIGINT AS n,
+                first(error_type ORDER BY {first}) AS error_type,
+                first(session_id ORDER BY {first}) AS first_session,
+                first(first_repetition ORDER BY {first}) AS first_repetition,
+                last(session_id ORDER BY {last}) AS last_session,
+                last(last_repetition ORDER BY {last}) AS last_repetition,
+                first(left(example, {int(example_chars)}) ORDER BY {first}) AS example,
+                first(left(example_traceback, {int(example_chars)}) ORDER BY {first})
+                    AS example_traceback
+            FROM kept GROUP BY nodeid, signature
         )
         SELECT * FROM grouped
         QUALIFY row_number() OVER (PARTITION BY nodeid ORDER BY n DESC, signature) <= $per_test
@@ -115,21 +108,19 @@ def baseline_p50(conn: duckdb.DuckDBPyConnection, session_id: str) -> dict[str, 
 
 def repetitions(conn: duckdb.DuckDBPyConnection, session_ids: Sequence[str]) -> list[RepetitionRow]:
     """Every repetition of the sessions, with its count of failing non-infra executions."""
+    params: dict[str, Any] = {"ids": list(session_ids)}
+    rs = summaries_cte(conn, params, table="repetition_summaries", name="rs")
     rows = conn.execute(
         f"""
+        WITH {rs}
         SELECT r.session_id, r.number, r.status, coalesce(f.failing, 0)
         FROM repetitions r
         JOIN sessions s ON s.id = r.session_id
-        LEFT JOIN (
-            SELECT e.session_id, e.repetition, count(*) AS failing FROM executions e
-            WHERE e.{IN_SCOPE} AND e.outcome IN {FAILING}
-                  AND NOT coalesce(e.infra, false) AND NOT coalesce(e.environment, false)
-            GROUP BY ALL
-        ) f ON f.session_id = r.session_id AND f.repetition = r.number
+        LEFT JOIN rs f ON f.session_id = r.session_id AND f.repetition = r.number
         WHERE r.{IN_SCOPE}
         ORDER BY s.started_at, r.session_id, r.number
         """,
-        {"ids": list(session_ids)},
+        params,
     ).fetchall()
     return [RepetitionRow(r[0], r[1], r[2], r[3]) for r in rows]
 
