@@ -41,7 +41,8 @@ def _history(path: Path) -> Path:
               container_s={"t.py::a": (0.5, 0.05)})  # fmt: skip
     h.session(B, {"t.py::a": "PPPPPPPP", "t.py::env": "FPPPPFPP", "t.py::mixed": "PPFPPPPF",
                   "t.py::broken": "FFFFEFFF"},
-              commit="bbb", rep_status={3: "infra"}, durations={"t.py::a": [0.2, 0.25]})  # fmt: skip
+              commit="bbb", rep_status={3: "infra"},
+              durations={"t.py::a": [0.2, 0.25]})  # fmt: skip
     h.session(C, {"t.py::a": "FF", "t.py::env": "PP"}, label="adhoc", commit="bbb")
     h.session(D, {"t.py::a": "PFPP", "t.py::mixed": "PPPP", "t.py::env": "PPPF"},
               commit="ddd")  # fmt: skip
