@@ -55,8 +55,7 @@ DDL = """
         env_container_s DOUBLE NOT NULL,
         timed BIGINT NOT NULL,             -- executions whose call phase is timed
         max_call_s DOUBLE,                 -- call less containers
-        call_bins MAP(INTEGER, BIGINT),    -- log bins of the call less containers
-        gross_bins MAP(INTEGER, BIGINT),   -- log bins of the call as measured
+        measured_differs BOOLEAN NOT NULL, -- a timed call spent time in containers
         first_main VARCHAR, last_main VARCHAR, flips_main BIGINT NOT NULL,  -- P/F, no env
         first_all VARCHAR, last_all VARCHAR, flips_all BIGINT NOT NULL,     -- env failures as F
         fixed_sequence VARCHAR NOT NULL,   -- declared-order first runs, P/F by repetition
@@ -83,6 +82,14 @@ DDL = """
         executions BIGINT NOT NULL,
         failing BIGINT NOT NULL,           -- failing, flagged neither infra nor environment
         PRIMARY KEY (session_id, repetition)
+    );
+    CREATE TABLE IF NOT EXISTS duration_bins (
+        session_id VARCHAR NOT NULL,
+        nodeid VARCHAR NOT NULL,
+        measured BOOLEAN NOT NULL,         -- false: the call less containers; true: the
+                                           -- call as measured, kept only where it differs
+        bin INTEGER NOT NULL,              -- round(ln(seconds) * 20); -1000000: zero
+        n BIGINT NOT NULL
     );
     CREATE TABLE IF NOT EXISTS summarised_sessions (
         session_id VARCHAR PRIMARY KEY,
@@ -165,8 +172,8 @@ def summary_select(ids_param: str) -> str:
             coalesce(sum(cont_s) FILTER (WHERE is_env), 0) AS env_container_s,
             count(*) FILTER (WHERE is_timed) AS timed,
             max(own_call_s) FILTER (WHERE is_timed) AS max_call_s,
-            histogram({_bin("own_call_s")}) FILTER (WHERE is_timed) AS call_bins,
-            histogram({_bin("call_s")}) FILTER (WHERE is_timed) AS gross_bins,
+            coalesce(bool_or(call_s <> own_call_s) FILTER (WHERE is_timed), false)
+                AS measured_differs,
             coalesce(string_agg({letter}, '' ORDER BY repetition, e_start)
                 FILTER (WHERE decided AND NOT is_infra AND NOT is_env), '') AS seq_main,
             coalesce(string_agg({letter}, '' ORDER BY repetition, e_start)
@@ -184,7 +191,7 @@ def summary_select(ids_param: str) -> str:
     SELECT a.session_id, a.nodeid, a.executions, a.infra, a.passed, a.failed, a.errors,
         a.timeouts, a.skipped, a.xfailed, a.xpassed, a.env_failed, a.env_errors,
         a.env_timeouts, a.total_s, a.env_total_s, a.container_s, a.env_container_s, a.timed,
-        a.max_call_s, a.call_bins, a.gross_bins,
+        a.max_call_s, a.measured_differs,
         nullif(left(a.seq_main, 1), '') AS first_main, nullif(right(a.seq_main, 1), '')
             AS last_main, {_flips("a.seq_main")} AS flips_main,
         nullif(left(a.seq_all, 1), '') AS first_all, nullif(right(a.seq_all, 1), '')
@@ -226,11 +233,36 @@ def repetition_select(ids_param: str) -> str:
     """
 
 
+def bins_select(ids_param: str) -> str:
+    """Per session and test, the timed calls by log bin: less containers, and as measured
+    where that differs."""
+    return f"""
+    WITH timed AS (
+        SELECT e.session_id, e.nodeid, e.call_s,
+               e.call_s - coalesce(e.call_container_s, 0) AS own_call_s
+        FROM executions e
+        LEFT JOIN repetitions r ON r.session_id = e.session_id AND r.number = e.repetition
+        WHERE e.session_id = ANY(${ids_param}::VARCHAR[])
+          AND NOT {INFRA} AND NOT {ENVIRONMENT} AND e.outcome <> 'skipped'
+          AND e.call_s IS NOT NULL
+    ),
+    differs AS (
+        SELECT session_id, nodeid FROM timed GROUP BY ALL HAVING bool_or(call_s <> own_call_s)
+    )
+    SELECT session_id, nodeid, false AS measured, {_bin("own_call_s")} AS bin, count(*) AS n
+    FROM timed GROUP BY ALL
+    UNION ALL
+    SELECT session_id, nodeid, true, {_bin("call_s")}, count(*)
+    FROM timed SEMI JOIN differs USING (session_id, nodeid) GROUP BY ALL
+    """
+
+
 # Each summary table and the query computing its rows from the executions.
 SELECTS = {
     "test_summaries": summary_select,
     "signature_summaries": signature_select,
     "repetition_summaries": repetition_select,
+    "duration_bins": bins_select,
 }
 
 

@@ -118,7 +118,10 @@ def tally_tests(
     ).fetchall()
     timed = sum(int(r[14]) for r in rows)
     binned = timed > exact_limit
-    quantiles = _binned_quantiles(conn, params, sm) if binned else _exact_quantiles(conn, params)
+    if binned:
+        quantiles = _binned_quantiles(conn, {**params, "extra": extra}, sm)
+    else:
+        quantiles = _exact_quantiles(conn, params)
     result = []
     for r in rows:
         p50, p95, gross_p95 = quantiles.get(r[0], (None, None, None))
@@ -177,34 +180,39 @@ def _exact_quantiles(conn: duckdb.DuckDBPyConnection, params: dict[str, Any]) ->
 def _binned_quantiles(
     conn: duckdb.DuckDBPyConnection, params: dict[str, Any], sm: str
 ) -> Quantiles:
-    """p50 and p95 of the call less containers, p95 of the call, from the merged bins: the
-    middle of the bin holding the element `quantile_cont` would start from."""
+    """p50 and p95 of the call less containers, p95 of the call as measured, from the
+    merged bins: the middle of the bin holding the element `quantile_cont` starts from.
+    A test whose calls never spent time in containers has one histogram for both."""
+    db = summaries_cte(conn, params, params.get("extra", ""), table="duration_bins", name="db")
     rows = conn.execute(
         f"""
-        WITH {sm},
-        bins AS (
-            SELECT nodeid, kind, b, sum(n) AS n FROM (
-                SELECT nodeid, 'own' AS kind, unnest(map_keys(call_bins)) AS b,
-                       unnest(map_values(call_bins)) AS n FROM sm WHERE timed > 0
+        WITH {sm}, {db},
+        differing AS (SELECT DISTINCT nodeid FROM sm WHERE measured_differs),
+        own AS (SELECT nodeid, bin, sum(n) AS n FROM db WHERE NOT measured GROUP BY ALL),
+        measured AS (
+            SELECT nodeid, bin, sum(n) AS n FROM (
+                SELECT nodeid, bin, n FROM db WHERE measured
                 UNION ALL
-                SELECT nodeid, 'gross', unnest(map_keys(gross_bins)),
-                       unnest(map_values(gross_bins)) FROM sm WHERE timed > 0
+                SELECT db.nodeid, db.bin, db.n FROM db
+                JOIN sm ON sm.session_id = db.session_id AND sm.nodeid = db.nodeid
+                WHERE NOT db.measured AND NOT sm.measured_differs
+                  AND db.nodeid IN (SELECT nodeid FROM differing)
             ) GROUP BY ALL
         ),
         cum AS (
-            SELECT nodeid, kind, b,
-                sum(n) OVER (PARTITION BY nodeid, kind ORDER BY b
+            SELECT nodeid, kind, bin,
+                sum(n) OVER (PARTITION BY nodeid, kind ORDER BY bin
                              ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS upto,
                 sum(n) OVER (PARTITION BY nodeid, kind) AS total
-            FROM bins
+            FROM (SELECT *, 'own' AS kind FROM own UNION ALL SELECT *, 'measured' FROM measured)
         )
         SELECT nodeid,
-            min(b) FILTER (WHERE kind = 'own' AND upto > floor(0.5 * (total - 1))),
-            min(b) FILTER (WHERE kind = 'own' AND upto > floor(0.95 * (total - 1))),
-            min(b) FILTER (WHERE kind = 'gross' AND upto > floor(0.95 * (total - 1)))
+            min(bin) FILTER (WHERE kind = 'own' AND upto > floor(0.5 * (total - 1))),
+            min(bin) FILTER (WHERE kind = 'own' AND upto > floor(0.95 * (total - 1))),
+            min(bin) FILTER (WHERE kind = 'measured' AND upto > floor(0.95 * (total - 1)))
         FROM cum GROUP BY nodeid
         """,
-        params,
+        {k: v for k, v in params.items() if k != "extra"},
     ).fetchall()
 
     def middle(b: int | None) -> float | None:
@@ -212,4 +220,6 @@ def _binned_quantiles(
             return None
         return 0.0 if b == summaries.ZERO_BIN else math.exp(b / summaries.BINS_PER_E)
 
-    return {r[0]: (middle(r[1]), middle(r[2]), middle(r[3])) for r in rows}
+    return {
+        r[0]: (middle(r[1]), middle(r[2]), middle(r[3] if r[3] is not None else r[2])) for r in rows
+    }
