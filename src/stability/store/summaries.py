@@ -31,6 +31,7 @@ BINS_PER_E = 20
 BIN_ERROR = BINNED_QUANTILE_ERROR  # e^(1/40) - 1: half a bin, as a relative error
 ZERO_BIN = -1_000_000  # durations of a microsecond or less (and negative ones)
 BATCH_SESSIONS = 8  # sessions summarised per statement when backfilling
+BACKFILL_MEMORY = "512MB"  # DuckDB's buffers while the migration summarises
 EXAMPLE_CHARS = 2000  # of a signature's example message and traceback
 
 DDL = """
@@ -289,9 +290,18 @@ def refresh(conn: duckdb.DuckDBPyConnection, session_ids: Sequence[str] | None =
 
 
 def backfill(conn: duckdb.DuckDBPyConnection) -> None:
-    """The migration to schema 7: the tables, and the summaries of every stored session."""
+    """The migration to schema 7: the tables, and the summaries of every stored session.
+
+    Batch by batch under a memory limit (what does not fit is spilled next to the file):
+    a year of history upgrades in a bounded footprint."""
     conn.execute(DDL)
-    refresh(conn)
+    limit = conn.execute("SELECT current_setting('memory_limit')").fetchone()
+    conn.execute(f"SET memory_limit = '{BACKFILL_MEMORY}'")
+    try:
+        refresh(conn)
+    finally:
+        if limit:
+            conn.execute(f"SET memory_limit = '{limit[0]}'")
 
 
 def stale_sessions(conn: duckdb.DuckDBPyConnection, session_ids: Sequence[str]) -> list[str]:
