@@ -66,8 +66,8 @@ def test_startup_timeout_names_service_image_wait_and_logs(
     result = pytester.runpytest_subprocess("-ra", "--tb=short")
     _assert_one_line_errors(
         result,
-        "postgres (pytest-stability/postgres:15-bookworm) was not ready after *.* s "
-        "(timeout 0.3 s); *",
+        # the image: the snapshot made from pytest-stability/postgres:15-bookworm
+        "postgres (pytest-stability/pg-snapshot:*) was not ready after *.* s (timeout 0.3 s); *",
     )
     # The log tail is there (the container logged or said it logged nothing) ...
     assert "last log lines:" in result.stdout.str() or "logged nothing" in result.stdout.str()

@@ -145,6 +145,9 @@ def test_sigkill_at_any_moment_leaves_nothing_behind_and_resume_completes(
         "STABILITY_KILL_TEST": marker,
         # about kills, not start-up time: a loaded machine may take long to start PostgreSQL
         "STABILITY_POSTGRES_TIMEOUT": "180",
+        # the seed in every repetition (no snapshot), so a kill can land while it runs;
+        # Redis still comes from the runner's pool
+        "STABILITY_SNAPSHOT": "false",
     }
     args = ["--repeat", str(N), "--jobs", "2", "--db", str(db), "-q"]
 

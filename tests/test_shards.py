@@ -86,12 +86,22 @@ def _normalised(report: dict[str, Any]) -> dict[str, Any]:
     clock times, durations and hosts."""
 
     def clean(value: Any) -> Any:
-        if isinstance(value, dict):  # every duration (`..._s`) differs from run to run
+        # every duration (`..._s`) differs from run to run, and so does how many
+        # containers the runner's pool started ahead
+        if isinstance(value, dict):
             return {
                 k: clean(v)
                 for k, v in value.items()
                 if not k.endswith("_s")
-                and k not in {"generated_at", "started_at", "finished_at", "host", "over_target"}
+                and k
+                not in {
+                    "generated_at",
+                    "started_at",
+                    "finished_at",
+                    "host",
+                    "over_target",
+                    "pooled",
+                }
             }
         if isinstance(value, list):
             return [clean(v) for v in value]

@@ -237,18 +237,20 @@ def test_a_binned_quantile_is_within_half_a_bin_of_the_element(tmp_path: Path) -
 def test_the_migration_backfills_an_old_history_and_a_read_never_upgrades(
     raw: Path, tmp_path: Path
 ) -> None:
-    old = tmp_path / "v6.duckdb"
+    old = tmp_path / "older.duckdb"
     shutil.copy(raw, old)
     conn = duckdb.connect(str(old))
     for table in (*summaries.SELECTS, "summarised_sessions"):
         conn.execute(f"DROP TABLE {table}")
-    conn.execute("DELETE FROM schema_info WHERE version = 7")
+    conn.execute(f"DELETE FROM schema_info WHERE version = {SCHEMA_VERSION}")
     executions = conn.execute("SELECT count(*) FROM executions").fetchone()
     conn.close()
-    with pytest.raises(StoreError, match="schema 6"), connect(old, "read"):
+    older = f"schema {SCHEMA_VERSION - 1}"
+    with pytest.raises(StoreError, match=older), connect(old, "read"):
         pass
     with duckdb.connect(str(old), read_only=True) as check:
-        assert check.execute("SELECT max(version) FROM schema_info").fetchone() == (6,)
+        version = check.execute("SELECT max(version) FROM schema_info").fetchone()
+        assert version == (SCHEMA_VERSION - 1,)
     with connect(old, "write") as conn:
         assert conn.execute("SELECT max(version) FROM schema_info").fetchone() == (SCHEMA_VERSION,)
         assert conn.execute("SELECT count(*) FROM executions").fetchone() == executions

@@ -2,13 +2,7 @@
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Any
-
-try:
-    __version__ = version("pytest-stability")
-except PackageNotFoundError:  # running from a source tree that is not installed
-    __version__ = "0.0.0"
 
 if TYPE_CHECKING:
     from stability.api import History
@@ -17,10 +11,17 @@ __all__ = ["History", "__version__"]
 
 
 def __getattr__(name: str) -> Any:
-    # pandas and DuckDB load only when the API is used: the pytest plugin imports this
-    # package in every pytest session.
+    # Loaded on first use: the pytest plugin imports this package in every pytest
+    # process, where pandas, DuckDB and the package metadata scan are dead weight.
     if name == "History":
         from stability.api import History
 
         return History
+    if name == "__version__":
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            return version("pytest-stability")
+        except PackageNotFoundError:  # running from a source tree that is not installed
+            return "0.0.0"
     raise AttributeError(f"module 'stability' has no attribute {name!r}")

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     import redis
     from testcontainers.core.container import DockerContainer
 
+    from stability.containers.handoff import Handoff
     from stability.containers.launch import RunningService
     from stability.containers.leftover_watch import LeftoverWatch
     from stability.containers.services import ServiceManager
@@ -31,6 +32,7 @@ SERVICE_FIXTURES = {
     "redis": {"redis_service", "redis_container", "redis_url", "redis_client"},
 }
 _manager_key = pytest.StashKey["ServiceManager"]()
+_handed_key = pytest.StashKey[dict[str, "Handoff"]]()
 _needed_key = pytest.StashKey[set[str]]()
 
 
@@ -63,8 +65,10 @@ def pytest_configure(config: pytest.Config) -> None:
     ordering.register(config)
     campaign = results_dir() is not None  # `stability run` asked for the recorder
     if campaign:
+        from stability.containers import handoff
         from stability.runner import recorder
 
+        config.stash[_handed_key] = handoff.claim_all()  # containers started ahead for us
         recorder.register(config)  # a pytest a test starts is told it records nothing
     if _check_leftovers(config):
         from stability.containers import leftover_watch
@@ -142,22 +146,50 @@ def stability_services(
 ) -> Iterator[ServiceManager]:
     """Starts the services this session needs, in parallel, on first use; stops them at the end."""
 
-    from stability.containers.config import load_settings
-    from stability.containers.services import ServiceManager
-
     try:
-        settings = load_settings(Path(pytestconfig.rootpath))
+        manager = _manager(pytestconfig)
     except StabilityError as exc:
         pytest.exit(f"stability: {exc}", returncode=pytest.ExitCode.USAGE_ERROR)
-    needed: set[str] = pytestconfig.stash[_needed_key]
-    manager = ServiceManager(settings, needed)
-    pytestconfig.stash[_manager_key] = manager
     yield manager
     watch = _leftover_watch(pytestconfig)
     if watch is not None:
         watch.services_closing()
     # The containers are gone afterwards: keep their logs where a test failed.
     manager.close(keep_logs=request.session.testsfailed > 0)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Start the services the collected tests need now, while pytest gets on with the
+    rest, so the first test that asks waits only for what is left of the start."""
+    config = session.config
+    if config.option.collectonly or not session.items or not config.stash[_needed_key]:
+        return
+    try:
+        _manager(config).start_early()
+    except StabilityError:
+        return  # the fixture reports it, with its reason, to the tests that need it
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Services started early for tests that never asked (all skipped, say)."""
+    manager = session.config.stash.get(_manager_key, None)
+    if manager is not None:
+        manager.close()
+
+
+def _manager(config: pytest.Config) -> ServiceManager:
+    """The session's service manager, made on first need."""
+    manager = config.stash.get(_manager_key, None)
+    if manager is None:
+        from stability.containers.config import load_settings
+        from stability.containers.services import ServiceManager
+
+        settings = load_settings(Path(config.rootpath))
+        needed: set[str] = config.stash[_needed_key]
+        manager = ServiceManager(settings, needed, config.stash.get(_handed_key, None))
+        config.stash[_manager_key] = manager
+    return manager
 
 
 def service_ports(config: pytest.Config) -> set[int]:

@@ -81,6 +81,8 @@ class ContainerStart:
     died: bool = False  # exited or was killed while nobody had asked it to stop
     exit_code: int | None = None  # when it died
     oom: bool | None = None  # when it died: killed for lack of memory
+    wait_s: float | None = None  # the first test that asked waited this long (None: none)
+    pooled: bool = False  # started ahead by the runner's pool, handed to this repetition
 
 
 @dataclass

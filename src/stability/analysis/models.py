@@ -123,6 +123,8 @@ class ContainerStart:
     origin: ContainerOrigin = "stability"  # or "tests": started by the tests' own code
     image: str | None = None
     died: bool = False  # ended while nobody had asked it to stop
+    wait_s: float | None = None  # what the first test that asked for it waited
+    pooled: bool = False  # started ahead by the runner's pool
 
     @property
     def group(self) -> str:
@@ -204,6 +206,8 @@ class ServiceStartup:
     setup_p95_s: float | None = None
     origin: ContainerOrigin = "stability"  # "tests": the tests' own, by image (`service`)
     died: int = 0  # containers that ended while nobody had asked them to stop
+    pooled: int = 0  # starts the runner's pool made ahead of their repetition
+    wait_p50_s: float | None = None  # what the tests waited for it (pooled: near zero)
 
 
 @dataclass(frozen=True)

@@ -37,6 +37,7 @@ def container_startup(
         rows = by_service[(origin, service)]
         ready = sorted(s.ready_s for s in rows if s.ok and s.ready_s is not None)
         setup = sorted(s.setup_s for s in rows if s.ok and s.setup_s is not None)
+        waits = sorted(s.wait_s for s in rows if s.ok and s.wait_s is not None)
         result.append(
             ServiceStartup(
                 service=service,
@@ -49,6 +50,8 @@ def container_startup(
                 setup_p95_s=quantile(setup, 0.95) if setup else None,
                 origin=rows[0].origin,
                 died=sum(s.died for s in rows),
+                pooled=sum(s.pooled for s in rows),
+                wait_p50_s=quantile(waits, 0.5) if waits else None,
             )
         )
     return tuple(result)

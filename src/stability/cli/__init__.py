@@ -10,7 +10,6 @@ from typing import Any
 
 import click
 
-from stability import __version__
 from stability.cli import (
     containers,
     diagnose,
@@ -41,7 +40,7 @@ class _Group(click.Group):
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="stability")
+@click.version_option(package_name="pytest-stability", prog_name="stability")
 def main() -> None:
     """Find the flaky tests in container-backed integration suites.
 

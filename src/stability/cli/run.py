@@ -101,6 +101,14 @@ class _RunCommand(click.Command):
     help="Run each test K times back to back in the same process (each run recorded with "
     "its attempt number).",
 )
+@click.option(
+    "--pool/--no-pool",
+    "pool",
+    default=True,
+    show_default=True,
+    help="Start the next repetitions' containers while earlier ones run (each repetition "
+    "still gets containers no other touched).",
+)
 @click.option("--until-fail", is_flag=True, help="Stop at the first repetition with a failure.")
 @click.option("--label", default=None, callback=not_empty, help="Tag the session (e.g. nightly).")
 @db_option
@@ -141,6 +149,7 @@ def run(
     shuffle: bool,
     seed: int | None,
     in_process: int,
+    pool: bool,
     until_fail: bool,
     label: str | None,
     db: Path | None,
@@ -192,6 +201,7 @@ def run(
         shuffle=shuffle,
         seed=seed,
         in_process=in_process,
+        pool=pool,
     )
     progress = make_progress(quiet, sys.stderr)
     outcome = Campaign(options, progress).run()

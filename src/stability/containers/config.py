@@ -35,6 +35,8 @@ class Settings:
     quarantine: Path | None = None  # `stability quarantine`'s file, honoured by the plugin
     # the leftover check: None = on under `stability run`, off in a plain pytest run
     check_leftovers: bool | None = None
+    # start PostgreSQL from a snapshot image (initdb, migrations, seed done once)
+    snapshot: bool = True
     # folder of the pyproject.toml the settings came from: `seed` modules import from it
     project_root: Path | None = None
 
@@ -49,6 +51,7 @@ _ENV = {
     "STABILITY_SEED": "seed",
     "STABILITY_QUARANTINE": "quarantine",
     "STABILITY_CHECK_LEFTOVERS": "check_leftovers",
+    "STABILITY_SNAPSHOT": "snapshot",
 }
 _KEYS = {f.name.replace("_", "-"): f.name for f in fields(Settings)} | {
     f.name: f.name for f in fields(Settings)
@@ -102,7 +105,7 @@ def _apply(settings: Settings, values: Mapping[str, Any], where: str, base: Path
 
 
 def _coerce(name: str, raw: Any, where: str, base: Path) -> Any:
-    if name == "check_leftovers":
+    if name in ("check_leftovers", "snapshot"):
         return _boolean(name, raw, where)
     if name.endswith("_timeout"):
         try:

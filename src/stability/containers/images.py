@@ -26,7 +26,8 @@ REDIS_IMAGE = f"pytest-stability/redis:7-{SUITE}"
 PACKAGES = ["postgresql-15", "redis-server"]
 # Bumped when the service images change: an image of another version is built again.
 # 2: drop-in for the official images (initdb.d, local trust, host auth method, CMDs).
-IMAGE_VERSION = "2"
+# 3: PGDATA from the environment (snapshots keep their data outside the volume path).
+IMAGE_VERSION = "3"
 VERSION_LABEL = "dev.pytest-stability.image-version"
 # Documentation and translations are dead weight in a test image.
 _EXCLUDES = ["/usr/share/doc/*", "/usr/share/man/*", "/usr/share/locale/*", "/usr/share/info/*"]

@@ -19,14 +19,17 @@ SESSION_ENV = "STABILITY_SESSION_ID"
 REPETITION_ENV = "STABILITY_REPETITION"
 
 
-def container_labels(service: str) -> dict[str, str]:
+def container_labels(service: str, owner: int | None = None) -> dict[str, str]:
+    """Our labels; `owner`: the process whose end removes the container (default: this
+    one; under `stability run`, the runner, which removes it after the repetition)."""
+    owner = os.getpid() if owner is None else owner
     labels = {
         MANAGED: "true",
         SERVICE: service,
-        OWNER_PID: str(os.getpid()),
+        OWNER_PID: str(owner),
         OWNER_HOST: socket.gethostname(),
     }
-    if started := process_started(os.getpid()):
+    if started := process_started(owner):
         labels[OWNER_STARTED] = started
     if session := os.environ.get(SESSION_ENV):
         labels[SESSION] = session

@@ -11,7 +11,7 @@ import contextlib
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
@@ -44,22 +44,36 @@ class ServiceSpec:
     env: dict[str, str]
     probe: Callable[[str, int], None]  # raises until the service answers
     url: Callable[[str, int], str]
+    # tmpfs mounts (path -> size, "" unbounded): a snapshot's data lives in memory
+    tmpfs: Mapping[str, str] = field(default_factory=dict)
+    prepared: bool = False  # migrations and seed are already in the image (a snapshot)
 
 
 @dataclass
 class RunningService:
     spec: ServiceSpec
-    container: DockerContainer
+    # the testcontainers object; a handed-over one (`adopt_service`) is made on first use,
+    # so a test that only needs the URL never waits for Docker clients and inspections
+    _container: DockerContainer | Callable[[], DockerContainer]
     host: str
     port: int
     ready_s: float
+    known_id: str | None = None
     url: str = field(init=False)
 
     def __post_init__(self) -> None:
         self.url = self.spec.url(self.host, self.port)
 
     @property
+    def container(self) -> DockerContainer:
+        if callable(self._container):
+            self._container = self._container()
+        return self._container
+
+    @property
     def container_id(self) -> str | None:
+        if self.known_id is not None:
+            return self.known_id
         wrapped = getattr(self.container, "_container", None)
         return str(wrapped.id) if wrapped is not None else None
 
@@ -128,16 +142,28 @@ def redis_spec(settings: Settings) -> ServiceSpec:
     )
 
 
-def start_service(spec: ServiceSpec) -> RunningService:
-    """Start one container and wait until it answers; the clock runs from asking to ready."""
+def start_service(spec: ServiceSpec, labels: Mapping[str, str] | None = None) -> RunningService:
+    """Start one container and wait until it answers; the clock runs from asking to ready.
+
+    `labels`: the container's labels (default: this process's, `container_labels`).
+    """
     from testcontainers.core.container import DockerContainer
 
     started = time.perf_counter()
     client = docker_client()
-    _ensure_image(client, spec)
+    ensure_image(client, spec)
     ensure_reaper()  # owned from creation: removed when this process dies, however it dies
-    container = DockerContainer(spec.image, env=dict(spec.env), labels=container_labels(spec.name))
-    container.with_exposed_ports(spec.port)
+    container = DockerContainer(
+        spec.image,
+        env=dict(spec.env),
+        labels=dict(labels) if labels is not None else container_labels(spec.name),
+    )
+    if _local_engine():  # published on loopback only: a test database is nobody else's
+        container.ports[str(spec.port)] = ("127.0.0.1", None)  # type: ignore[assignment]
+    else:
+        container.with_exposed_ports(spec.port)
+    for path, size in spec.tmpfs.items():
+        container.with_tmpfs_mount(path, size or None)
     try:
         with _OUR_SETTINGS:
             container.start()
@@ -156,6 +182,28 @@ def start_service(spec: ServiceSpec) -> RunningService:
         container.stop()
         raise
     return RunningService(spec, container, host, port, time.perf_counter() - started)
+
+
+def adopt_service(
+    spec: ServiceSpec, container_id: str, host: str, port: int, ready_s: float
+) -> RunningService:
+    """A service another process started and handed over (the runner's pool), as if
+    started here: the same `RunningService`, its `container` a testcontainers object."""
+
+    def container() -> DockerContainer:
+        from testcontainers.core.container import DockerContainer
+
+        handle = DockerContainer(spec.image)
+        try:
+            handle._container = handle.get_docker_client().client.containers.get(container_id)
+        except Exception as exc:
+            raise ServiceStartError(
+                f"{spec.name} container {container_id[:12]} from the runner's pool is gone: "
+                f"{_describe(exc)}"
+            ) from None
+        return handle
+
+    return RunningService(spec, container, host, port, ready_s, known_id=container_id)
 
 
 class _TestcontainersSettings:
@@ -183,8 +231,11 @@ class _TestcontainersSettings:
             if self._users == 0:
                 self._saved = (tc.ryuk_disabled, tc.connection_mode_override)
                 tc.ryuk_disabled = True
-                local = os.environ.get("DOCKER_HOST", "unix://").startswith(_LOCAL_ENGINES)
-                if local and not tc.tc_host_override and tc.connection_mode_override is None:
+                if (
+                    _local_engine()
+                    and not tc.tc_host_override
+                    and tc.connection_mode_override is None
+                ):
                     tc.connection_mode_override = ConnectionMode.docker_host
             self._users += 1
 
@@ -200,7 +251,11 @@ class _TestcontainersSettings:
 _OUR_SETTINGS = _TestcontainersSettings()
 
 
-def _ensure_image(client: Any, spec: ServiceSpec) -> None:
+def _local_engine() -> bool:
+    return os.environ.get("DOCKER_HOST", "unix://").startswith(_LOCAL_ENGINES)
+
+
+def ensure_image(client: Any, spec: ServiceSpec) -> None:
     import docker.errors
 
     try:

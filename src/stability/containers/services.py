@@ -7,35 +7,62 @@ the same one-line reason instead of retrying a broken engine.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import os
 import sys
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from concurrent.futures import Future
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from stability.containers.config import Settings
+from stability.containers.handoff import Handoff, service_key
+from stability.containers.labels import container_labels
+from stability.containers.snapshot import snapshot_spec
 from stability.containers.watch import WATCH
 from stability.exceptions import MigrationError, StabilityError
 from stability.records import ContainerLog, ContainerStart
+from stability.runner.recorder import RUNNER_PID_ENV
 from stability.runner.results_file import append_record, recording
 
 if TYPE_CHECKING:
-    from stability.containers.launch import RunningService
+    from stability.containers.launch import RunningService, ServiceSpec
 
 SERVICES = ("postgres", "redis")
+_DRIVERS = {"postgres": "psycopg", "redis": "redis"}  # what the fixtures import
+
+
+def _runner_pid() -> int | None:
+    """The `stability run` process this one records for, if any."""
+    runner = os.environ.get(RUNNER_PID_ENV, "")
+    return int(runner) if recording() and runner.isdigit() else None
+
+
+def _import_quietly(modules: list[str]) -> None:
+    for module in modules:
+        with contextlib.suppress(Exception):  # the fixture that needs it reports it
+            importlib.import_module(module)
 
 
 class ServiceManager:
-    def __init__(self, settings: Settings, needed: Iterable[str] = ()) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        needed: Iterable[str] = (),
+        handed: Mapping[str, Handoff] | None = None,
+    ) -> None:
         self.settings = settings
         self.needed = set(needed)
+        self.handed = dict(handed or {})  # containers the runner started ahead for us
         self.records: list[ContainerStart] = []
         self._futures: dict[str, Future[RunningService]] = {}
         self._lock = threading.Lock()
+        self._closed = False
+        self._unpublished: dict[str, ContainerStart] = {}  # starts done, not yet recorded
 
     def get(self, name: str) -> RunningService:
         """The running service `name`, starting every needed service not yet started."""
@@ -43,7 +70,21 @@ class ServiceManager:
             for wanted in sorted(self.needed | {name}):
                 if wanted not in self._futures:
                     self._futures[wanted] = self._submit(wanted)
-        return self._futures[name].result()
+        asked = time.perf_counter()
+        try:
+            return self._futures[name].result()
+        finally:
+            self._publish(name, waited=time.perf_counter() - asked)
+
+    def start_early(self) -> None:
+        """Start every needed service now, and load the drivers the fixtures will use,
+        without waiting for either."""
+        with self._lock:
+            for wanted in sorted(self.needed):
+                if wanted not in self._futures:
+                    self._futures[wanted] = self._submit(wanted)
+        drivers = [_DRIVERS[name] for name in sorted(self.needed) if name in _DRIVERS]
+        threading.Thread(target=_import_quietly, args=(drivers,), daemon=True).start()
 
     def ports(self) -> set[int]:
         """The published ports of the services started so far."""
@@ -54,14 +95,29 @@ class ServiceManager:
         }
 
     def close(self, keep_logs: bool = False) -> None:
-        for name, future in self._futures.items():
-            if future.done() and future.exception() is None:
-                service = future.result()
-                if recording():  # the runner judges whether it stayed up (container_health)
-                    append_record("container_state", service.state())
-                if keep_logs:
-                    append_record("container_logs", ContainerLog(name, service.logs()))
-                service.stop()
+        """Record how each service ended and remove it. Under `stability run` the runner
+        removes them after the process, out of the repetition's time; here they are
+        removed side by side. Closing twice does nothing."""
+        if self._closed:
+            return
+        self._closed = True
+        for name in list(self._unpublished):
+            self._publish(name, waited=None)
+        services = [
+            (name, future.result())
+            for name, future in self._futures.items()
+            if future.done() and future.exception() is None
+        ]
+        for name, service in services:
+            if keep_logs:
+                append_record("container_logs", ContainerLog(name, service.logs()))
+        if _runner_pid() is not None:  # it inspects them (did they stay up?) and removes them
+            return
+        stoppers = [threading.Thread(target=s.stop, daemon=True) for _, s in services]
+        for thread in stoppers:
+            thread.start()
+        for thread in stoppers:
+            thread.join()
 
     def _submit(self, name: str) -> Future[RunningService]:
         """Start `name` in a daemon thread: an interrupted pytest exits without waiting for
@@ -87,16 +143,21 @@ class ServiceManager:
         asked = time.perf_counter()
         asked_epoch = time.time()
         try:
-            service = containers.start_service(spec)
-            WATCH.note_interval(asked_epoch, asked_epoch + service.ready_s)
+            service = self._adopt(name, spec, record)
+            if service is None:
+                if name == "postgres" and self.settings.snapshot:
+                    spec = snapshot_spec(spec, self.settings, self._prepare_database)
+                    record.image = spec.image
+                service = containers.start_service(spec, self._labels(name))
+                WATCH.note_interval(asked_epoch, asked_epoch + service.ready_s)
+                if not spec.prepared and name == "postgres":
+                    try:
+                        self._prepare_database(service.url)
+                    except BaseException:
+                        service.stop()
+                        raise
             record.ready_s = round(service.ready_s, 4)
             record.container_id = service.container_id
-            if name == "postgres":
-                try:
-                    self._prepare_database(service.url)
-                except BaseException:
-                    service.stop()
-                    raise
             record.ok = True
             return service
         except StabilityError as exc:
@@ -106,15 +167,55 @@ class ServiceManager:
             record.error = f"{type(exc).__name__}: {exc}"
             raise
         finally:
-            record.setup_s = round(time.perf_counter() - asked, 4)
-            self.records.append(record)
-            append_record("container_start", record)
+            # a pooled container's own cost was paid ahead: its start, not ours
+            took = round(time.perf_counter() - asked, 4)
+            record.setup_s = record.ready_s if record.pooled else took
+            with self._lock:
+                self._unpublished[name] = record
+
+    def _publish(self, name: str, waited: float | None) -> None:
+        """Record a finished start once, with how long the first test that asked for
+        it waited (None: no test asked)."""
+        with self._lock:
+            record = self._unpublished.pop(name, None)
+        if record is None:
+            return
+        record.wait_s = None if waited is None else round(waited, 4)
+        self.records.append(record)
+        append_record("container_start", record)
+
+    def _labels(self, name: str) -> dict[str, str] | None:
+        """Under `stability run` the runner owns our containers: they outlive this
+        process until it has inspected and removed them (or its own end removes them)."""
+        runner = _runner_pid()
+        return None if runner is None else container_labels(name, owner=runner)
+
+    def _adopt(self, name: str, spec: ServiceSpec, record: ContainerStart) -> RunningService | None:
+        """The container the runner started ahead for this service, if it fits."""
+        from stability.containers.launch import adopt_service
+
+        handed = self.handed.pop(name, None)
+        if handed is None or handed.key != service_key(name, self.settings):
+            return None
+        try:
+            service = adopt_service(
+                spec, handed.container_id, handed.host, handed.port, handed.ready_s
+            )
+        except StabilityError:
+            return None  # gone meanwhile: start our own (the runner removes what is left)
+        record.pooled, record.image, record.started_at = True, handed.image, handed.started_at
+        return service
 
     def _prepare_database(self, url: str) -> None:
-        if self.settings.migrations is not None:
-            apply_migrations(url, self.settings.migrations)
-        if self.settings.seed is not None:
-            run_seed(url, self.settings.seed, self.settings.project_root or Path.cwd())
+        prepare_database(url, self.settings)
+
+
+def prepare_database(url: str, settings: Settings) -> None:
+    """The configured migrations, then the seed."""
+    if settings.migrations is not None:
+        apply_migrations(url, settings.migrations)
+    if settings.seed is not None:
+        run_seed(url, settings.seed, settings.project_root or Path.cwd())
 
 
 def apply_migrations(url: str, folder: Path) -> list[str]:

@@ -175,6 +175,8 @@ def service_json(s: ServiceStartup, target_s: float) -> dict[str, Any]:
         "setup_p95_s": _num(s.setup_p95_s),
         "origin": s.origin,
         "died": s.died,
+        "pooled": s.pooled,
+        "wait_p50_s": _num(s.wait_p50_s),
     }
 
 

@@ -34,6 +34,7 @@ from stability.runner.gitinfo import environment_info
 from stability.runner.limits import MAX_JOBS, MAX_REPEAT
 from stability.runner.ordering import SEED_LIMIT
 from stability.runner.pending import PendingNumbers
+from stability.runner.pool import BackgroundRemovals, ContainerPool, pool_depth
 from stability.runner.progress import Progress, QuietProgress
 from stability.runner.repetition import (
     ProcessRegistry,
@@ -69,6 +70,7 @@ class RunOptions:
     in_process: int = 1  # runs of each test back to back in one process
     shard: Shard | None = None  # this machine's share of the repetition numbers
     session_id: str | None = None  # given (shared by every shard), else a new one
+    pool: bool = True  # start the next repetitions' containers while earlier ones run
 
     def __post_init__(self) -> None:
         # The CLI checks these with its flags' names; here they are the library's contract.
@@ -144,6 +146,8 @@ class Campaign:
         self.ran_tests = False  # some repetition of this run recorded an execution
         self._already = 0  # repetitions a resumed session had completed
         self._unwritten: Session | None = None  # a new session not yet in the history
+        self.ahead: ContainerPool | None = None  # containers started ahead of repetitions
+        self.removals = BackgroundRemovals()
 
     # -- set-up ---------------------------------------------------------------------
 
@@ -301,8 +305,17 @@ class Campaign:
                         self.options.cwd,
                         self.options.timeout,
                     )
-                    spec = replace(spec, seed=self.seed_of(spec.number), in_process=self.in_process)
-                    running[pool.submit(run_repetition, spec, self.registry)] = spec.worker
+                    spec = replace(
+                        spec,
+                        seed=self.seed_of(spec.number),
+                        in_process=self.in_process,
+                        containers=self.ahead.take(spec.number) if self.ahead else None,
+                    )
+                    running[
+                        pool.submit(run_repetition, spec, self.registry, self.removals.remove)
+                    ] = spec.worker
+                if self.ahead is not None:
+                    self.ahead.reserve(pending.upcoming(self.ahead.depth))
 
             try:
                 while pending or running:
@@ -339,10 +352,36 @@ class Campaign:
                                 ingest.finish_session(self.db, self.session_id, "interrupted")
                             raise
                         self._store(result)
+                    for result in results:
+                        self._start_pool_after(result)
             except BaseException:  # a failed write, a second Ctrl-C: leave nothing running
                 self.registry.kill_all()
                 raise
+            finally:
+                self._close_pool()
         return status
+
+    def _start_pool_after(self, result: RepetitionResult) -> None:
+        """Once a repetition shows which of our services the tests use, start the next
+        repetitions' containers ahead of them (`runner.pool`)."""
+        if self.ahead is not None or not self.options.pool:
+            return
+        services = {
+            s.service for s in result.rows.container_starts if s.origin == "stability" and s.ok
+        }
+        if services:
+            settings = load_settings(self.options.cwd)
+            depth = pool_depth(self.options.jobs)
+            self.ahead = ContainerPool(self.session_id, settings, services, depth)
+
+    def _close_pool(self) -> None:
+        """Remove the containers started ahead for repetitions that never ran, and wait
+        for the removals in flight."""
+        if self.ahead is not None:
+            for number in self.ahead.close():
+                self.removals.remove(self.session_id, number, False)
+            self.ahead = None
+        self.removals.wait()
 
     def seed_of(self, number: int) -> int | None:
         """Repetition `number`'s order: random, or `--seed S` + number - 1 (so

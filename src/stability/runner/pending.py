@@ -54,5 +54,15 @@ class PendingNumbers:
         self._skip()
         return number
 
+    def upcoming(self, count: int) -> list[int]:
+        """The next `count` numbers (fewer near the end), without taking them."""
+        numbers: list[int] = []
+        number = self._next
+        while len(numbers) < count and number <= self._last:
+            if number not in self._done:
+                numbers.append(number)
+            number += self._step
+        return numbers
+
     def clear(self) -> None:
         self._next = self._last + 1

@@ -15,6 +15,8 @@ import subprocess
 import tempfile
 import threading
 import time
+from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -68,6 +70,8 @@ class RepetitionSpec:
     timeout: float | None = None
     seed: int | None = None  # shuffle the tests in this seed's order; None: declared order
     in_process: int = 1  # runs of each test in the process
+    # containers the runner's pool started ahead for it (environment entries to hand over)
+    containers: Future[dict[str, str]] | None = None
 
 
 @dataclass
@@ -116,12 +120,20 @@ def _kill_group(proc: subprocess.Popen[bytes]) -> None:
         os.killpg(proc.pid, signal.SIGKILL)  # start_new_session: its pid is the group id
 
 
-def run_repetition(spec: RepetitionSpec, registry: ProcessRegistry) -> RepetitionResult:
+def run_repetition(
+    spec: RepetitionSpec,
+    registry: ProcessRegistry,
+    remove: Callable[[str, int, bool], object] | None = None,
+) -> RepetitionResult:
+    """Run it and build its rows. `remove(session, number, late)` removes its containers
+    afterwards (default: here and now; the campaign does it in the background)."""
     # inside the runner's own folder, which its reaper removes if the runner is killed
     folder = Path(
         tempfile.mkdtemp(prefix=f"stability-{spec.session_id}-{spec.number}-", dir=owned_tmpdir())
     )
     env = repetition_env(spec, folder)
+    if spec.containers is not None:
+        env.update(_handed(spec.containers))
     started_at = datetime.now(UTC)
     began = time.perf_counter()
     timed_out = False
@@ -169,8 +181,8 @@ def run_repetition(spec: RepetitionSpec, registry: ProcessRegistry) -> Repetitio
         shutil.rmtree(folder, ignore_errors=True)
     killed = timed_out or interrupted or status == "crashed"
     created = any(r.get("kind") in ("container_start", "container_created") for r in records)
-    if killed or created:
-        remove_containers(spec.session_id, spec.number, late=killed)
+    if killed or created or spec.containers is not None:
+        (remove or _remove_now)(spec.session_id, spec.number, killed)
     failures = sum(1 for e in rows.executions if e.outcome in FAILING_OUTCOMES)
     return RepetitionResult(
         number=spec.number,
@@ -208,6 +220,18 @@ def repetition_env(spec: RepetitionSpec, folder: Path) -> dict[str, str]:
     if spec.in_process > 1:
         env[IN_PROCESS_ENV] = str(spec.in_process)
     return env
+
+
+def _handed(containers: Future[dict[str, str]]) -> dict[str, str]:
+    """The pool's containers for this repetition; none if their start failed."""
+    try:
+        return containers.result()
+    except Exception:  # cancelled, or a start that broke: the repetition starts its own
+        return {}
+
+
+def _remove_now(session_id: str, number: int, late: bool) -> int:
+    return remove_containers(session_id, number, late=late)
 
 
 def remove_containers(session_id: str, number: int, *, late: bool = False) -> int:

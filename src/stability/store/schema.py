@@ -12,7 +12,7 @@ import duckdb
 
 from stability.store import summaries
 
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 
 # Each entry upgrades the schema from version i to i + 1 (index 0: empty -> 1): SQL, or a
 # function of the connection for a step that derives rows (run in the same transaction).
@@ -137,7 +137,12 @@ MIGRATIONS: list[Migration] = [
     """
     ALTER TABLE executions ADD COLUMN IF NOT EXISTS leftovers VARCHAR;  -- JSON, NULL: clean
     """,
-    # 7: per-(session, test) summaries, which the reports and `check` read instead of
+    # 7: containers started ahead by the runner's pool; what a test waited for its service
+    """
+    ALTER TABLE container_starts ADD COLUMN IF NOT EXISTS wait_s DOUBLE;
+    ALTER TABLE container_starts ADD COLUMN IF NOT EXISTS pooled BOOLEAN DEFAULT false;
+    """,
+    # 8: per-(session, test) summaries, which the reports and `check` read instead of
     # every execution; derived from the executions (backfilled here), never edited by hand
     summaries.backfill,
 ]

@@ -10,7 +10,7 @@ tests' environment failures are counted apart, flips across sessions, pass-and-f
 one commit) are applied when the summaries are combined (`queries.tallies`).
 
 Summaries are written with the rows they summarise: after each repetition is ingested,
-an imported session, a merge; the schema migration to version 7 backfills old
+an imported session, a merge; the schema migration to version 8 backfills old
 histories. `summarised_sessions` records how many repetitions each summary saw, so a
 reader recognises a session written behind the store's back (by SQL, an older writer)
 and summarises it on the fly instead of trusting a stale row.
@@ -290,7 +290,7 @@ def refresh(conn: duckdb.DuckDBPyConnection, session_ids: Sequence[str] | None =
 
 
 def backfill(conn: duckdb.DuckDBPyConnection) -> None:
-    """The migration to schema 7: the tables, and the summaries of every stored session.
+    """The migration to schema 8: the tables, and the summaries of every stored session.
 
     Batch by batch under a memory limit (what does not fit is spilled next to the file):
     a year of history upgrades in a bounded footprint."""

@@ -7,7 +7,7 @@
 # other command replaces it. UTF-8, and tuned for throw-away test databases.
 set -eu
 PGBIN=/usr/lib/postgresql/15/bin
-export PGDATA=/var/lib/postgresql/data
+export PGDATA="${PGDATA:-/var/lib/postgresql/data}"
 INITDB_D=/docker-entrypoint-initdb.d
 
 case "${1:-postgres}" in

@@ -131,7 +131,8 @@ def container_starts(
     rows = conn.execute(
         f"""
         SELECT c.session_id, c.repetition, c.service, c.ready_s, c.setup_s, c.ok, c.error,
-               coalesce(c.origin, 'stability'), c.image, coalesce(c.died, false)
+               coalesce(c.origin, 'stability'), c.image, coalesce(c.died, false),
+               c.wait_s, coalesce(c.pooled, false)
         FROM container_starts c JOIN sessions s ON s.id = c.session_id
         WHERE c.{IN_SCOPE}
         ORDER BY s.started_at, c.session_id, c.repetition, c.service, c.started_at
