@@ -3,11 +3,13 @@
 A year of nightly campaigns is tens of millions of executions; every per-test number of
 a report is a sum over sessions of something each session can say about itself. So each
 session keeps one row per test (`test_summaries`): its counts under the counting rules
-of `stability.analysis.rules`, its durations as log-binned histograms, the first and
-last decided outcome and the flips between them, and its declared-order and shuffled
-first-run sequences for the causes. The rules that depend on the whole scope (which
+of `stability.analysis.rules`, the first and last decided outcome and the flips between
+them, and its declared-order and shuffled first-run sequences for the causes; beside it,
+its call durations as a log-binned histogram (`duration_bins`), its failure signatures
+(`signature_summaries`), and per repetition the failures that make it red
+(`repetition_summaries`). The rules that depend on the whole scope (which
 tests' environment failures are counted apart, flips across sessions, pass-and-fail on
-one commit) are applied when the summaries are combined (`queries.tallies`).
+one commit) are applied when the summaries are combined (`queries.per_test`).
 
 Summaries are written with the rows they summarise: after each repetition is ingested,
 an imported session, a merge; the schema migration to version 8 backfills old
