@@ -40,7 +40,13 @@ def cause_evidence(
         return {}
     params: dict[str, Any] = {"ids": list(session_ids), "nodeids": list(nodeids)}
     summary_params = dict(params)
-    sm = summaries_cte(conn, summary_params, "AND nodeid = ANY($nodeids::VARCHAR[])")
+    sm = summaries_cte(
+        conn,
+        summary_params,
+        "AND nodeid = ANY($nodeids::VARCHAR[])",
+        columns="session_id, nodeid, fixed_sequence, shuffled_sequence, later_failed, "
+        "self_polluted",
+    )
     counts = conn.execute(
         f"""
         WITH {sm},

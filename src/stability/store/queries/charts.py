@@ -24,7 +24,11 @@ def trend(conn: duckdb.DuckDBPyConnection, last: SessionInfo, limit: int = 30) -
         {"label": last.label, "until": last.started_at},
     ).fetchall()
     params: dict[str, Any] = {"ids": [r[0] for r in chosen]}
-    sm = summaries_cte(conn, params)
+    sm = summaries_cte(
+        conn,
+        params,
+        columns="session_id, executions, infra, passed, failed, errors, env_failed, env_errors",
+    )
     rs = summaries_cte(conn, params, table="repetition_summaries", name="rs")
     rows = conn.execute(
         f"""
@@ -127,7 +131,9 @@ def call_durations(
         return {}
     # The sessions holding each test's latest `per_test` timed executions, by the summaries.
     params: dict[str, Any] = {"ids": list(session_ids), "nodeids": list(nodeids)}
-    sm = summaries_cte(conn, params, "AND nodeid = ANY($nodeids::VARCHAR[])")
+    sm = summaries_cte(
+        conn, params, "AND nodeid = ANY($nodeids::VARCHAR[])", columns="session_id, nodeid, timed"
+    )
     params["per_test"] = per_test
     latest = conn.execute(
         f"""

@@ -27,6 +27,11 @@ from stability.store.queries._sql import ENVIRONMENT, INFRA
 
 # Timed executions in scope up to which the duration quantiles are exact.
 EXACT_LIMIT = 2_000_000
+# The columns of `test_summaries` the per-test tallies read (not the sequences).
+TALLIED = """session_id, nodeid, executions, infra, passed, failed, errors, timeouts, skipped,
+    xfailed, xpassed, env_failed, env_errors, env_timeouts, total_s, env_total_s, container_s,
+    env_container_s, timed, max_call_s, measured_differs, first_main, last_main, flips_main,
+    first_all, last_all, flips_all"""
 
 
 def summaries_cte(
@@ -36,19 +41,24 @@ def summaries_cte(
     *,
     table: str = "test_summaries",
     name: str = "sm",
+    columns: str = "*",
 ) -> str:
     """`<name> AS (...)`: the rows of summary `table` for the sessions in `$ids` (`extra`:
     a filter on them), those stored and, for a session stored without a summary of all
-    its repetitions, computed from its executions. Sets `$stale` in `params`."""
+    its repetitions, computed from its executions. Sets `$stale` in `params`. Name only
+    the `columns` a query reads: a CTE read twice is materialised whole."""
     stale = params.setdefault("stale", summaries.stale_sessions(conn, params["ids"]))
+    if not stale:  # a semi-join: faster than a list filter over millions of rows
+        return f"""{name} AS (
+            SELECT {columns} FROM {table} WHERE session_id IN (SELECT unnest($ids::VARCHAR[]))
+              AND cardinality($stale::VARCHAR[]) = 0 {extra}
+        )"""
     stored = f"""
-        SELECT * FROM {table}
-        WHERE session_id = ANY($ids::VARCHAR[])
+        SELECT {columns} FROM {table}
+        WHERE session_id IN (SELECT unnest($ids::VARCHAR[]))
           AND NOT list_contains($stale::VARCHAR[], session_id) {extra}
     """
-    if not stale:
-        return f"{name} AS ({stored})"
-    computed = f"SELECT * FROM ({summaries.SELECTS[table]('stale')}) WHERE true {extra}"
+    computed = f"SELECT {columns} FROM ({summaries.SELECTS[table]('stale')}) WHERE true {extra}"
     return f"{name} AS ({stored} UNION ALL BY NAME {computed})"
 
 
@@ -65,7 +75,7 @@ def tally_tests(
     if nodeid is not None:
         extra = "AND nodeid = $nodeid"
         params["nodeid"] = nodeid
-    sm = summaries_cte(conn, params, extra)
+    sm = summaries_cte(conn, params, extra, columns=TALLIED)
     rows = conn.execute(
         f"""
         WITH {sm},
@@ -110,7 +120,7 @@ def tally_tests(
             sum(xfailed)::BIGINT, sum(xpassed)::BIGINT, sum(infra)::BIGINT,
             sum(environment_n)::BIGINT, max(max_call_s), sum(total_n), sum(cont_n),
             sum(timed)::BIGINT, (sum(fl) + coalesce(any_value(c.n), 0))::BIGINT,
-            coalesce(bool_or(m.mixed), false)
+            coalesce(bool_or(m.mixed), false), bool_or(measured_differs)
         FROM j LEFT JOIN crossings c USING (nodeid) LEFT JOIN mixed m USING (nodeid)
         GROUP BY j.nodeid ORDER BY j.nodeid
         """,
@@ -119,7 +129,8 @@ def tally_tests(
     timed = sum(int(r[14]) for r in rows)
     binned = timed > exact_limit
     if binned:
-        quantiles = _binned_quantiles(conn, {**params, "extra": extra}, sm)
+        differing = [r[0] for r in rows if r[17]]
+        quantiles = _binned_quantiles(conn, {**params, "extra": extra}, sm, differing)
     else:
         quantiles = _exact_quantiles(conn, params)
     result = []
@@ -178,27 +189,39 @@ def _exact_quantiles(conn: duckdb.DuckDBPyConnection, params: dict[str, Any]) ->
 
 
 def _binned_quantiles(
-    conn: duckdb.DuckDBPyConnection, params: dict[str, Any], sm: str
+    conn: duckdb.DuckDBPyConnection, params: dict[str, Any], sm: str, differing: list[str]
 ) -> Quantiles:
     """p50 and p95 of the call less containers, p95 of the call as measured, from the
     merged bins: the middle of the bin holding the element `quantile_cont` starts from.
-    A test whose calls never spent time in containers has one histogram for both."""
-    db = summaries_cte(conn, params, params.get("extra", ""), table="duration_bins", name="db")
-    rows = conn.execute(
-        f"""
-        WITH {sm}, {db},
-        differing AS (SELECT DISTINCT nodeid FROM sm WHERE measured_differs),
-        own AS (SELECT nodeid, bin, sum(n) AS n FROM db WHERE NOT measured GROUP BY ALL),
-        measured AS (
+    A test whose calls never spent time in containers (not in `differing`) has one
+    histogram for both."""
+    extra = params.pop("extra", "")
+    db = summaries_cte(
+        conn,
+        params,
+        extra,
+        table="duration_bins",
+        name="db",
+        columns="session_id, nodeid, measured, bin, n",
+    )
+    measured = "SELECT NULL::VARCHAR AS nodeid, NULL::INTEGER AS bin, NULL::BIGINT AS n LIMIT 0"
+    if differing:
+        params = {**params, "differing": differing}
+        measured = """
             SELECT nodeid, bin, sum(n) AS n FROM (
                 SELECT nodeid, bin, n FROM db WHERE measured
                 UNION ALL
                 SELECT db.nodeid, db.bin, db.n FROM db
                 JOIN sm ON sm.session_id = db.session_id AND sm.nodeid = db.nodeid
                 WHERE NOT db.measured AND NOT sm.measured_differs
-                  AND db.nodeid IN (SELECT nodeid FROM differing)
+                  AND list_contains($differing::VARCHAR[], db.nodeid)
             ) GROUP BY ALL
-        ),
+        """
+    rows = conn.execute(
+        f"""
+        WITH {sm}, {db},
+        own AS (SELECT nodeid, bin, sum(n) AS n FROM db WHERE NOT measured GROUP BY ALL),
+        measured AS ({measured}),
         cum AS (
             SELECT nodeid, kind, bin,
                 sum(n) OVER (PARTITION BY nodeid, kind ORDER BY bin
@@ -212,7 +235,7 @@ def _binned_quantiles(
             min(bin) FILTER (WHERE kind = 'measured' AND upto > floor(0.95 * (total - 1)))
         FROM cum GROUP BY nodeid
         """,
-        {k: v for k, v in params.items() if k != "extra"},
+        params,
     ).fetchall()
 
     def middle(b: int | None) -> float | None:

@@ -36,7 +36,9 @@ def tally_signatures(
     params: dict[str, Any] = {"ids": list(session_ids), "per_test": per_test}
     if nodeid is not None:
         params["nodeid"] = nodeid
-    sm = summaries_cte(conn, params, extra)
+    sm = summaries_cte(
+        conn, params, extra, columns="nodeid, failed, errors, env_failed, env_errors"
+    )
     sg = summaries_cte(conn, params, extra, table="signature_summaries", name="sg")
     first = "s_start, session_id, first_repetition, first_started"
     last = "s_start, session_id, last_repetition, last_started"
