@@ -210,3 +210,22 @@ def test_plugin_import_is_cheap() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_our_modules_are_not_assertion_rewritten_in_a_pytest_process(
+    pytester: pytest.Pytester,
+) -> None:
+    """pytest would rewrite every module of the plugin's package in every process; the
+    plugin opts its own package out (the tests' modules are still rewritten)."""
+    pytester.makepyfile(
+        """
+        import importlib
+        from _pytest.assertion.rewrite import AssertionRewritingHook
+
+        def test_loaders():
+            ours = importlib.import_module("stability.records")
+            assert not isinstance(ours.__loader__, AssertionRewritingHook)
+            assert isinstance(__loader__, AssertionRewritingHook)
+        """
+    )
+    pytester.runpytest_subprocess().assert_outcomes(passed=1)

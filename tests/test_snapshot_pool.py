@@ -9,8 +9,10 @@ from typing import Any
 
 import duckdb
 import pytest
+from click.testing import CliRunner
 
 from runner_support import invoke
+from stability.cli import main
 from stability.containers.cleanup import list_managed
 from stability.containers.engine import docker_client
 from stability.containers.snapshot import REPOSITORY, SOURCE_LABEL
@@ -81,8 +83,19 @@ def test_campaign_hands_every_repetition_containers_no_other_touched(project: Pa
         assert wait_s is not None and ready_s is not None and ready_s > 0
         if service == "postgres":
             assert image.startswith(REPOSITORY + ":"), "PostgreSQL did not start from a snapshot"
-    # the seed is in every repetition's database, applied once into the snapshot
     assert not list_managed(session=summary["session"]), "containers left after the campaign"
+    # the report's container section: real start-up times, and the starts made ahead
+    out = project / "out"
+    done = CliRunner().invoke(
+        main, ["report", "--db", "h.duckdb", "--format", "json", "--out", str(out)]
+    )
+    assert done.exit_code == 0, done.output
+    section = json.loads((out / "report.json").read_text())["suite"]["containers"]
+    by_service = {c["service"]: c for c in section}
+    for service in ("postgres", "redis"):
+        assert by_service[service]["starts"] == 5
+        assert by_service[service]["pooled"] == sum(1 for _, s in pooled if s == service)
+        assert by_service[service]["p50_s"] > 0 and by_service[service]["wait_p50_s"] is not None
 
 
 def test_until_fail_removes_the_containers_started_ahead(project: Path) -> None:

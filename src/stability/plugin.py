@@ -7,6 +7,7 @@ level: testcontainers, psycopg and redis are imported when a test first asks.
 from __future__ import annotations
 
 import contextlib
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -31,6 +32,24 @@ SERVICE_FIXTURES = {
     "postgres": {"postgres_service", "postgres_container", "postgres_url", "pg_transaction"},
     "redis": {"redis_service", "redis_container", "redis_url", "redis_client"},
 }
+
+
+def _skip_assertion_rewriting_of_this_package() -> None:
+    """pytest rewrites the asserts of every module of a plugin's package as it loads
+    (an editable install: the whole `stability` package). Ours hold no test assertions,
+    so the rewrite is an AST pass per module and process for nothing, and where bytecode
+    is not written (PYTHONDONTWRITEBYTECODE) nothing caches it: every repetition paid it.
+    pytest has no public switch for a plugin's own package; when its rewriting hook
+    changes shape this does nothing and the modules are rewritten as before."""
+    for finder in sys.meta_path:
+        marked = getattr(finder, "_must_rewrite", None)
+        cache = getattr(finder, "_marked_for_rewrite_cache", None)
+        if isinstance(marked, set) and "stability" in marked and isinstance(cache, dict):
+            marked.discard("stability")
+            cache.clear()
+
+
+_skip_assertion_rewriting_of_this_package()
 _manager_key = pytest.StashKey["ServiceManager"]()
 _handed_key = pytest.StashKey[dict[str, "Handoff"]]()
 _needed_key = pytest.StashKey[set[str]]()
@@ -68,7 +87,11 @@ def pytest_configure(config: pytest.Config) -> None:
         from stability.containers import handoff
         from stability.runner import recorder
 
-        config.stash[_handed_key] = handoff.claim_all()  # containers started ahead for us
+        handed = config.stash[_handed_key] = handoff.claim_all()  # started ahead for us
+        if handed:  # the tests will use these: load their drivers while pytest collects
+            from stability.containers.services import preload_drivers
+
+            preload_drivers(handed)
         recorder.register(config)  # a pytest a test starts is told it records nothing
     if _check_leftovers(config):
         from stability.containers import leftover_watch

@@ -127,14 +127,15 @@ def render_markdown(report: Report) -> str:
         target = f.seconds(report.options.startup_target_s)
         lines += [f"### Container start-up (target {target})", ""]
         lines += [
-            "| Service | Starts | Failed | Died | p50 | p95 | max |",
-            "|---|---:|---:|---:|---:|---:|---:|",
+            "| Service | Starts | Failed | Died | p50 | p95 | max | Pooled | Waited p50 |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
         ]
         for c in s.containers:
             lines.append(
                 f"| {_cell(container_name(c.service, c.origin))} | {c.starts} | {c.failed} | "
                 f"{c.died} | {f.seconds(c.p50_s)} | "
-                f"{f.seconds(c.p95_s)} | {f.seconds(c.max_s)} |"
+                f"{f.seconds(c.p95_s)} | {f.seconds(c.max_s)} | {c.pooled} | "
+                f"{f.seconds(c.wait_p50_s)} |"
             )
         lines.append("")
     return "\n".join(lines)

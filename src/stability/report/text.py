@@ -109,7 +109,18 @@ def render_text(report: Report, console: Console, *, limit: int = 50) -> None:
     if s.containers:
         target = f.seconds(report.options.startup_target_s)
         box = Table(title=f"Container start-up (target {target})", title_justify="left")
-        for name in ("Service", "Starts", "Failed", "Died", "p50", "p95", "max", "Over target"):
+        for name in (
+            "Service",
+            "Starts",
+            "Failed",
+            "Died",
+            "p50",
+            "p95",
+            "max",
+            "Over target",
+            "Pooled",
+            "Waited p50",
+        ):
             box.add_column(name)
         for c in s.containers:
             box.add_row(
@@ -121,6 +132,8 @@ def render_text(report: Report, console: Console, *, limit: int = 50) -> None:
                 f.seconds(c.p95_s),
                 f.seconds(c.max_s),
                 str(c.over_target),
+                str(c.pooled),
+                f.seconds(c.wait_p50_s),
             )
         console.print(box)
 
