@@ -156,7 +156,8 @@ def main() -> None:
         )
     for name in ("last", "all-html"):
         page = out / name / "index.html"
-        print(f"index.html ({name}): {page.stat().st_size / 2**20:.1f} MiB")
+        if page.exists():  # not when the run was killed
+            print(f"index.html ({name}): {page.stat().st_size / 2**20:.1f} MiB")
     shutil.rmtree(out, ignore_errors=True)
 
 
