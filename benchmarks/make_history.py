@@ -17,6 +17,8 @@ import argparse
 import time
 from pathlib import Path
 
+import duckdb
+
 from stability.store.db import connect
 
 # u(k, ...) is a uniform draw in [0, 1) from the hash of its arguments.
@@ -25,6 +27,15 @@ _U = "((hash({args}) % 1000003) / 1000003.0)"
 
 def u(*args: str) -> str:
     return _U.format(args=", ".join(args))
+
+
+def _has_summaries(conn: duckdb.DuckDBPyConnection) -> bool:
+    """A history of schema 7 or later (per-session summaries); an older pytest-stability
+    on the path (to measure it) writes an older one."""
+    found = conn.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_name = 'test_summaries'"
+    ).fetchone()
+    return bool(found and found[0])
 
 
 def generate(
@@ -84,8 +95,9 @@ def generate(
             CROSS JOIN range(1, {repetitions} + 1) b(n)
             """
         )
-        conn.execute(
-            f"""
+        for session in range(sessions):  # in time order, as campaigns append them
+            conn.execute(
+                f"""
             INSERT INTO executions (session_id, repetition, nodeid, file, outcome, phase,
                 setup_s, call_s, teardown_s, started_at, error_type, message, traceback,
                 failure_signature, captured_output, infra)
@@ -142,9 +154,11 @@ def generate(
                             || 'constraint "orders_pkey"'
                     ][bt.t % 4 + 1] AS sig
                 FROM bench_reps r, bench_tests bt
+                WHERE r.s = $s
+            ) ORDER BY n, t
+            """,
+                {"s": session},
             )
-            """
-        )
         conn.execute(
             """
             INSERT INTO repetitions (session_id, number, worker, started_at, wall_s, exit_code,
@@ -182,6 +196,12 @@ def generate(
             """
         )
         conn.execute("COMMIT")
+        if _has_summaries(conn):  # what ingest writes after each repetition
+            from stability.store import summaries
+
+            conn.execute("BEGIN TRANSACTION")
+            summaries.refresh(conn)
+            conn.execute("COMMIT")
         row = conn.execute("SELECT count(*) FROM executions").fetchone()
     return int(row[0]) if row else 0
 

@@ -176,3 +176,20 @@ def test_shuffle_is_reproducible_and_leaves_the_global_random_alone() -> None:
     assert shuffled(items, 7) == first
     assert shuffled(items, 8) != first
     assert sorted(first) == items
+
+
+def test_runs_test_of_a_long_sequence_is_approximated_closely(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Beyond EXACT_RUNS_TEST of the rarer outcome the normal approximation stands in for
+    the exact sum: close to it in the tail that decides "carries-over"."""
+    from stability.analysis import causes
+
+    blocks = "".join("P" * (7 + i % 5) + "F" * (1 + i % 3) for i in range(120))
+    exact = runs_test(blocks)
+    monkeypatch.setattr(causes, "EXACT_RUNS_TEST", 10)
+    approx = runs_test(blocks)
+    assert exact is not None and approx is not None
+    assert approx.runs == exact.runs and approx.expected == exact.expected
+    assert approx.p_value != exact.p_value
+    assert approx.p_value == pytest.approx(exact.p_value, abs=0.01)

@@ -159,7 +159,7 @@ def test_the_same_repetition_in_two_shards_is_refused(tmp_path: Path) -> None:
 def test_an_older_schema_merges_with_its_columns(tmp_path: Path) -> None:
     old = tmp_path / "old.duckdb"
     conn = duckdb.connect(str(old))
-    conn.execute(MIGRATIONS[0])
+    conn.execute(str(MIGRATIONS[0]))  # version 1 is SQL
     conn.execute("INSERT INTO schema_info (version) VALUES (1)")
     conn.execute(
         "INSERT INTO sessions (id, started_at, targets, repeat) VALUES "

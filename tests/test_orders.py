@@ -308,7 +308,7 @@ def test_a_schema_1_history_is_upgraded_with_the_new_columns(tmp_path: Path) -> 
 
     path = tmp_path / "old.duckdb"
     old = duckdb.connect(str(path))
-    old.execute(MIGRATIONS[0])
+    old.execute(str(MIGRATIONS[0]))  # version 1 is SQL
     old.execute("INSERT INTO schema_info (version) VALUES (1)")
     old.execute(
         "INSERT INTO executions (session_id, repetition, nodeid, outcome) "

@@ -87,7 +87,11 @@ def pytest_configure(config: pytest.Config) -> None:
         from stability.containers import handoff
         from stability.runner import recorder
 
-        config.stash[_handed_key] = handoff.claim_all()  # containers started ahead for us
+        handed = config.stash[_handed_key] = handoff.claim_all()  # started ahead for us
+        if handed:  # the tests will use these: load their drivers while pytest collects
+            from stability.containers.services import preload_drivers
+
+            preload_drivers(handed)
         recorder.register(config)  # a pytest a test starts is told it records nothing
     if _check_leftovers(config):
         from stability.containers import leftover_watch

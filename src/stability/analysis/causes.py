@@ -8,8 +8,9 @@ The rules, first match wins (the README states them beside the rate rules):
 3. **self-polluting**: in some process its first run passed and a later run of the same
    test (`run --in-process K`) failed, and no first run ever failed.
 4. **carries-over**: its first runs, in repetition order, come in fewer pass/fail runs
-   than independent tries at its rate would give (Wald-Wolfowitz runs test, exact,
-   one-sided p < 0.01, with at least `MIN_RUNS_TEST` decided runs). Declared-order and
+   than independent tries at its rate would give (Wald-Wolfowitz runs test, one-sided
+   p < 0.01, exact up to `EXACT_RUNS_TEST` of the rarer outcome, else the normal
+   approximation, with at least `MIN_RUNS_TEST` decided runs). Declared-order and
    shuffled repetitions are tested apart: a block of declared-order failures after a
    block of shuffled passes says the order changed, not that state carried over.
 5. **non-order-dependent**: both passed and failed in the declared order, each time in
@@ -28,8 +29,7 @@ reason, and does not make the test order-dependent.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from itertools import pairwise
-from math import comb
+from math import erfc, exp, inf, lgamma, log, sqrt
 from typing import Literal
 
 Cause = Literal[
@@ -99,8 +99,17 @@ class RunsTest:
     p_value: float  # one-sided: this few runs or fewer by chance
 
 
+# Up to this many of the rarer letter the p-value is the exact sum (in floating point, in
+# logs: exact to about 1e-9); beyond, that sum is thousands of terms per test (a year of
+# nights is tens of thousands of runs) and the normal approximation of the run count is
+# close to it (within about 0.002 from 1,000 on).
+EXACT_RUNS_TEST = 1000
+
+
 def runs_test(sequence: str) -> RunsTest | None:
-    """Exact Wald-Wolfowitz runs test on a two-letter sequence (one-sided, few runs).
+    """Wald-Wolfowitz runs test on a two-letter sequence (one-sided, few runs): exact
+    while the rarer letter occurs at most `EXACT_RUNS_TEST` times, else the normal
+    approximation (with continuity correction).
 
     None when one letter is missing (no runs to count).
     """
@@ -108,19 +117,40 @@ def runs_test(sequence: str) -> RunsTest | None:
     n2 = len(sequence) - n1
     if n1 == 0 or n2 == 0:
         return None
-    runs = 1 + sum(1 for a, b in pairwise(sequence) if a != b)
-    total = comb(n1 + n2, n1)
-    at_most = sum(_arrangements(n1, n2, r) for r in range(2, runs + 1))
-    expected = 1 + 2 * n1 * n2 / (n1 + n2)
-    return RunsTest(runs=runs, expected=expected, p_value=min(at_most / total, 1.0))
+    runs = 1 + sequence.count("PF") + sequence.count("FP")  # occurrences cannot overlap
+    n = n1 + n2
+    expected = 1 + 2 * n1 * n2 / n
+    if min(n1, n2) > EXACT_RUNS_TEST:
+        variance = 2 * n1 * n2 * (2 * n1 * n2 - n) / (n * n * (n - 1))
+        z = (runs + 0.5 - expected) / sqrt(variance)
+        return RunsTest(runs=runs, expected=expected, p_value=0.5 * erfc(-z / sqrt(2)))
+    total = lgamma(n + 1) - lgamma(n1 + 1) - lgamma(n2 + 1)
+    top = runs // 2 + 1
+    fails, passes = _log_combs(n1 - 1, top), _log_combs(n2 - 1, top)
+    at_most = 0.0
+    for r in range(2, runs + 1):
+        k, odd = divmod(r, 2)
+        if not odd:
+            term = log(2) + fails[k - 1] + passes[k - 1]
+        else:
+            term = _log_add(fails[k - 1] + passes[k], fails[k] + passes[k - 1])
+        at_most += exp(term - total)
+    return RunsTest(runs=runs, expected=expected, p_value=min(at_most, 1.0))
 
 
-def _arrangements(n1: int, n2: int, r: int) -> int:
-    """How many orders of n1 F's and n2 P's have exactly r runs."""
-    k, odd = divmod(r, 2)
-    if not odd:
-        return 2 * comb(n1 - 1, k - 1) * comb(n2 - 1, k - 1)
-    return comb(n1 - 1, k - 1) * comb(n2 - 1, k) + comb(n1 - 1, k) * comb(n2 - 1, k - 1)
+def _log_combs(m: int, top: int) -> list[float]:
+    """log C(m, j) for j = 0..top (-inf where j > m), by the ratio of neighbours."""
+    found = [0.0]
+    acc = 0.0
+    for j in range(top):
+        acc = acc + log(m - j) - log(j + 1) if j < m else -inf
+        found.append(acc)
+    return found
+
+
+def _log_add(a: float, b: float) -> float:
+    high = max(a, b)
+    return -inf if high == -inf else high + log(exp(a - high) + exp(b - high))
 
 
 def chance_of_separation(failing: int, passing: int, candidates: int) -> float:

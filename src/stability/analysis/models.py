@@ -40,6 +40,11 @@ class ExecutionRow:
     call_container_s: float | None = None  # of call_s, spent starting and stopping containers
 
 
+# The largest relative error of a p50 / p95 read from the store's log-binned histograms
+# (half a bin: bins are a factor e^(1/20) wide), when a scope is too large to sort.
+BINNED_QUANTILE_ERROR = 0.026
+
+
 @dataclass(frozen=True)
 class TestCounts:
     """Per-test tallies over a scope: what SQL (or `aggregate.count_tests`) computes."""
@@ -67,6 +72,9 @@ class TestCounts:
     total_s: float = 0.0  # setup + call + teardown, all non-infra executions
     container_s: float = 0.0  # of total_s, starting and stopping containers (setup, call)
     p95_with_containers_s: float | None = None  # call phase p95 as measured
+    # p50 / p95 read from log-binned histograms (a scope too large to sort every duration):
+    # within BINNED_QUANTILE_ERROR of the exact value; max_s stays exact
+    binned: bool = False
 
     @property
     def decided(self) -> int:

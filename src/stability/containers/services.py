@@ -36,6 +36,12 @@ SERVICES = ("postgres", "redis")
 _DRIVERS = {"postgres": "psycopg", "redis": "redis"}  # what the fixtures import
 
 
+def preload_drivers(services: Iterable[str]) -> None:
+    """Import the drivers the fixtures of `services` use, in the background."""
+    drivers = [_DRIVERS[name] for name in sorted(services) if name in _DRIVERS]
+    threading.Thread(target=_import_quietly, args=(drivers,), daemon=True).start()
+
+
 def _runner_pid() -> int | None:
     """The `stability run` process this one records for, if any."""
     runner = os.environ.get(RUNNER_PID_ENV, "")
@@ -83,8 +89,7 @@ class ServiceManager:
             for wanted in sorted(self.needed):
                 if wanted not in self._futures:
                     self._futures[wanted] = self._submit(wanted)
-        drivers = [_DRIVERS[name] for name in sorted(self.needed) if name in _DRIVERS]
-        threading.Thread(target=_import_quietly, args=(drivers,), daemon=True).start()
+        preload_drivers(self.needed)
 
     def ports(self) -> set[int]:
         """The published ports of the services started so far."""

@@ -2,12 +2,25 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from stability.analysis.models import SessionInfo, TestStats
+from stability.analysis.models import BINNED_QUANTILE_ERROR, SessionInfo, TestStats
 
 if TYPE_CHECKING:
     from stability.report.build import Report
+
+
+def durations_note(tests: Sequence[TestStats]) -> str | None:
+    """Say so when p50 and p95 were read from histograms rather than sorted durations."""
+    binned = [t for t in tests if t.counts.binned]
+    if not binned:
+        return None
+    return (
+        f"p50 and p95 of {plural(len(binned), 'test')} are approximate: read from log-binned "
+        f"histograms of their call durations (within {BINNED_QUANTILE_ERROR:.1%}), the scope "
+        "being too large to sort every duration; max is exact."
+    )
 
 
 def plural(n: int, word: str) -> str:

@@ -15,6 +15,7 @@ from typing import Any
 from stability.analysis.causes import Diagnosis
 from stability.analysis.leftovers import LeftoverSummary
 from stability.analysis.models import (
+    BINNED_QUANTILE_ERROR,
     ServiceStartup,
     SessionInfo,
     SignatureCounts,
@@ -22,6 +23,7 @@ from stability.analysis.models import (
     TestStats,
     TrendPoint,
 )
+from stability.report import _format as f
 from stability.report.build import Report
 
 FORMAT = "pytest-stability/report/1"
@@ -213,6 +215,16 @@ def trend_json(p: TrendPoint) -> dict[str, Any]:
     }
 
 
+def durations_json(report: Report) -> dict[str, Any]:
+    """How p50 and p95 were computed: exact, or read from log-binned histograms."""
+    binned = any(t.counts.binned for t in report.tests)
+    return {
+        "quantiles": "binned" if binned else "exact",
+        "max_relative_error": BINNED_QUANTILE_ERROR if binned else 0.0,
+        "note": f.durations_note(report.tests),
+    }
+
+
 def report_json(report: Report) -> dict[str, Any]:
     o = report.options
     left_by = {s.nodeid: s for s in report.leftovers}
@@ -232,6 +244,7 @@ def report_json(report: Report) -> dict[str, Any]:
         },
         "suite": suite_json(report.suite, o.startup_target_s),
         "tests": [stats_json(t, left_by.get(t.nodeid)) for t in report.tests],
+        "durations": durations_json(report),
         "trend": [trend_json(p) for p in report.trend],
     }
 

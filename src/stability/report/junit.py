@@ -71,6 +71,7 @@ def render_junit(report: Report) -> str:
         ("stability.sessions", " ".join(s.id for s in report.sessions)),
         ("stability.target", format_rate(report.options.target)),
         ("stability.confidence", "95%"),
+        ("stability.durations", f.durations_note(tests) or "exact"),
     ):
         ET.SubElement(props, "property", name=name, value=_text(value))
     for t in tests:

@@ -59,6 +59,8 @@ def render_markdown(report: Report) -> str:
             )
         if len(worst) > MAX_ROWS:
             lines.append(f"\n…and {len(worst) - MAX_ROWS} more not meeting the target.")
+        if note := f.durations_note(report.tests):
+            lines.append(f"\n{note}")
         lines.append("")
     else:
         lines += ["No test failed in this scope.", ""]

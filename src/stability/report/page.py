@@ -161,6 +161,7 @@ def render_html(report: Report, *, plotly_js: str | None = None) -> str:
             columns=[(name, kind, _TITLES.get(name, "")) for name, kind in _COLUMNS],
             rates_hint=_rates_hint(report),
             grid_hint=_grid_hint(report),
+            durations_note=f.durations_note(report.tests),
             grid_codes=figures.GRID_CODES,
             signatures=_signatures(report),
             leftovers=_leftovers(report),

@@ -55,6 +55,8 @@ def render_text(report: Report, console: Console, *, limit: int = 50) -> None:
         console.print(printable_text(f.FLIP_HINT, style="dim"))
     if len(report.tests) > limit:
         console.print(f"… {len(report.tests) - limit} more tests (see --format json or html)")
+    if note := f.durations_note(report.tests):
+        console.print(printable_text(note, style="dim"))
     flaky = [t for t in report.tests if t.cause is not None]
     if flaky:
         why = Table(title="Why flaky", title_justify="left")

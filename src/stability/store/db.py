@@ -239,17 +239,25 @@ def expected_columns(version: int) -> dict[str, frozenset[str]]:
     conn = duckdb.connect(":memory:", config=dict(CONNECTION_CONFIG))
     try:
         for step in range(version):
-            conn.execute(MIGRATIONS[step])
+            _apply(conn, step)
         return {table: frozenset(cols) for table, cols in _columns(conn).items()}
     finally:
         conn.close()
+
+
+def _apply(conn: duckdb.DuckDBPyConnection, step: int) -> None:
+    migration = MIGRATIONS[step]
+    if isinstance(migration, str):
+        conn.execute(migration)
+    else:
+        migration(conn)
 
 
 def _migrate(conn: duckdb.DuckDBPyConnection, current: int) -> None:
     conn.execute("BEGIN TRANSACTION")
     try:
         for step in range(current, SCHEMA_VERSION):
-            conn.execute(MIGRATIONS[step])
+            _apply(conn, step)
             conn.execute("INSERT INTO schema_info (version) VALUES (?)", [step + 1])
         conn.execute("COMMIT")
     except BaseException:

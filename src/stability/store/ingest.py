@@ -27,6 +27,7 @@ from stability.records import (
     columns,
     values,
 )
+from stability.store import summaries
 from stability.store.db import connect
 
 _CHUNK = 200  # rows per multi-row INSERT (executemany is ~1 ms a row in DuckDB)
@@ -156,6 +157,7 @@ def import_session(path: Path, session: Session, repetitions: Sequence[Repetitio
             ):
                 rows = [row for r in repetitions for row in r.keyed(getattr(r, table))]
                 _insert_bulk(conn, table, columns, rows)
+            summaries.refresh(conn, [session.id])
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
@@ -171,6 +173,7 @@ def _write_repetition(conn: duckdb.DuckDBPyConnection, rows: RepetitionRows) -> 
     _insert(conn, "executions", EXECUTION_COLUMNS, rows.keyed(rows.executions))
     _insert(conn, "container_starts", CONTAINER_START_COLUMNS, rows.keyed(rows.container_starts))
     _insert(conn, "container_logs", CONTAINER_LOG_COLUMNS, rows.keyed(rows.container_logs))
+    summaries.refresh(conn, [rows.repetition.session_id])
 
 
 def finish_session(path: Path, session_id: str, status: str) -> None:

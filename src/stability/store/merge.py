@@ -19,6 +19,7 @@ from typing import Any
 import duckdb
 
 from stability.exceptions import StoreError, UsageError
+from stability.store import summaries
 from stability.store.db import connect
 from stability.store.schema import SCHEMA_VERSION
 
@@ -204,6 +205,8 @@ def _merge_one(
         if table == "executions":
             result.executions_added += _count(conn, "SELECT count(*) FROM executions") - before
     _widen_sessions(conn, alias, sorted(known))
+    grown = conn.execute("SELECT DISTINCT session_id FROM merge_new_reps").fetchall()
+    summaries.refresh(conn, sorted(r[0] for r in grown))
 
 
 def _check_agreement(conn: duckdb.DuckDBPyConnection, alias: str, path: Path, into: Path) -> None:

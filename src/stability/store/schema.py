@@ -6,10 +6,18 @@ who query the history with SQL): add columns freely, never rename or drop.
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 7
+from collections.abc import Callable
 
-# Each entry upgrades the schema from version i to i + 1 (index 0: empty -> 1).
-MIGRATIONS: list[str] = [
+import duckdb
+
+from stability.store import summaries
+
+SCHEMA_VERSION = 8
+
+# Each entry upgrades the schema from version i to i + 1 (index 0: empty -> 1): SQL, or a
+# function of the connection for a step that derives rows (run in the same transaction).
+Migration = str | Callable[[duckdb.DuckDBPyConnection], None]
+MIGRATIONS: list[Migration] = [
     """
     CREATE TABLE IF NOT EXISTS schema_info (
         version INTEGER NOT NULL,
@@ -134,4 +142,7 @@ MIGRATIONS: list[str] = [
     ALTER TABLE container_starts ADD COLUMN IF NOT EXISTS wait_s DOUBLE;
     ALTER TABLE container_starts ADD COLUMN IF NOT EXISTS pooled BOOLEAN DEFAULT false;
     """,
+    # 8: per-(session, test) summaries, which the reports and `check` read instead of
+    # every execution; derived from the executions (backfilled here), never edited by hand
+    summaries.backfill,
 ]

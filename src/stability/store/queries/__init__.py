@@ -18,6 +18,7 @@ from stability.store.queries.causes import (
 from stability.store.queries.charts import call_durations, grid_cells, grid_columns, trend
 from stability.store.queries.leftovers import leftover_rows, leftover_summaries
 from stability.store.queries.logs import container_logs, repetitions_with_logs
+from stability.store.queries.per_test import tally_tests
 from stability.store.queries.scope import (
     Scope,
     count_sessions,
@@ -33,7 +34,6 @@ from stability.store.queries.tallies import (
     find_nodeids,
     repetitions,
     tally_signatures,
-    tally_tests,
 )
 
 __all__ = [

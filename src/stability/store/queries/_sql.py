@@ -14,7 +14,7 @@ def _sql_list(values: frozenset[str]) -> str:
     return "(" + ", ".join(f"'{v}'" for v in sorted(values)) + ")"
 
 
-IN_SCOPE = "session_id IN (SELECT unnest($ids::VARCHAR[]))"
+IN_SCOPE = "session_id = ANY($ids::VARCHAR[])"
 # An execution is infra when flagged, or when its repetition could not start containers.
 INFRA = "(coalesce(e.infra, false) OR coalesce(r.status, '') = 'infra')"
 # An environment failure: a failing execution flagged by the recorder (network, DNS).
@@ -29,39 +29,5 @@ FAILED = _sql_list(FAILED_OUTCOMES)
 FAILING = _sql_list(FAILING_OUTCOMES)
 DECIDED = _sql_list(DECIDED_OUTCOMES)
 RED_STATUSES = _sql_list(RED_REPETITION_STATUSES)
-# The scope's executions with what the tallies need; sessions ranked by start (k), so
-# ordering by (k, repetition, e_start) is chronological and cheap to sort.
-SCOPED = f"""
-    ses AS (
-        SELECT id, coalesce(git_commit, 'session:' || id) AS grp,
-               row_number() OVER (ORDER BY started_at, id) AS k
-        FROM sessions WHERE id IN (SELECT unnest($ids::VARCHAR[]))
-    ),
-    scoped AS (
-        SELECT e.nodeid, e.outcome, e.setup_s, e.call_s, e.teardown_s, {INFRA} AS is_infra,
-               {INFRA} OR ({ENVIRONMENT}
-                   AND e.nodeid IN (SELECT unnest($env_only::VARCHAR[]))) AS is_apart,
-               e.call_s - coalesce(e.call_container_s, 0) AS own_call_s,
-               coalesce(e.setup_container_s, 0) + coalesce(e.call_container_s, 0)
-                   AS container_s,
-               ses.grp, ses.k, e.repetition, e.started_at AS e_start,
-               NOT {INFRA} AND NOT {ENVIRONMENT} AND e.outcome <> 'skipped'
-                   AND e.call_s IS NOT NULL AS timed
-        FROM executions e
-        JOIN ses ON ses.id = e.session_id
-        LEFT JOIN repetitions r ON r.session_id = e.session_id AND r.number = e.repetition
-        WHERE e.{IN_SCOPE} {{extra}}
-    )
-"""
-# The tests of a scope whose every (non-infra) failure is an environment failure: their
-# environment failures are counted apart (`$env_only` of SCOPED). Failures are few, so
-# this is a cheap first query rather than a second pass over every execution.
-ENVIRONMENT_ONLY = f"""
-    SELECT e.nodeid FROM executions e
-    LEFT JOIN repetitions r ON r.session_id = e.session_id AND r.number = e.repetition
-    WHERE e.{IN_SCOPE} {{extra}} AND e.outcome IN {FAILING} AND NOT {INFRA}
-    GROUP BY e.nodeid HAVING bool_and(coalesce(e.environment, false))
-"""
-SCOPED_ORDER = "k, repetition, e_start"
 # Chronological order of rows carrying the session's start and id.
 ORDER = "s_start, session_id, repetition, e_start"

@@ -11,13 +11,14 @@ import duckdb
 
 from stability.analysis.causes import Diagnosis, Evidence
 from stability.store.queries._sql import DECIDED, ENVIRONMENT, FAILING, INFRA
+from stability.store.queries.per_test import summaries_cte
 
 # First runs and later runs of the chosen tests in the sessions: decided, not infra, not
 # an environment failure (an unreachable network says nothing about order or state).
 _RUNS = f"""
     ses AS (
         SELECT id, row_number() OVER (ORDER BY started_at, id) AS k
-        FROM sessions WHERE id IN (SELECT unnest($ids::VARCHAR[]))
+        FROM sessions WHERE id = ANY($ids::VARCHAR[])
     ),
     runs AS (
         SELECT e.nodeid, e.session_id, e.repetition, coalesce(e.attempt, 1) AS attempt,
@@ -25,7 +26,7 @@ _RUNS = f"""
         FROM executions e
         JOIN ses ON ses.id = e.session_id
         LEFT JOIN repetitions r ON r.session_id = e.session_id AND r.number = e.repetition
-        WHERE e.nodeid IN (SELECT unnest($nodeids::VARCHAR[]))
+        WHERE e.nodeid = ANY($nodeids::VARCHAR[])
           AND e.outcome IN {DECIDED} AND NOT {INFRA} AND NOT {ENVIRONMENT}
     )
 """
@@ -38,39 +39,45 @@ def cause_evidence(
     if not nodeids:
         return {}
     params: dict[str, Any] = {"ids": list(session_ids), "nodeids": list(nodeids)}
+    summary_params = dict(params)
+    sm = summaries_cte(
+        conn,
+        summary_params,
+        "AND nodeid = ANY($nodeids::VARCHAR[])",
+        columns="session_id, nodeid, fixed_sequence, shuffled_sequence, later_failed, "
+        "self_polluted",
+    )
     counts = conn.execute(
         f"""
-        WITH {_RUNS}
+        WITH {sm},
+        ses AS (
+            SELECT id, row_number() OVER (ORDER BY started_at, id) AS k
+            FROM sessions WHERE id = ANY($ids::VARCHAR[])
+        )
         SELECT nodeid,
-            count(*) FILTER (WHERE attempt = 1 AND NOT shuffled AND NOT bad),
-            count(*) FILTER (WHERE attempt = 1 AND NOT shuffled AND bad),
-            count(*) FILTER (WHERE attempt = 1 AND shuffled AND NOT bad),
-            count(*) FILTER (WHERE attempt = 1 AND shuffled AND bad),
-            count(*) FILTER (WHERE attempt > 1 AND bad),
-            coalesce(string_agg(CASE WHEN bad THEN 'F' ELSE 'P' END, '' ORDER BY k, repetition)
-                FILTER (WHERE attempt = 1 AND NOT shuffled), ''),
-            coalesce(string_agg(CASE WHEN bad THEN 'F' ELSE 'P' END, '' ORDER BY k, repetition)
-                FILTER (WHERE attempt = 1 AND shuffled), '')
-        FROM runs GROUP BY nodeid
+            sum(length(replace(fixed_sequence, 'F', ''))),
+            sum(length(replace(fixed_sequence, 'P', ''))),
+            sum(length(replace(shuffled_sequence, 'F', ''))),
+            sum(length(replace(shuffled_sequence, 'P', ''))),
+            sum(later_failed),
+            string_agg(fixed_sequence, '' ORDER BY k),
+            string_agg(shuffled_sequence, '' ORDER BY k),
+            sum(self_polluted)
+        FROM sm JOIN ses ON ses.id = sm.session_id
+        GROUP BY nodeid
+        HAVING sum(length(fixed_sequence) + length(shuffled_sequence) + later_failed) > 0
         """,
-        params,
+        summary_params,
     ).fetchall()
-    polluted = dict(
-        conn.execute(
+    polluted = {r[0]: int(r[8]) for r in counts}
+    # Who ran before each test in its shuffled orders, split by the test's outcome (read
+    # from the executions: only when the scope has shuffled repetitions).
+    shuffled = any(r[3] or r[4] for r in counts)
+    before = (
+        []
+        if not shuffled
+        else conn.execute(
             f"""
-            WITH {_RUNS}
-            SELECT nodeid, count(*) FROM (
-                SELECT nodeid, bool_or(attempt = 1 AND NOT bad) AS first_passed,
-                       bool_or(attempt > 1 AND bad) AS later_failed
-                FROM runs GROUP BY nodeid, session_id, repetition
-            ) WHERE first_passed AND later_failed GROUP BY nodeid
-            """,
-            params,
-        ).fetchall()
-    )
-    # Who ran before each test in its shuffled orders, split by the test's outcome.
-    before = conn.execute(
-        f"""
         WITH {_RUNS},
         victims AS (
             SELECT * FROM runs WHERE attempt = 1 AND shuffled AND position IS NOT NULL
@@ -82,15 +89,16 @@ def cause_evidence(
              AND coalesce(o.attempt, 1) = 1 AND o.position < v.position AND o.nodeid <> v.nodeid
         GROUP BY ALL ORDER BY 1, 2
         """,
-        params,
-    ).fetchall()
+            params,
+        ).fetchall()
+    )
     seen: dict[str, int] = {}
     separating: dict[str, list[tuple[str, int, int]]] = {}
     for victim, other, before_fail, before_pass in before:
         seen[victim] = seen.get(victim, 0) + 1
         separating.setdefault(victim, []).append((other, int(before_fail), int(before_pass)))
     result = {}
-    for nodeid, fp, ff, sp, sf, later, fixed_seq, shuffled_seq in counts:
+    for nodeid, fp, ff, sp, sf, later, fixed_seq, shuffled_seq, _ in counts:
         suspects = tuple(
             other for other, bf, bp in separating.get(nodeid, []) if sf and bf == sf and bp == 0
         )
@@ -116,7 +124,7 @@ def diagnoses(conn: duckdb.DuckDBPyConnection, session_ids: Sequence[str]) -> di
         """
         SELECT session_id, nodeid, verdict, polluters, failing_order, failing_command,
                passing_command, probes, probe_session
-        FROM diagnoses WHERE session_id IN (SELECT unnest($ids::VARCHAR[]))
+        FROM diagnoses WHERE session_id = ANY($ids::VARCHAR[])
         QUALIFY row_number() OVER (PARTITION BY nodeid ORDER BY created_at DESC) = 1
         """,
         {"ids": list(session_ids)},

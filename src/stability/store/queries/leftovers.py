@@ -47,7 +47,7 @@ def leftover_summaries(
         return []
     counts = conn.execute(
         f"SELECT nodeid, count(*) FROM executions WHERE {IN_SCOPE} "
-        "AND nodeid IN (SELECT unnest($nodeids::VARCHAR[])) GROUP BY nodeid",
+        "AND nodeid = ANY($nodeids::VARCHAR[]) GROUP BY nodeid",
         {"ids": list(session_ids), "nodeids": [r.nodeid for r in rows]},
     ).fetchall()
     return summarise(rows, {str(n): int(k) for n, k in counts})

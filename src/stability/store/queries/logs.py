@@ -42,7 +42,7 @@ def repetitions_with_logs(
     """(session, repetition) of the repetitions whose container logs were kept."""
     rows = conn.execute(
         "SELECT DISTINCT session_id, repetition FROM container_logs "
-        "WHERE session_id IN (SELECT unnest($ids::VARCHAR[]))",
+        "WHERE session_id = ANY($ids::VARCHAR[])",
         {"ids": list(session_ids)},
     ).fetchall()
     return {(str(s), int(n)) for s, n in rows}

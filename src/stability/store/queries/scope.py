@@ -200,13 +200,12 @@ def previous_comparable(
         return None
     last = scope_sessions[-1]
     first = min(s.started_at for s in scope_sessions)
-    rows = conn.execute(
+    candidates = conn.execute(
         f"""
         SELECT {_SESSION_COLUMNS} FROM sessions s
         WHERE s.started_at < $first AND s.label IS NOT DISTINCT FROM $label
           AND s.targets = $targets::VARCHAR[] AND NOT list_contains($ids::VARCHAR[], s.id)
-          AND EXISTS (SELECT 1 FROM executions e WHERE e.session_id = s.id)
-        ORDER BY s.started_at DESC LIMIT 1
+        ORDER BY s.started_at DESC
         """,
         {
             "first": first,
@@ -215,4 +214,9 @@ def previous_comparable(
             "ids": [s.id for s in scope_sessions],
         },
     ).fetchall()
-    return _session(rows[0]) if rows else None
+    for row in candidates:  # the latest with executions: asked one by one, newest first
+        if conn.execute(
+            "SELECT 1 FROM executions WHERE session_id = ? LIMIT 1", [row[0]]
+        ).fetchone():
+            return _session(row)
+    return None

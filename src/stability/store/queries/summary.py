@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 import duckdb
 
 from stability.analysis.models import TestCounts
-from stability.store.queries.tallies import tally_tests
+from stability.store.queries.per_test import tally_tests
 
 
 @dataclass(frozen=True)

@@ -12,123 +12,13 @@ from stability.analysis.models import (
     ExecutionRow,
     RepetitionRow,
     SignatureCounts,
-    TestCounts,
 )
 from stability.store.queries._sql import (
-    DECIDED,
     ENVIRONMENT,
-    ENVIRONMENT_ONLY,
-    FAILED,
-    FAILING,
     IN_SCOPE,
     INFRA,
-    ORDER,
-    SCOPED,
-    SCOPED_ORDER,
-    SIGNATURE,
 )
-
-
-def tally_tests(
-    conn: duckdb.DuckDBPyConnection, session_ids: Sequence[str], nodeid: str | None = None
-) -> list[TestCounts]:
-    """`aggregate.count_tests` in SQL: one row per test in the sessions, by nodeid.
-
-    Three narrow queries (counts and percentiles; flips, which need order; pass-and-fail
-    on one commit) merged here: one query doing all three held about twice the memory.
-    """
-    extra = "AND e.nodeid = $nodeid" if nodeid is not None else ""
-    params: dict[str, Any] = {"ids": list(session_ids)}
-    if nodeid is not None:
-        params["nodeid"] = nodeid
-    params["env_only"] = environment_only(conn, params, extra)
-    scoped = SCOPED.format(extra=extra)
-    counts = conn.execute(
-        f"""
-        WITH {scoped}
-        SELECT nodeid,
-            count(*) AS executions,
-            count(*) FILTER (WHERE NOT is_apart AND outcome = 'passed') AS passed,
-            count(*) FILTER (WHERE NOT is_apart AND outcome IN {FAILED}) AS failed,
-            count(*) FILTER (WHERE NOT is_apart AND outcome = 'error') AS errors,
-            count(*) FILTER (WHERE NOT is_apart AND outcome = 'timeout') AS timeouts,
-            count(*) FILTER (WHERE NOT is_apart AND outcome = 'skipped') AS skipped,
-            count(*) FILTER (WHERE NOT is_apart AND outcome = 'xfailed') AS xfailed,
-            count(*) FILTER (WHERE NOT is_apart AND outcome = 'xpassed') AS xpassed,
-            count(*) FILTER (WHERE is_infra) AS infra,
-            count(*) FILTER (WHERE is_apart AND NOT is_infra) AS environment,
-            quantile_cont(own_call_s, [0.5, 0.95]) FILTER (WHERE timed) AS q,
-            max(own_call_s) FILTER (WHERE timed) AS mx,
-            coalesce(sum(coalesce(setup_s, 0) + coalesce(call_s, 0) + coalesce(teardown_s, 0))
-                FILTER (WHERE NOT is_apart), 0) AS total_s,
-            coalesce(sum(container_s) FILTER (WHERE NOT is_apart), 0) AS container_s,
-            quantile_cont(call_s, 0.95) FILTER (WHERE timed) AS gross_p95
-        FROM scoped GROUP BY nodeid ORDER BY nodeid
-        """,
-        params,
-    ).fetchall()
-    # Flips without a window function (which holds every row): each test's decided
-    # outcomes as a string in order, P or F; every "PF" or "FP" in it is one flip.
-    flips = dict(
-        conn.execute(
-            f"""
-            WITH {scoped}
-            SELECT nodeid, (2 * length(seq) - length(replace(seq, 'PF', ''))
-                            - length(replace(seq, 'FP', ''))) // 2
-            FROM (
-                SELECT nodeid, string_agg(CASE WHEN outcome IN {FAILING} THEN 'F' ELSE 'P' END,
-                                          '' ORDER BY {SCOPED_ORDER}) AS seq
-                FROM scoped WHERE NOT is_apart AND outcome IN {DECIDED} GROUP BY nodeid
-            )
-            """,
-            params,
-        ).fetchall()
-    )
-    mixed = dict(
-        conn.execute(
-            f"""
-            WITH {scoped}
-            SELECT nodeid, bool_or(has_pass AND has_fail) FROM (
-                SELECT nodeid, grp, bool_or(outcome NOT IN {FAILING}) AS has_pass,
-                       bool_or(outcome IN {FAILING}) AS has_fail
-                FROM scoped WHERE NOT is_apart AND outcome IN {DECIDED} GROUP BY nodeid, grp
-            ) GROUP BY nodeid
-            """,
-            params,
-        ).fetchall()
-    )
-    return [
-        TestCounts(
-            nodeid=r[0],
-            executions=r[1],
-            passed=r[2],
-            failed=r[3],
-            errors=r[4],
-            timeouts=r[5],
-            skipped=r[6],
-            xfailed=r[7],
-            xpassed=r[8],
-            infra=r[9],
-            environment=r[10],
-            p50_s=r[11][0] if r[11] else None,
-            p95_s=r[11][1] if r[11] else None,
-            max_s=r[12],
-            total_s=float(r[13]),
-            container_s=float(r[14]),
-            p95_with_containers_s=r[15],
-            flips=int(flips.get(r[0], 0)),
-            mixed_on_one_commit=bool(mixed.get(r[0], False)),
-        )
-        for r in counts
-    ]
-
-
-def environment_only(
-    conn: duckdb.DuckDBPyConnection, params: dict[str, Any], extra: str = ""
-) -> list[str]:
-    """The tests whose environment failures are counted apart (`analysis.rules`)."""
-    names = {k: v for k, v in params.items() if k in ("ids", "nodeid")}
-    return [r[0] for r in conn.execute(ENVIRONMENT_ONLY.format(extra=extra), names).fetchall()]
+from stability.store.queries.per_test import summaries_cte
 
 
 def tally_signatures(
@@ -139,39 +29,45 @@ def tally_signatures(
     per_test: int = 20,
     example_chars: int = 2000,
 ) -> list[SignatureCounts]:
-    """`aggregate.count_signatures` in SQL, keeping the `per_test` commonest per test."""
-    extra = "AND e.nodeid = $nodeid" if nodeid is not None else ""
-    params: dict[str, Any] = {
-        "ids": list(session_ids),
-        "per_test": per_test,
-        "chars": example_chars,
-    }
+    """`aggregate.count_signatures` in SQL, keeping the `per_test` commonest per test:
+    from the sessions' signature summaries, environment failures left out for a test
+    whose every failure is one."""
+    extra = "AND nodeid = $nodeid" if nodeid is not None else ""
+    params: dict[str, Any] = {"ids": list(session_ids), "per_test": per_test}
     if nodeid is not None:
         params["nodeid"] = nodeid
-    params["env_only"] = environment_only(conn, params, extra)
+    sm = summaries_cte(
+        conn, params, extra, columns="nodeid, failed, errors, env_failed, env_errors"
+    )
+    sg = summaries_cte(conn, params, extra, table="signature_summaries", name="sg")
+    first = "s_start, session_id, first_repetition, first_started"
+    last = "s_start, session_id, last_repetition, last_started"
     rows = conn.execute(
         f"""
-        WITH failing AS (
-            SELECT e.nodeid, {SIGNATURE} AS signature, e.error_type, e.message, e.traceback,
-                   e.session_id, e.repetition, s.started_at AS s_start, e.started_at AS e_start
-            FROM executions e
-            JOIN sessions s ON s.id = e.session_id
-            LEFT JOIN repetitions r ON r.session_id = e.session_id AND r.number = e.repetition
-            WHERE e.{IN_SCOPE} {extra}
-              AND e.outcome IN {FAILING} AND NOT {INFRA}
-              -- environment failures count only for a test that also fails otherwise
-              AND NOT ({ENVIRONMENT} AND e.nodeid IN (SELECT unnest($env_only::VARCHAR[])))
+        WITH {sm}, {sg},
+        env AS (
+            SELECT nodeid, sum(env_failed + env_errors) > 0 AND sum(failed + errors) = 0
+                AS env_only
+            FROM sm GROUP BY nodeid
+        ),
+        kept AS (
+            SELECT sg.*, s.started_at AS s_start FROM sg
+            JOIN sessions s ON s.id = sg.session_id
+            LEFT JOIN env USING (nodeid)
+            -- environment failures count only for a test that also fails otherwise
+            WHERE NOT (sg.environment AND coalesce(env.env_only, false))
         ),
         grouped AS (
-            SELECT nodeid, signature, count(*) AS n,
-                first(error_type ORDER BY {ORDER}) AS error_type,
-                first(session_id ORDER BY {ORDER}) AS first_session,
-                first(repetition ORDER BY {ORDER}) AS first_repetition,
-                last(session_id ORDER BY {ORDER}) AS last_session,
-                last(repetition ORDER BY {ORDER}) AS last_repetition,
-                first(left(coalesce(message, ''), $chars) ORDER BY {ORDER}) AS example,
-                first(left(traceback, $chars) ORDER BY {ORDER}) AS example_traceback
-            FROM failing GROUP BY nodeid, signature
+            SELECT nodeid, signature, sum(count)::BIGINT AS n,
+                first(error_type ORDER BY {first}) AS error_type,
+                first(session_id ORDER BY {first}) AS first_session,
+                first(first_repetition ORDER BY {first}) AS first_repetition,
+                last(session_id ORDER BY {last}) AS last_session,
+                last(last_repetition ORDER BY {last}) AS last_repetition,
+                first(left(example, {int(example_chars)}) ORDER BY {first}) AS example,
+                first(left(example_traceback, {int(example_chars)}) ORDER BY {first})
+                    AS example_traceback
+            FROM kept GROUP BY nodeid, signature
         )
         SELECT * FROM grouped
         QUALIFY row_number() OVER (PARTITION BY nodeid ORDER BY n DESC, signature) <= $per_test
@@ -214,21 +110,19 @@ def baseline_p50(conn: duckdb.DuckDBPyConnection, session_id: str) -> dict[str, 
 
 def repetitions(conn: duckdb.DuckDBPyConnection, session_ids: Sequence[str]) -> list[RepetitionRow]:
     """Every repetition of the sessions, with its count of failing non-infra executions."""
+    params: dict[str, Any] = {"ids": list(session_ids)}
+    rs = summaries_cte(conn, params, table="repetition_summaries", name="rs")
     rows = conn.execute(
         f"""
+        WITH {rs}
         SELECT r.session_id, r.number, r.status, coalesce(f.failing, 0)
         FROM repetitions r
         JOIN sessions s ON s.id = r.session_id
-        LEFT JOIN (
-            SELECT e.session_id, e.repetition, count(*) AS failing FROM executions e
-            WHERE e.{IN_SCOPE} AND e.outcome IN {FAILING}
-                  AND NOT coalesce(e.infra, false) AND NOT coalesce(e.environment, false)
-            GROUP BY ALL
-        ) f ON f.session_id = r.session_id AND f.repetition = r.number
+        LEFT JOIN rs f ON f.session_id = r.session_id AND f.repetition = r.number
         WHERE r.{IN_SCOPE}
         ORDER BY s.started_at, r.session_id, r.number
         """,
-        {"ids": list(session_ids)},
+        params,
     ).fetchall()
     return [RepetitionRow(r[0], r[1], r[2], r[3]) for r in rows]
 
