@@ -49,6 +49,7 @@ def benchmark(session: nox.Session) -> None:
     session.run("python", "benchmarks/bench_scale.py")
     session.run("python", "benchmarks/bench_reaper.py")
     session.run("python", "benchmarks/bench_container_watch.py")
+    session.run("python", "benchmarks/bench_leftovers.py", "--rounds", "3")
 
 
 @nox.session(python=PYTHON, default=False)
