@@ -107,15 +107,7 @@ def parse_tuple(text: str) -> list[tuple[str, str]]:
             i += 1
             continue
         if text[i] == '"':  # a quoted column name, "" inside
-            j = i + 1
-            while j < n:
-                if text[j] == '"':
-                    if j + 1 < n and text[j + 1] == '"':
-                        j += 2
-                        continue
-                    break
-                j += 1
-            j += 1
+            j = _past_quoted(text, i)
         else:
             j = text.find("[", i)
             if j < 0:
@@ -136,17 +128,23 @@ def _value_end(text: str, i: int) -> int:
     if text.startswith("B'", i):
         i += 1
     if i < n and text[i] == "'":  # a literal, '' inside
-        j = i + 1
-        while j < n:
-            if text[j] == "'":
-                if j + 1 < n and text[j + 1] == "'":
-                    j += 2
-                    continue
-                return j + 1
-            j += 1
-        return n
+        return _past_quoted(text, i)
     j = text.find(" ", i)
     return n if j < 0 else j
+
+
+def _past_quoted(text: str, i: int) -> int:
+    """Just past the quoted token that starts at `i` (its quote doubled inside it);
+    the end of `text` when it is not closed."""
+    quote, j, n = text[i], i + 1, len(text)
+    while j < n:
+        if text[j] == quote:
+            if j + 1 < n and text[j + 1] == quote:
+                j += 2
+                continue
+            return j + 1
+        j += 1
+    return n
 
 
 def row_key(text: str, identity: Sequence[str]) -> tuple[tuple[str, str], ...] | None:
