@@ -49,6 +49,7 @@ from stability.containers.pg_state import (
     TABLES,
     USER_SCHEMAS,
     WINDOW,
+    analyze_never_analyzed,
     catalog_changes,
     count_rows,
     sequence_steps,
@@ -130,7 +131,7 @@ class DecodingPostgresProbe:
         if wal_level != "logical":
             raise DecodingUnavailable(f"the server's wal_level is {wal_level}, not logical")
         with contextlib.suppress(psycopg.Error):
-            conn.execute("ANALYZE")  # fresh statistics: no autovacuum analyze during tests
+            analyze_never_analyzed(conn)  # no autovacuum analyze during the tests
         decoder = self.decoder
         # Our marker's commit flushes the log up to it; `local`: no standby to wait for.
         decoder.execute(_DECODER_SETTINGS)

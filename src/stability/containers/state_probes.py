@@ -35,6 +35,7 @@ from stability.containers.pg_state import (
     SEQUENCES,
     TABLES,
     WINDOW,
+    analyze_never_analyzed,
     catalog_changes,
     count_rows,
     sequence_steps,
@@ -82,7 +83,7 @@ class PostgresProbe:
         # Fresh statistics now, so that autovacuum does not analyze the freshly seeded
         # tables during the first tests: each ANALYZE commits, and a commit means a recount.
         with contextlib.suppress(psycopg.Error):
-            self.conn.execute("ANALYZE")
+            analyze_never_analyzed(self.conn)
         self.state = self._full_state(committed=[], counts=None)
 
     def close(self) -> None:
