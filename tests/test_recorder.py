@@ -7,8 +7,13 @@ from typing import Any
 
 import pytest
 
-from stability.runner.recorder import MAX_MESSAGE, MAX_OUTPUT, MAX_TRACEBACK, bounded
-from stability.runner.results_file import read_records
+from stability.runner.results_file import (
+    MAX_MESSAGE,
+    MAX_OUTPUT,
+    MAX_TRACEBACK,
+    bounded,
+    read_records,
+)
 
 OUTCOMES_FILE = """
 import pytest

@@ -305,12 +305,25 @@ def _repetition(session_id: str, number: int, outcomes: dict[str, str]) -> inges
     )
 
 
-def test_ingest_and_import_keep_the_summaries(tmp_path: Path) -> None:
+def test_a_running_session_is_summarised_when_it_ends_and_read_right_before(
+    tmp_path: Path,
+) -> None:
     path = tmp_path / "h.duckdb"
     ingest.create_session(path, _session("s1"))
     ingest.ingest_repetition(path, _repetition("s1", 1, {"t.py::a": "passed"}))
     ingest.ingest_repetition(path, _repetition("s1", 2, {"t.py::a": "failed"}))
     ingest.import_session(path, _session("s2"), [_repetition("s2", 1, {"t.py::a": "passed"})])
+    with connect(path) as conn:  # s1 still running: read on the fly, the same counts
+        assert summaries.stale_sessions(conn, ["s1", "s2"]) == ["s1"]
+        [running] = queries.tally_tests(conn, ["s1", "s2"])
+        assert (running.passed, running.failed, running.flips) == (2, 1, 2)
+    # a repetition stored again (a resumed run) makes the session stale again
+    ingest.finish_session(path, "s1", "interrupted")
+    ingest.ingest_repetition(path, _repetition("s1", 2, {"t.py::a": "passed"}))
+    with connect(path) as conn:
+        assert summaries.stale_sessions(conn, ["s1"]) == ["s1"]
+    ingest.ingest_repetition(path, _repetition("s1", 2, {"t.py::a": "failed"}))
+    ingest.finish_session(path, "s1", "completed")
     with connect(path) as conn:
         assert summaries.stale_sessions(conn, ["s1", "s2"]) == []
         rows = conn.execute(

@@ -32,7 +32,7 @@ from pathlib import Path
 from stability.analysis.signatures import failure_signature
 from stability.exceptions import UsageError
 from stability.records import Execution, Outcome, Phase, Repetition, Session
-from stability.runner.recorder import MAX_MESSAGE, MAX_TRACEBACK, bounded
+from stability.runner.results_file import MAX_MESSAGE, MAX_TRACEBACK, bounded
 from stability.store.ingest import RepetitionRows
 
 _RERUNS: dict[str, Outcome] = {

@@ -26,8 +26,7 @@ from stability.containers.snapshot import snapshot_spec
 from stability.containers.watch import WATCH
 from stability.exceptions import MigrationError, StabilityError
 from stability.records import ContainerLog, ContainerStart
-from stability.runner.recorder import RUNNER_PID_ENV
-from stability.runner.results_file import append_record, recording
+from stability.runner.results_file import RUNNER_PID_ENV, append_record, recording
 
 if TYPE_CHECKING:
     from stability.containers.launch import RunningService, ServiceSpec

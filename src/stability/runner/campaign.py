@@ -32,7 +32,7 @@ from stability.exceptions import UsageError
 from stability.records import Session
 from stability.runner.gitinfo import environment_info
 from stability.runner.limits import MAX_JOBS, MAX_REPEAT
-from stability.runner.ordering import SEED_LIMIT
+from stability.runner.order_env import SEED_LIMIT
 from stability.runner.pending import PendingNumbers
 from stability.runner.pool import BackgroundRemovals, ContainerPool, pool_depth
 from stability.runner.progress import Progress, QuietProgress
@@ -339,8 +339,6 @@ class Campaign:
                     ):
                         status = "stopped_at_failure"
                         pending.clear()
-                    if self.ran_tests:  # start the next ones first: ingesting overlaps them
-                        schedule()
                     for result in results:
                         try:
                             self._check_usage(result)
@@ -351,9 +349,10 @@ class Campaign:
                             if not ingest.discard_session(self.db, self.session_id):
                                 ingest.finish_session(self.db, self.session_id, "interrupted")
                             raise
-                        self._store(result)
-                    for result in results:
                         self._start_pool_after(result)
+                    schedule()  # the input is good: start the next ones, storing overlaps them
+                    for result in results:
+                        self._store(result)
             except BaseException:  # a failed write, a second Ctrl-C: leave nothing running
                 self.registry.kill_all()
                 raise

@@ -8,10 +8,6 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-import pytest
-
-from stability import __version__
-
 
 def _git(cwd: Path, *args: str) -> str | None:
     try:
@@ -37,11 +33,17 @@ def git_info(cwd: Path) -> dict[str, Any]:
 
 
 def environment_info(cwd: Path) -> dict[str, Any]:
+    # versions from the package metadata: importing pytest here would cost the runner
+    # 0.15 s for one string
+    from importlib.metadata import version
+
+    import stability
+
     return {
         **git_info(cwd),
         "host": socket.gethostname(),
         "python_version": platform.python_version(),
-        "pytest_version": pytest.__version__,
-        "package_version": __version__,
+        "pytest_version": version("pytest"),
+        "package_version": stability.__version__,
         "cwd": str(cwd),
     }

@@ -21,14 +21,12 @@ from typing import TYPE_CHECKING, TypeVar, cast
 
 import pytest
 
+from stability.runner.order_env import IN_PROCESS_ENV, SEED_ENV
+
 if TYPE_CHECKING:
     from _pytest.nodes import Node
 
 T = TypeVar("T")
-
-SEED_ENV = "STABILITY_SHUFFLE_SEED"
-IN_PROCESS_ENV = "STABILITY_IN_PROCESS"
-SEED_LIMIT = 2**32
 
 
 def add_options(parser: pytest.Parser) -> None:

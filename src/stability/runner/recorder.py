@@ -34,18 +34,17 @@ from stability.containers.watch import WATCH
 from stability.exceptions import InfrastructureError
 from stability.records import Execution, Outcome, Phase
 from stability.runner.failure_causes import failing_frame, is_environment_failure
-from stability.runner.results_file import RESULTS_DIR_ENV, append_record
+from stability.runner.results_file import (
+    MAX_MESSAGE,
+    MAX_OUTPUT,
+    MAX_TRACEBACK,
+    RECORDER_PID_ENV,
+    RESULTS_DIR_ENV,
+    RUNNER_PID_ENV,
+    append_record,
+    bounded,
+)
 
-MAX_MESSAGE = 2000
-MAX_TRACEBACK = 8000
-MAX_OUTPUT = 8000
-
-# Set by the runner: a repetition whose runner died stops instead of lingering.
-RUNNER_PID_ENV = "STABILITY_RUNNER_PID"
-# Set by the recording pytest process (for its xdist workers, which check it is their
-# parent) and by each recording worker: a pytest run inline in a process that records
-# already finds its own pid there.
-RECORDER_PID_ENV = "STABILITY_RECORDER_PID"
 _ORPHAN_POLL_S = 1.0
 _ORPHAN_GRACE_S = 15.0
 
@@ -97,15 +96,6 @@ def _runner_gone() -> bool:
 
     runner = os.environ.get(RUNNER_PID_ENV, "")
     return runner.isdigit() and not process_alive(int(runner))
-
-
-def bounded(text: str | None, limit: int, *, tail: bool = False) -> str | None:
-    """`text` cut to `limit` characters (keeping the head, or with `tail` the end)."""
-    if text is None or len(text) <= limit:
-        return text
-    marker = "\n[... cut ...]\n"
-    keep = max(limit - len(marker), 0)
-    return marker + text[-keep:] if tail else text[:keep] + marker
 
 
 def _now() -> str:

@@ -44,15 +44,16 @@ from stability.records import (
     RepetitionStatus,
     from_mapping,
 )
-from stability.runner.ordering import IN_PROCESS_ENV, SEED_ENV
-from stability.runner.recorder import (
+from stability.runner.order_env import IN_PROCESS_ENV, SEED_ENV
+from stability.runner.results_file import (
     MAX_MESSAGE,
     MAX_OUTPUT,
     MAX_TRACEBACK,
+    RESULTS_DIR_ENV,
     RUNNER_PID_ENV,
     bounded,
+    read_records,
 )
-from stability.runner.results_file import RESULTS_DIR_ENV, read_records
 from stability.store.ingest import RepetitionRows
 from stability.text import first_line
 

@@ -16,6 +16,26 @@ from typing import Any
 
 RESULTS_DIR_ENV = "STABILITY_RESULTS_DIR"
 
+MAX_MESSAGE = 2000
+MAX_TRACEBACK = 8000
+MAX_OUTPUT = 8000
+
+# Set by the runner: a repetition whose runner died stops instead of lingering.
+RUNNER_PID_ENV = "STABILITY_RUNNER_PID"
+# Set by the recording pytest process (for its xdist workers, which check it is their
+# parent) and by each recording worker: a pytest run inline in a process that records
+# already finds its own pid there.
+RECORDER_PID_ENV = "STABILITY_RECORDER_PID"
+
+
+def bounded(text: str | None, limit: int, *, tail: bool = False) -> str | None:
+    """`text` cut to `limit` characters (keeping the head, or with `tail` the end)."""
+    if text is None or len(text) <= limit:
+        return text
+    marker = "\n[... cut ...]\n"
+    keep = max(limit - len(marker), 0)
+    return marker + text[-keep:] if tail else text[:keep] + marker
+
 
 def results_dir() -> Path | None:
     value = os.environ.get(RESULTS_DIR_ENV)

@@ -173,15 +173,26 @@ def _write_repetition(conn: duckdb.DuckDBPyConnection, rows: RepetitionRows) -> 
     _insert(conn, "executions", EXECUTION_COLUMNS, rows.keyed(rows.executions))
     _insert(conn, "container_starts", CONTAINER_START_COLUMNS, rows.keyed(rows.container_starts))
     _insert(conn, "container_logs", CONTAINER_LOG_COLUMNS, rows.keyed(rows.container_logs))
-    summaries.refresh(conn, [rows.repetition.session_id])
+    # Summarised when the session ends (`finish_session`), not at every repetition: that
+    # work would compete for the cores with the next repetition's pytest. Meanwhile
+    # readers summarise the session on the fly (`summaries.stale_sessions`).
+    summaries.mark_stale(conn, [rows.repetition.session_id])
 
 
 def finish_session(path: Path, session_id: str, status: str) -> None:
+    """The session's end: its status, and the summaries of all its repetitions."""
     with connect(path, "write") as conn:
-        conn.execute(
-            "UPDATE sessions SET status = ?, finished_at = ? WHERE id = ?",
-            [status, datetime.now(UTC), session_id],
-        )
+        conn.execute("BEGIN TRANSACTION")
+        try:
+            conn.execute(
+                "UPDATE sessions SET status = ?, finished_at = ? WHERE id = ?",
+                [status, datetime.now(UTC), session_id],
+            )
+            summaries.refresh(conn, [session_id])
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
 
 
 def discard_session(path: Path, session_id: str) -> bool:

@@ -306,6 +306,15 @@ def backfill(conn: duckdb.DuckDBPyConnection) -> None:
             conn.execute(f"SET memory_limit = '{limit[0]}'")
 
 
+def mark_stale(conn: duckdb.DuckDBPyConnection, session_ids: Sequence[str]) -> None:
+    """The sessions' summaries no longer hold every repetition: readers summarise them
+    on the fly until `refresh`."""
+    conn.execute(
+        "DELETE FROM summarised_sessions WHERE session_id = ANY($ids::VARCHAR[])",
+        {"ids": list(session_ids)},
+    )
+
+
 def stale_sessions(conn: duckdb.DuckDBPyConnection, session_ids: Sequence[str]) -> list[str]:
     """Of the sessions, those without a summary of all their stored repetitions."""
     rows = conn.execute(
