@@ -8,6 +8,7 @@ one transaction: after a crash it is either wholly there or not at all.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -121,20 +122,33 @@ def reopen_session(path: Path, session_id: str, repeat: int, options: Mapping[st
         )
 
 
+_READ_RETRIES = 2
+
+
 def ingest_repetition(path: Path, rows: RepetitionRows) -> None:
     """Store one repetition and everything it recorded, in one transaction.
 
     Rows a previous attempt at the same repetition number left are replaced, so
     ingesting twice never duplicates.
     """
-    with connect(path, "write") as conn:
-        conn.execute("BEGIN TRANSACTION")
+    for attempt in range(_READ_RETRIES + 1):
         try:
-            _write_repetition(conn, rows)
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
+            with connect(path, "write") as conn:
+                conn.execute("BEGIN TRANSACTION")
+                try:
+                    _write_repetition(conn, rows)
+                    conn.execute("COMMIT")
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
+            return
+        except duckdb.IOException as exc:
+            # Seen under load with two campaigns taking turns on one file: DuckDB read
+            # past the end of the file another process had just written. Nothing was
+            # committed; a fresh open reads the file as it now is.
+            if attempt == _READ_RETRIES or "read enough bytes" not in str(exc):
+                raise
+            time.sleep(0.1 * (attempt + 1))
 
 
 def import_session(path: Path, session: Session, repetitions: Sequence[RepetitionRows]) -> None:
