@@ -148,6 +148,11 @@ def redis_spec(settings: Settings) -> ServiceSpec:
     )
 
 
+def service_spec(name: str, settings: Settings) -> ServiceSpec:
+    """What starting our service `name` (postgres or redis) asks of Docker."""
+    return (postgres_spec if name == "postgres" else redis_spec)(settings)
+
+
 def start_service(spec: ServiceSpec, labels: Mapping[str, str] | None = None) -> RunningService:
     """Start one container and wait until it answers; the clock runs from asking to ready.
 

@@ -71,10 +71,7 @@ class ServiceManager:
 
     def get(self, name: str) -> RunningService:
         """The running service `name`, starting every needed service not yet started."""
-        with self._lock:
-            for wanted in sorted(self.needed | {name}):
-                if wanted not in self._futures:
-                    self._futures[wanted] = self._submit(wanted)
+        self._start_needed(also=name)
         asked = time.perf_counter()
         try:
             return self._futures[name].result()
@@ -84,11 +81,15 @@ class ServiceManager:
     def start_early(self) -> None:
         """Start every needed service now, and load the drivers the fixtures will use,
         without waiting for either."""
+        self._start_needed()
+        preload_drivers(self.needed)
+
+    def _start_needed(self, also: str | None = None) -> None:
+        """Start every needed service (and `also`) not started yet."""
         with self._lock:
-            for wanted in sorted(self.needed):
+            for wanted in sorted(self.needed | ({also} if also else set())):
                 if wanted not in self._futures:
                     self._futures[wanted] = self._submit(wanted)
-        preload_drivers(self.needed)
 
     def ports(self) -> set[int]:
         """The published ports of the services started so far."""
@@ -140,23 +141,20 @@ class ServiceManager:
     def _start(self, name: str) -> RunningService:
         from stability.containers import launch as containers
 
-        spec = (containers.postgres_spec if name == "postgres" else containers.redis_spec)(
-            self.settings
-        )
+        spec = containers.service_spec(name, self.settings)
         record = ContainerStart(name, spec.image, datetime.now(UTC).isoformat())
         asked = time.perf_counter()
         asked_epoch = time.time()
         try:
             service = self._adopt(name, spec, record)
             if service is None:
-                if name == "postgres" and self.settings.snapshot:
-                    spec = snapshot_spec(spec, self.settings, self._prepare_database)
-                    record.image = spec.image
+                spec = fresh_spec(spec, self.settings)
+                record.image = spec.image
                 service = containers.start_service(spec, self._labels(name))
                 WATCH.note_interval(asked_epoch, asked_epoch + service.ready_s)
                 if not spec.prepared and name == "postgres":
                     try:
-                        self._prepare_database(service.url)
+                        prepare_database(service.url, self.settings)
                     except BaseException:
                         service.stop()
                         raise
@@ -201,17 +199,19 @@ class ServiceManager:
         handed = self.handed.pop(name, None)
         if handed is None or handed.key != service_key(name, self.settings):
             return None
-        try:
-            service = adopt_service(
-                spec, handed.container_id, handed.host, handed.port, handed.ready_s
-            )
-        except StabilityError:
-            return None  # gone meanwhile: start our own (the runner removes what is left)
+        # adopted lazily: a container gone meanwhile fails the test that uses it, and the
+        # runner's inspection calls that infrastructure
+        service = adopt_service(spec, handed.container_id, handed.host, handed.port, handed.ready_s)
         record.pooled, record.image, record.started_at = True, handed.image, handed.started_at
         return service
 
-    def _prepare_database(self, url: str) -> None:
-        prepare_database(url, self.settings)
+
+def fresh_spec(spec: ServiceSpec, settings: Settings) -> ServiceSpec:
+    """`spec` for a container started now: PostgreSQL from its snapshot image (made
+    first when missing) unless snapshots are off."""
+    if spec.name != "postgres" or not settings.snapshot:
+        return spec
+    return snapshot_spec(spec, settings, lambda url: prepare_database(url, settings))
 
 
 def prepare_database(url: str, settings: Settings) -> None:

@@ -95,19 +95,10 @@ class ContainerPool:
         return env
 
     def spec(self, name: str) -> ServiceSpec:
-        from stability.containers import launch
+        from stability.containers.launch import service_spec
+        from stability.containers.services import fresh_spec
 
-        if name == "redis":
-            return launch.redis_spec(self.settings)
-        spec = launch.postgres_spec(self.settings)
-        if self.settings.snapshot:
-            from stability.containers.services import prepare_database
-            from stability.containers.snapshot import snapshot_spec
-
-            spec = snapshot_spec(
-                spec, self.settings, lambda url: prepare_database(url, self.settings)
-            )
-        return spec
+        return fresh_spec(service_spec(name, self.settings), self.settings)
 
 
 class _Start:
