@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import duckdb
 
@@ -123,6 +123,33 @@ def reopen_session(path: Path, session_id: str, repeat: int, options: Mapping[st
 
 
 _READ_RETRIES = 2
+T = TypeVar("T")
+
+
+def _in_transaction(path: Path, body: Callable[[duckdb.DuckDBPyConnection], T]) -> T:
+    """`body` in one write transaction: committed whole, or rolled back and raised.
+
+    Seen under load with two campaigns taking turns on one file: DuckDB read past the
+    end of the file the other process had just written ("Could not read enough bytes").
+    Nothing was committed then, so the body runs again on a fresh open (twice at most);
+    every body here may run twice (a repetition's rows replace their earlier copy).
+    """
+    for attempt in range(_READ_RETRIES + 1):
+        try:
+            with connect(path, "write") as conn:
+                conn.execute("BEGIN TRANSACTION")
+                try:
+                    result = body(conn)
+                    conn.execute("COMMIT")
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
+            return result
+        except duckdb.IOException as exc:
+            if attempt == _READ_RETRIES or "read enough bytes" not in str(exc):
+                raise
+            time.sleep(0.1 * (attempt + 1))
+    raise AssertionError("unreachable: the last attempt returns or raises")
 
 
 def ingest_repetition(path: Path, rows: RepetitionRows) -> None:
@@ -131,24 +158,7 @@ def ingest_repetition(path: Path, rows: RepetitionRows) -> None:
     Rows a previous attempt at the same repetition number left are replaced, so
     ingesting twice never duplicates.
     """
-    for attempt in range(_READ_RETRIES + 1):
-        try:
-            with connect(path, "write") as conn:
-                conn.execute("BEGIN TRANSACTION")
-                try:
-                    _write_repetition(conn, rows)
-                    conn.execute("COMMIT")
-                except BaseException:
-                    conn.execute("ROLLBACK")
-                    raise
-            return
-        except duckdb.IOException as exc:
-            # Seen under load with two campaigns taking turns on one file: DuckDB read
-            # past the end of the file another process had just written. Nothing was
-            # committed; a fresh open reads the file as it now is.
-            if attempt == _READ_RETRIES or "read enough bytes" not in str(exc):
-                raise
-            time.sleep(0.1 * (attempt + 1))
+    _in_transaction(path, lambda conn: _write_repetition(conn, rows))
 
 
 def import_session(path: Path, session: Session, repetitions: Sequence[RepetitionRows]) -> None:
@@ -195,18 +205,15 @@ def _write_repetition(conn: duckdb.DuckDBPyConnection, rows: RepetitionRows) -> 
 
 def finish_session(path: Path, session_id: str, status: str) -> None:
     """The session's end: its status, and the summaries of all its repetitions."""
-    with connect(path, "write") as conn:
-        conn.execute("BEGIN TRANSACTION")
-        try:
-            conn.execute(
-                "UPDATE sessions SET status = ?, finished_at = ? WHERE id = ?",
-                [status, datetime.now(UTC), session_id],
-            )
-            summaries.refresh(conn, [session_id])
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
+
+    def finish(conn: duckdb.DuckDBPyConnection) -> None:
+        conn.execute(
+            "UPDATE sessions SET status = ?, finished_at = ? WHERE id = ?",
+            [status, datetime.now(UTC), session_id],
+        )
+        summaries.refresh(conn, [session_id])
+
+    _in_transaction(path, finish)
 
 
 def discard_session(path: Path, session_id: str) -> bool:
