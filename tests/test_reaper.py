@@ -137,3 +137,56 @@ def test_the_reaper_exits_with_its_owner_after_a_clean_exit() -> None:
     assert list_managed(session=session) == []  # the owner stopped its own
     wait_until(lambda: not alive(reaper_pid))
     assert not folder.exists()
+
+
+# An owner that registers a child with its reaper (as the runner does each repetition),
+# prints "<child pid>", and waits to be killed. The child outlives it: it waits for the
+# owner to die, then past the reaper's last sweep after that death, then creates a
+# container in the owner's name (as a repetition's start in flight would) and exits.
+OWNER_WITH_CHILD = """
+import os, subprocess, sys
+from stability.containers import reaper
+from stability.containers.labels import process_started
+folder = reaper.owned_tmpdir() / "child"
+folder.mkdir()
+child = subprocess.Popen(
+    [sys.executable, "-c", {child!r}, str(os.getpid()), process_started(os.getpid())],
+    start_new_session=True,
+)
+reaper.note_child(folder, child.pid)
+print(child.pid, flush=True)
+import time; time.sleep(300)
+"""
+LATE_CHILD = """
+import os, sys, time
+from pathlib import Path
+from stability.containers.config import load_settings
+from stability.containers.engine import docker_client
+from stability.containers.labels import container_labels
+owner, started = int(sys.argv[1]), sys.argv[2]
+while os.getppid() == owner:
+    time.sleep(0.05)
+time.sleep(4.5)  # past the sweeps at 0, 1 and 3 s after the owner's death
+image = load_settings(Path.cwd()).redis_image
+labels = container_labels("redis", owner=owner, owner_started=started)
+docker_client().containers.create(image, labels=labels)
+"""
+
+
+def test_containers_a_child_creates_after_its_owner_died_are_removed() -> None:
+    session = f"reap-{uuid.uuid4().hex[:8]}"
+    env = {**os.environ, "STABILITY_SESSION_ID": session, "STABILITY_REPETITION": "1"}
+    owner = subprocess.Popen(
+        [sys.executable, "-c", OWNER_WITH_CHILD.format(child=LATE_CHILD)],
+        env=env,
+        stdout=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    assert owner.stdout is not None
+    child = int(owner.stdout.readline())
+    owner.kill()
+    owner.wait()
+    wait_until(lambda: list_managed(session=session) != [] or not alive(child), 30)
+    wait_until(lambda: not alive(child), 30)
+    wait_until(lambda: list_managed(session=session) == [], 15)

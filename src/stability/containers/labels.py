@@ -19,9 +19,12 @@ SESSION_ENV = "STABILITY_SESSION_ID"
 REPETITION_ENV = "STABILITY_REPETITION"
 
 
-def container_labels(service: str, owner: int | None = None) -> dict[str, str]:
+def container_labels(
+    service: str, owner: int | None = None, owner_started: str | None = None
+) -> dict[str, str]:
     """Our labels; `owner`: the process whose end removes the container (default: this
-    one; under `stability run`, the runner, which removes it after the repetition)."""
+    one; under `stability run`, the runner, which removes it after the repetition);
+    `owner_started`: its start time, when known (default: read now)."""
     owner = os.getpid() if owner is None else owner
     labels = {
         MANAGED: "true",
@@ -29,7 +32,7 @@ def container_labels(service: str, owner: int | None = None) -> dict[str, str]:
         OWNER_PID: str(owner),
         OWNER_HOST: socket.gethostname(),
     }
-    if started := process_started(owner):
+    if started := owner_started or process_started(owner):
         labels[OWNER_STARTED] = started
     if session := os.environ.get(SESSION_ENV):
         labels[SESSION] = session

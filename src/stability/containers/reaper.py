@@ -9,7 +9,9 @@ not; it never touches another owner's containers. Nothing waits for it.
 
 The watcher waits on a pidfd (Linux) and polls elsewhere. After the owner's death it
 looks again a few times, since a container create that was in flight when the owner
-died still completes in the engine.
+died still completes in the engine. Processes the owner started that create containers
+in its name (a runner's repetitions, registered with `note_child`) can outlive it for a
+few seconds: the watcher waits for them too, then looks again.
 
 Run as `python -m stability.containers.reaper PID STARTED HOST FOLDER`.
 """
@@ -32,8 +34,12 @@ from stability.containers import labels
 from stability.containers.cleanup import process_alive
 
 SWEEPS_AFTER_DEATH_S = (0.0, 1.0, 3.0)
+# How long to wait for the owner's children after it died; a runner's repetition stops
+# itself within about 16 s of losing its runner (`recorder._watch_runner`).
+CHILDREN_WAIT_S = 60.0
 _POLL_S = 0.2
 _FOLDER_PREFIX = "stability-owner-"
+_CHILD_FILE = ".process"
 
 _lock = threading.Lock()
 _reapers: dict[int, subprocess.Popen[bytes]] = {}
@@ -83,35 +89,66 @@ def _folder(pid: int, started: str) -> Path:
     return Path(tempfile.gettempdir()) / f"{_FOLDER_PREFIX}{pid}-{started or 'x'}"
 
 
+def note_child(folder: Path, pid: int) -> None:
+    """Say that process `pid`, working in `folder` (inside this process's owned folder),
+    creates containers in this process's name: the reaper waits for it before its last
+    sweeps."""
+    (folder / _CHILD_FILE).write_text(f"{pid} {labels.process_started(pid) or ''}\n")
+
+
+def _children(folder: Path) -> list[tuple[int, str]]:
+    found = []
+    for note in folder.glob(f"*/{_CHILD_FILE}"):
+        with contextlib.suppress(OSError, ValueError):
+            pid, _, started = note.read_text(encoding="ascii").strip().partition(" ")
+            found.append((int(pid), started))
+    return found
+
+
 # -- the watcher ----------------------------------------------------------------------
 
 
 def main(argv: list[str]) -> int:
     pid, started, host, folder = int(argv[0]), argv[1], argv[2], Path(argv[3])
     wait_for_exit(pid, started)
+    ours = folder.name.startswith(_FOLDER_PREFIX)
+    children = _children(folder) if ours else []
+
+    def sweep() -> None:
+        with contextlib.suppress(Exception):  # no engine, or it went away: nothing to do
+            remove_owned_containers(pid, started, host)
+        if ours:
+            shutil.rmtree(folder, ignore_errors=True)
+
+    sweep()
+    if children:
+        deadline = time.monotonic() + CHILDREN_WAIT_S
+        for child, child_started in children:
+            wait_for_exit(child, child_started, timeout=max(0.0, deadline - time.monotonic()))
     began = time.monotonic()
     for at in SWEEPS_AFTER_DEATH_S:
         time.sleep(max(0.0, began + at - time.monotonic()))
-        with contextlib.suppress(Exception):  # no engine, or it went away: nothing to do
-            remove_owned_containers(pid, started, host)
-        if folder.name.startswith(_FOLDER_PREFIX):
-            shutil.rmtree(folder, ignore_errors=True)
+        sweep()
     return 0
 
 
-def wait_for_exit(pid: int, started: str) -> None:
-    """Return once process `pid` (the one that started at `started`) has exited."""
+def wait_for_exit(pid: int, started: str, timeout: float | None = None) -> None:
+    """Return once process `pid` (the one that started at `started`) has exited, or
+    after `timeout` seconds."""
     if not _same_process(pid, started):
         return
     try:
         fd = os.pidfd_open(pid)
     except (AttributeError, OSError):
+        deadline = None if timeout is None else time.monotonic() + timeout
         while _same_process(pid, started):
+            if deadline is not None and time.monotonic() > deadline:
+                return
             time.sleep(_POLL_S)
         return
     try:
         if _same_process(pid, started):  # not reused between the check and the open
-            select.select([fd], [], [])  # readable when the process exits
+            select.select([fd], [], [], timeout)  # readable when the process exits
     finally:
         os.close(fd)
 
@@ -123,8 +160,6 @@ def _same_process(pid: int, started: str) -> bool:
     if now is None:  # no /proc: the pid is all there is to go by
         return not started
     return now == started and not _zombie(pid)
-
-    return True
 
 
 def _zombie(pid: int) -> bool:

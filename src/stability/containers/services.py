@@ -26,7 +26,12 @@ from stability.containers.snapshot import snapshot_spec
 from stability.containers.watch import WATCH
 from stability.exceptions import MigrationError, StabilityError
 from stability.records import ContainerLog, ContainerStart
-from stability.runner.results_file import RUNNER_PID_ENV, append_record, recording
+from stability.runner.results_file import (
+    RUNNER_PID_ENV,
+    RUNNER_STARTED_ENV,
+    append_record,
+    recording,
+)
 
 if TYPE_CHECKING:
     from stability.containers.launch import RunningService, ServiceSpec
@@ -190,7 +195,11 @@ class ServiceManager:
         """Under `stability run` the runner owns our containers: they outlive this
         process until it has inspected and removed them (or its own end removes them)."""
         runner = _runner_pid()
-        return None if runner is None else container_labels(name, owner=runner)
+        if runner is None:
+            return None
+        return container_labels(
+            name, owner=runner, owner_started=os.environ.get(RUNNER_STARTED_ENV)
+        )
 
     def _adopt(self, name: str, spec: ServiceSpec, record: ContainerStart) -> RunningService | None:
         """The container the runner started ahead for this service, if it fits."""

@@ -33,7 +33,7 @@ from stability.containers.health import (
     inspect_labelled,
     judge,
 )
-from stability.containers.reaper import owned_tmpdir
+from stability.containers.reaper import note_child, owned_tmpdir
 from stability.exceptions import StabilityError
 from stability.records import (
     ContainerLog,
@@ -51,6 +51,7 @@ from stability.runner.results_file import (
     MAX_TRACEBACK,
     RESULTS_DIR_ENV,
     RUNNER_PID_ENV,
+    RUNNER_STARTED_ENV,
     bounded,
     read_records,
 )
@@ -150,6 +151,7 @@ def run_repetition(
                 start_new_session=True,
             )
             registry.add(spec.number, proc)
+            note_child(folder, proc.pid)  # if the runner is killed, its reaper waits for this
             try:
                 proc.wait(timeout=spec.timeout)
             except subprocess.TimeoutExpired:
@@ -210,6 +212,7 @@ def repetition_env(spec: RepetitionSpec, folder: Path) -> dict[str, str]:
         labels.SESSION_ENV: spec.session_id,
         labels.REPETITION_ENV: str(spec.number),
         RUNNER_PID_ENV: str(os.getpid()),
+        RUNNER_STARTED_ENV: labels.process_started(os.getpid()) or "",
         "TMPDIR": str(tmp),
         # Ryuk needs a pulled image; the tests' own testcontainers are reaped by our labels.
         "TESTCONTAINERS_RYUK_DISABLED": os.environ.get("TESTCONTAINERS_RYUK_DISABLED", "true"),

@@ -22,6 +22,9 @@ MAX_OUTPUT = 8000
 
 # Set by the runner: a repetition whose runner died stops instead of lingering.
 RUNNER_PID_ENV = "STABILITY_RUNNER_PID"
+# When the runner started (labels.process_started): our containers carry it as their
+# owner's, even those created after the runner died, so its reaper finds them.
+RUNNER_STARTED_ENV = "STABILITY_RUNNER_STARTED"
 # Set by the recording pytest process (for its xdist workers, which check it is their
 # parent) and by each recording worker: a pytest run inline in a process that records
 # already finds its own pid there.
