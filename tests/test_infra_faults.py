@@ -181,7 +181,13 @@ def test_redis_killed_or_restarted_between_two_tests(
         ("test_faulty.py::test_a_uses_redis", "passed", False),
         ("test_faulty.py::test_a_uses_redis", "error", True),
     ]
-    assert rows[1:] == [("test_faulty.py::test_b_uses_redis", "error", True)]
+    # a killed Redis is gone for test_b; a restarted one on the host network comes back
+    # on its port (empty), and test_b may find it: the repetition is infra either way
+    b_outcomes = [("test_faulty.py::test_b_uses_redis", "error", True)]
+    if "restart" in fault:
+        b_outcomes.append(("test_faulty.py::test_b_uses_redis", "passed", False))
+    assert rows[1] in b_outcomes
+    assert len(rows) == 2
 
 
 def test_postgres_stopped_right_after_the_tests(project: Path) -> None:

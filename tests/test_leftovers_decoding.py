@@ -243,3 +243,36 @@ def test_a_slot_holding_much_log_is_replaced_without_losing_a_commit(
         assert slots == [(probe.slot,)]  # the old ones are gone
     finally:
         probe.close()
+
+
+def test_a_snapshot_carries_a_slot_that_one_probe_claims(tmp_path: Path) -> None:
+    from stability.containers.services import fresh_spec
+
+    (tmp_path / "pyproject.toml").write_text('[tool.stability]\nmigrations = "db"\n')
+    (tmp_path / "db").mkdir()
+    (tmp_path / "db" / "001.sql").write_text(f"-- {tmp_path}\n{SCHEMA}")  # a snapshot of its own
+    settings = load_settings(tmp_path)
+    service = start_service(fresh_spec(postgres_spec(settings), settings))
+    writer = psycopg.connect(service.url, autocommit=True)
+    try:
+        writer.execute("INSERT INTO items VALUES ('before attach', 0)")
+        first, second = DecodingPostgresProbe(service.url), DecodingPostgresProbe(service.url)
+        assert first.slot == pg_decoding.PREMADE_SLOT  # claimed: nothing to wait for
+        assert second.slot.startswith("stability_leftovers_")  # the claim is exclusive
+        assert first.measure() is None and second.measure() is None  # before attach: not theirs
+        writer.execute("INSERT INTO items VALUES ('after attach', 1)")
+        assert _rows(first.measure()) == _rows(second.measure()) == {"public.items": (1, 0, 0)}
+
+        first._move_at = 0  # the next window moves on to a new, temporary slot
+        writer.execute("DELETE FROM items WHERE name = 'after attach'")
+        assert _rows(first.measure()) == {"public.items": (0, 0, 1)}
+        assert first.slot != pg_decoding.PREMADE_SLOT
+        slots = {r[0] for r in writer.execute("SELECT slot_name FROM pg_replication_slots")}
+        assert pg_decoding.PREMADE_SLOT not in slots  # dropped, not left keeping log
+        writer.execute("INSERT INTO items VALUES ('later', 2)")
+        assert _rows(first.measure()) == {"public.items": (1, 0, 0)}
+        first.close()
+        second.close()
+    finally:
+        writer.close()
+        service.stop()

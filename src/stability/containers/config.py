@@ -15,6 +15,7 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
+from stability.containers.host_network import NETWORK_CHOICES
 from stability.exceptions import ConfigError
 
 DEFAULT_POSTGRES_IMAGE = "postgres:16-alpine"
@@ -37,6 +38,8 @@ class Settings:
     check_leftovers: bool | None = None
     # start PostgreSQL from a snapshot image (initdb, migrations, seed done once)
     snapshot: bool = True
+    # where our containers listen: auto, host (loopback on the host network) or bridge
+    network: str = "auto"
     # folder of the pyproject.toml the settings came from: `seed` modules import from it
     project_root: Path | None = None
 
@@ -52,6 +55,7 @@ _ENV = {
     "STABILITY_QUARANTINE": "quarantine",
     "STABILITY_CHECK_LEFTOVERS": "check_leftovers",
     "STABILITY_SNAPSHOT": "snapshot",
+    "STABILITY_NETWORK": "network",
 }
 _KEYS = {f.name.replace("_", "-"): f.name for f in fields(Settings)} | {
     f.name: f.name for f in fields(Settings)
@@ -119,6 +123,9 @@ def _coerce(name: str, raw: Any, where: str, base: Path) -> Any:
         return value
     if not isinstance(raw, str) or not raw.strip():
         raise ConfigError(f"{name} in {where} must be a non-empty string, got {raw!r}")
+    if name == "network" and raw not in NETWORK_CHOICES:
+        choices = ", ".join(NETWORK_CHOICES)
+        raise ConfigError(f"network in {where} must be one of {choices}, got {raw!r}")
     if name in ("migrations", "quarantine"):
         return (base / raw).resolve()
     if name == "seed" and ":" not in raw:

@@ -1,4 +1,4 @@
-"""Starting PostgreSQL and Redis with testcontainers (the only module that imports it).
+"""Starting PostgreSQL and Redis with testcontainers (imported here and in `host_network`).
 
 Readiness is our own fine-grained poll (every 50 ms, from the host, through the mapped
 port) rather than testcontainers' one-second wait loops, so a measured start-up time is
@@ -18,6 +18,13 @@ from urllib.parse import quote
 
 from stability.containers.config import Settings
 from stability.containers.engine import docker_client
+from stability.containers.host_network import (
+    LOOPBACK,
+    adopted_container,
+    free_loopback_port,
+    host_network_container,
+    use_host_network,
+)
 from stability.containers.labels import container_labels
 from stability.containers.reaper import ensure_reaper
 from stability.exceptions import ImageUnavailable, ServiceStartError, StartupTimeout
@@ -52,6 +59,9 @@ class ServiceSpec:
     tmpfs: Mapping[str, str] = field(default_factory=dict)
     prepared: bool = False  # migrations and seed are already in the image (a snapshot)
     command: tuple[str, ...] = ()  # arguments to the image's entrypoint; () keeps its CMD
+    # the server's arguments to listen on 127.0.0.1 at a port (on the host network)
+    loopback_args: Callable[[int], tuple[str, ...]] = lambda port: ()
+    network: str = "auto"  # Settings.network: auto, host or bridge
 
 
 @dataclass
@@ -124,6 +134,8 @@ def postgres_spec(settings: Settings) -> ServiceSpec:
         probe=probe,
         url=url,
         command=POSTGRES_SERVER_FLAGS,
+        loopback_args=lambda p: ("-c", f"port={p}", "-c", f"listen_addresses={LOOPBACK}"),
+        network=settings.network,
     )
 
 
@@ -145,6 +157,8 @@ def redis_spec(settings: Settings) -> ServiceSpec:
         env={},
         probe=probe,
         url=lambda host, port: f"redis://{host}:{port}/0",
+        loopback_args=lambda p: ("--port", str(p), "--bind", LOOPBACK),
+        network=settings.network,
     )
 
 
@@ -158,30 +172,21 @@ def start_service(spec: ServiceSpec, labels: Mapping[str, str] | None = None) ->
 
     `labels`: the container's labels (default: this process's, `container_labels`).
     """
-    from testcontainers.core.container import DockerContainer
 
     started = time.perf_counter()
     client = docker_client()
-    ensure_image(client, spec)
+    image = ensure_image(client, spec)
     ensure_reaper()  # owned from creation: removed when this process dies, however it dies
-    container = DockerContainer(
-        spec.image,
-        env=dict(spec.env),
-        labels=dict(labels) if labels is not None else container_labels(spec.name),
-    )
-    if _local_engine():  # published on loopback only: a test database is nobody else's
-        container.ports[str(spec.port)] = ("127.0.0.1", None)  # type: ignore[assignment]
-    else:
-        container.with_exposed_ports(spec.port)
-    for path, size in spec.tmpfs.items():
-        container.with_tmpfs_mount(path, size or None)
-    if spec.command:
-        container.with_command(list(spec.command))
+    on_host = use_host_network(spec.network, client)
+    container = _container(spec, image, labels, on_host)
     try:
         with _OUR_SETTINGS:
             container.start()
-            host = container.get_container_host_ip()
-            port = int(container.get_exposed_port(spec.port))
+            if on_host:
+                host, port = LOOPBACK, container.get_exposed_port(spec.port)
+            else:
+                host = container.get_container_host_ip()
+                port = int(container.get_exposed_port(spec.port))
         host = "127.0.0.1" if host == "localhost" else host
     except Exception as exc:
         logs = _log_tail(container)
@@ -197,6 +202,39 @@ def start_service(spec: ServiceSpec, labels: Mapping[str, str] | None = None) ->
     return RunningService(spec, container, host, port, time.perf_counter() - started)
 
 
+def _container(
+    spec: ServiceSpec, image: Any, labels: Mapping[str, str] | None, on_host: bool
+) -> DockerContainer:
+    """The testcontainers object to start: on the host network listening on a free
+    loopback port, or on the bridge with the service's port published."""
+    from testcontainers.core.container import DockerContainer
+
+    kwargs: dict[str, Any] = {
+        "env": dict(spec.env),
+        "labels": dict(labels) if labels is not None else container_labels(spec.name),
+    }
+    command = list(spec.command)
+    if on_host:
+        port = free_loopback_port()
+        if not command:  # the image's own command, then ours
+            command = list((image.attrs.get("Config") or {}).get("Cmd") or [])
+        command += spec.loopback_args(port)
+        # PGPORT: a `psql` run inside the container finds the server on its port
+        kwargs["env"]["PGPORT"] = str(port)
+        container = host_network_container(spec.image, spec.port, port, **kwargs)
+    else:
+        container = DockerContainer(spec.image, **kwargs)
+        if _local_engine():  # published on loopback only: a test database is nobody else's
+            container.ports[str(spec.port)] = ("127.0.0.1", None)  # type: ignore[assignment]
+        else:
+            container.with_exposed_ports(spec.port)
+    for path, size in spec.tmpfs.items():
+        container.with_tmpfs_mount(path, size or None)
+    if command:
+        container.with_command(command)
+    return container
+
+
 def adopt_service(
     spec: ServiceSpec, container_id: str, host: str, port: int, ready_s: float
 ) -> RunningService:
@@ -204,17 +242,14 @@ def adopt_service(
     started here: the same `RunningService`, its `container` a testcontainers object."""
 
     def container() -> DockerContainer:
-        from testcontainers.core.container import DockerContainer
-
-        handle = DockerContainer(spec.image)
         try:
-            handle._container = handle.get_docker_client().client.containers.get(container_id)
+            wrapped = docker_client().containers.get(container_id)
         except Exception as exc:
             raise ServiceStartError(
                 f"{spec.name} container {container_id[:12]} from the runner's pool is gone: "
                 f"{_describe(exc)}"
             ) from None
-        return handle
+        return adopted_container(spec.image, wrapped, spec.port, port)
 
     return RunningService(spec, container, host, port, ready_s, known_id=container_id)
 
@@ -268,16 +303,16 @@ def _local_engine() -> bool:
     return os.environ.get("DOCKER_HOST", "unix://").startswith(_LOCAL_ENGINES)
 
 
-def ensure_image(client: Any, spec: ServiceSpec) -> None:
+def ensure_image(client: Any, spec: ServiceSpec) -> Any:
+    """The image `spec` starts from (the SDK's object), pulled when missing."""
     import docker.errors
 
     try:
-        client.images.get(spec.image)
-        return
+        return client.images.get(spec.image)
     except docker.errors.ImageNotFound:
         pass
     try:
-        client.images.pull(spec.image)
+        return client.images.pull(spec.image)
     except Exception as exc:
         env = f"STABILITY_{spec.name.upper()}_IMAGE"
         reason = str(getattr(exc, "explanation", None) or _describe(exc))[:160]
