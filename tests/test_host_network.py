@@ -15,7 +15,7 @@ import psycopg
 import pytest
 import redis
 
-from stability.containers import host_network, labels
+from stability.containers import host_network, labels, launch
 from stability.containers.config import load_settings
 from stability.containers.launch import RunningService, service_spec, start_service
 from stability.exceptions import ConfigError
@@ -117,3 +117,32 @@ def test_host_network_redis_and_the_bridge_setting() -> None:
     finally:
         on_host.container.stop()
         bridged.container.stop()
+
+
+def test_ports_are_picked_below_the_range_of_outgoing_connections() -> None:
+    low, _ = host_network._ephemeral_range()
+    picked = [host_network.free_loopback_port() for _ in range(50)]
+    assert len(set(picked)) == 50
+    if low > 21000:
+        assert all(20000 <= port < low for port in picked)
+
+
+@pytest.mark.docker
+@pytest.mark.parametrize("name", ["postgres", "redis"])
+def test_a_port_taken_before_the_server_binds_it_is_picked_again(
+    name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    taken = socket.create_server(("127.0.0.1", 0))  # another process's, in the meantime
+    taken_port = taken.getsockname()[1]
+    picks = iter([taken_port, host_network.free_loopback_port()])
+    monkeypatch.setattr(launch, "free_loopback_port", lambda: next(picks))
+    try:
+        service = _start(name, "host")
+    finally:
+        taken.close()
+    try:
+        assert service.port != taken_port
+        assert service.container.get_exposed_port(service.spec.port) == service.port
+        assert next(picks, None) is None  # both picks used: the first start failed
+    finally:
+        service.container.stop()

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import functools
 import os
+import random
 import socket
 import sys
 import threading
@@ -34,6 +35,8 @@ _LOCAL_SOCKETS = ("unix:///var/run/docker.sock", "unix:///run/docker.sock")
 _verdict_lock = threading.Lock()
 _verdict: bool | None = None
 _handed_out: set[int] = set()  # ports picked by this process: never picked twice
+_FIRST_PORT = 20000
+_random = random.SystemRandom()
 
 
 def use_host_network(setting: str, client: Any) -> bool:
@@ -66,15 +69,37 @@ def _engine_shares_loopback(client: Any) -> bool:
 
 
 def free_loopback_port() -> int:
-    """A port free on 127.0.0.1 now (the kernel's pick), not picked before here."""
-    while True:
+    """A port free on 127.0.0.1 now, not picked before by this process, and below the
+    kernel's range for outgoing connections (which could take it before the server
+    binds it): picked at random, so that processes starting side by side rarely meet."""
+    low, _ = _ephemeral_range()
+    for _ in range(200):
+        port = _random.randrange(_FIRST_PORT, low) if low - _FIRST_PORT > 1000 else 0
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-            probe.bind((LOOPBACK, 0))
+            try:
+                probe.bind((LOOPBACK, port))
+            except OSError:
+                continue
             port = int(probe.getsockname()[1])
         with _verdict_lock:
             if port not in _handed_out:
                 _handed_out.add(port)
                 return port
+    raise OSError("no free port on 127.0.0.1")
+
+
+def port_taken(logs: str) -> bool:
+    """Whether a server's last words say another process had taken its port."""
+    return "already in use" in logs.lower()
+
+
+def _ephemeral_range() -> tuple[int, int]:
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range", encoding="ascii") as fh:
+            low, high = (int(part) for part in fh.read().split())
+        return low, high
+    except (OSError, ValueError):
+        return 32768, 60999
 
 
 def host_network_container(

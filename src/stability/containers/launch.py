@@ -23,6 +23,7 @@ from stability.containers.host_network import (
     adopted_container,
     free_loopback_port,
     host_network_container,
+    port_taken,
     use_host_network,
 )
 from stability.containers.labels import container_labels
@@ -44,6 +45,7 @@ POLL_INTERVAL_S = 0.05
 # transaction wrote without scanning tables (`stability.containers.pg_decoding`).
 POSTGRES_SERVER_FLAGS = ("-c", "wal_level=logical")
 _LOG_TAIL_LINES = 8
+_PORT_ATTEMPTS = 3
 
 
 @dataclass(frozen=True)
@@ -142,8 +144,17 @@ def postgres_spec(settings: Settings) -> ServiceSpec:
 def redis_spec(settings: Settings) -> ServiceSpec:
     def probe(host: str, port: int) -> None:
         import redis
+        from redis.backoff import NoBackoff
+        from redis.retry import Retry
 
-        client = redis.Redis(host=host, port=port, socket_connect_timeout=1, socket_timeout=1)
+        # one try a probe: the readiness loop is the retry (and checks the container)
+        client = redis.Redis(
+            host=host,
+            port=port,
+            socket_connect_timeout=1,
+            socket_timeout=1,
+            retry=Retry(NoBackoff(), 0),
+        )
         try:
             client.ping()
         finally:
@@ -172,13 +183,24 @@ def start_service(spec: ServiceSpec, labels: Mapping[str, str] | None = None) ->
 
     `labels`: the container's labels (default: this process's, `container_labels`).
     """
-
     started = time.perf_counter()
     client = docker_client()
     image = ensure_image(client, spec)
     ensure_reaper()  # owned from creation: removed when this process dies, however it dies
     on_host = use_host_network(spec.network, client)
-    container = _container(spec, image, labels, on_host)
+    for attempt in range(_PORT_ATTEMPTS):
+        try:
+            return _start_once(spec, _container(spec, image, labels, on_host), on_host, started)
+        except ServiceStartError as exc:
+            # on the host network another process may take the port we picked first
+            if not (on_host and port_taken(str(exc)) and attempt + 1 < _PORT_ATTEMPTS):
+                raise
+    raise AssertionError("unreachable")
+
+
+def _start_once(
+    spec: ServiceSpec, container: DockerContainer, on_host: bool, started: float
+) -> RunningService:
     try:
         with _OUR_SETTINGS:
             container.start()
@@ -333,20 +355,24 @@ def _wait_ready(spec: ServiceSpec, container: Any, host: str, port: int, started
         except Exception:
             pass
         now = time.perf_counter()
-        if now >= deadline:
-            raise StartupTimeout(
-                f"{spec.name} ({spec.image}) was not ready after {now - started:.1f} s "
-                f"(timeout {spec.timeout:g} s){_log_tail(container)}"
-            )
-        if now >= next_status_check:  # a crashed container will never answer: fail fast
+        if now >= next_status_check or now >= deadline:  # a crashed one never answers
             wrapped = container.get_wrapped_container()
-            wrapped.reload()
+            try:
+                wrapped.reload()
+            except Exception:
+                if now < deadline:
+                    raise
             if wrapped.status in {"exited", "dead"}:
                 raise ServiceStartError(
                     f"{spec.name} container ({spec.image}) exited while starting"
                     f"{_log_tail(container)}"
                 )
             next_status_check = now + 0.5
+        if now >= deadline:
+            raise StartupTimeout(
+                f"{spec.name} ({spec.image}) was not ready after {now - started:.1f} s "
+                f"(timeout {spec.timeout:g} s){_log_tail(container)}"
+            )
         time.sleep(POLL_INTERVAL_S)
 
 
