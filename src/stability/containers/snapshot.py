@@ -37,7 +37,7 @@ if TYPE_CHECKING:
 
 REPOSITORY = "pytest-stability/pg-snapshot"
 # Bumped when the way snapshots are made changes: older ones are made again.
-FORMAT = "3"  # 2: analyzed; 3: a logical decoding slot for the leftover check
+FORMAT = "4"  # 2: analyzed; 3: a decoding slot for the leftover check; 4: 1 MB WAL segments
 SNAPSHOT_DIR = "/stability-snapshot"
 RUN_DIR = "/stability-run"
 KEY_LABEL = "dev.pytest-stability.snapshot-key"
@@ -52,6 +52,8 @@ _SERVER_FLAGS = ["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_
 # check), it must not fill the memory the data lives in: past this much log, PostgreSQL
 # gives it up.
 _SERVER_FLAGS += ["-c", "max_slot_wal_keep_size=64MB"]
+# Few spare log segments kept at a checkpoint: the snapshot's data is copied at each start.
+_SERVER_FLAGS += ["-c", "min_wal_size=4MB"]
 
 
 def content_key(settings: Settings) -> str:
@@ -84,7 +86,7 @@ def snapshot_spec(
     client = docker_client()
     # a missing base image: the same one-line error as without snapshots
     base = ensure_image(client, spec)
-    flags = " ".join(spec.command)  # the server flags are in the image's CMD (and key)
+    flags = " ".join([*_SERVER_FLAGS, *spec.command])  # in the image's CMD, and the key
     digest = hashlib.sha256(f"{base.id}\0{content_key(settings)}\0{flags}".encode())
     tag = f"{REPOSITORY}:{digest.hexdigest()[:24]}"
     if not _present(client, tag):
@@ -110,7 +112,11 @@ def _build(
     command = [*(config.get("Cmd") or ["postgres"]), *_SERVER_FLAGS, *spec.command]
     # On the bridge: `docker commit` keeps the container's environment, and a host
     # network start's PGPORT would become every later container's port.
-    building = replace(spec, env={**spec.env, "PGDATA": f"{SNAPSHOT_DIR}/data"}, network="bridge")
+    # 1 MB log segments (initdb's default is 16 MB): every start copies the data
+    # directory into memory, and the log was a third of it.
+    initdb_args = f"{spec.env.get('POSTGRES_INITDB_ARGS', '')} --wal-segsize=1".strip()
+    env = {**spec.env, "PGDATA": f"{SNAPSHOT_DIR}/data", "POSTGRES_INITDB_ARGS": initdb_args}
+    building = replace(spec, env=env, network="bridge")
     # The reaper's labels, but no session or repetition: containers started from the
     # image inherit its labels, and must not look like an earlier repetition's.
     owner = {
