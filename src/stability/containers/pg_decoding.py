@@ -46,10 +46,10 @@ from stability.containers.leftovers import row_changes
 from stability.containers.pg_state import (
     APPLICATION_NAME,
     CATALOG,
-    SEQUENCES,
     TABLES,
     USER_SCHEMAS,
     WINDOW,
+    Sequences,
     analyze_never_analyzed,
     catalog_changes,
     count_rows,
@@ -161,9 +161,9 @@ class DecodingPostgresProbe:
             raise DecodingUnavailable(f"no logical replication slot: {reason}") from None
         with conn.transaction():  # one snapshot for the baseline
             conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-            self.snapshot, self.sequences = conn.execute(
-                f"SELECT pg_current_snapshot()::text, ({SEQUENCES})"
-            ).fetchone()
+            self.snapshot = conn.execute("SELECT pg_current_snapshot()::text").fetchone()[0]
+            self._sequences = Sequences()
+            self.sequences = self._sequences.now(conn, force=True)
             self.catalog = {row[0] for row in conn.execute(CATALOG, prepare=True)}
             tables = [row[0] for row in conn.execute(TABLES, {"unlogged": False})]
             self.counts, _ = count_rows(conn, tables, [])
@@ -180,9 +180,10 @@ class DecodingPostgresProbe:
     def measure(self) -> dict[str, Any] | None:
         """What changed since the previous measure (None: nothing)."""
         params = {**window_params(self.snapshot, self._own), "slot": self.slot}
-        self.snapshot, committed, sequences, retained = self.conn.execute(
+        self.snapshot, committed, values, retained = self.conn.execute(
             _WINDOW_AND_RETAINED, params, prepare=True
         ).fetchone()
+        sequences = self._sequences.now(self.conn, values)
         self._own = []
         out: dict[str, Any] = {}
         seen: set[str] = set()

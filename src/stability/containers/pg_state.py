@@ -40,6 +40,15 @@ SEQUENCES = """
                                     json_build_array(last_value, start_value, increment_by)), '{}')
     FROM pg_sequences WHERE schemaname !~ '^pg_temp_'
 """
+# Every sequence's last value, in a plain array: cheap to read at every measure (0.2 ms
+# with 50 sequences, where `SEQUENCES` costs 0.8 ms), so `SEQUENCES` is read only when
+# this changed (`Sequences`).
+SEQUENCE_VALUES = """
+    SELECT array_agg(CASE WHEN has_sequence_privilege(c.oid, 'SELECT,USAGE')
+                          THEN pg_sequence_last_value(c.oid) END ORDER BY c.oid)
+    FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE c.relkind = 'S' AND n.nspname !~ '^pg_temp_'
+"""
 # The window's committed transactions: in progress at the previous snapshot or started
 # after it, and finished by this one (but for `own`, the probe's own).
 WINDOW = f"""
@@ -50,7 +59,7 @@ WINDOW = f"""
               WHERE (x >= %(prev_xmax)s OR x = ANY(%(prev_xip)s::bigint[]))
                 AND NOT x = ANY(%(own)s::bigint[])
                 AND pg_xact_status(x::text::xid8) = 'committed'),
-        ({SEQUENCES})
+        ({SEQUENCE_VALUES})
     FROM now
 """
 # Tables whose rows are counted: every one (`unlogged`: those logical decoding cannot see).
@@ -92,6 +101,23 @@ def count_rows(
         counts[tables[i]] = int(total)
         new[tables[i]] = int(new_rows)
     return counts, new
+
+
+class Sequences:
+    """The sequences' last values by name (`SEQUENCES`), read again only when the
+    cheap array of `SEQUENCE_VALUES` that a window query returns has changed."""
+
+    def __init__(self) -> None:
+        self.values: Any = None
+        self.by_name: dict[str, list[int | None]] = {}
+
+    def now(self, conn: Any, values: Any = None, *, force: bool = False) -> dict[str, Any]:
+        """By name, as of `values` (from the window query); `force`: read them anyway."""
+        if force or values != self.values:
+            self.values, self.by_name = conn.execute(
+                f"SELECT ({SEQUENCE_VALUES}), ({SEQUENCES})", prepare=True
+            ).fetchone()
+        return self.by_name
 
 
 def sequence_steps(

@@ -32,9 +32,9 @@ from stability.containers.leftovers import redis_changes, row_changes
 from stability.containers.pg_state import (
     APPLICATION_NAME,
     CATALOG,
-    SEQUENCES,
     TABLES,
     WINDOW,
+    Sequences,
     analyze_never_analyzed,
     catalog_changes,
     count_rows,
@@ -73,6 +73,7 @@ class PostgresProbe:
     """The fallback: a window with a committed write transaction recounts every table."""
 
     method = "row counts"
+    _sequences: Sequences
 
     def __init__(self, url: str) -> None:
         import psycopg
@@ -92,7 +93,8 @@ class PostgresProbe:
     def measure(self) -> dict[str, Any] | None:
         """What changed since the previous measure (None: nothing)."""
         params = window_params(self.state.snapshot)
-        snapshot, committed, sequences = self.conn.execute(WINDOW, params, prepare=True).fetchone()  # type: ignore[misc]
+        snapshot, committed, values = self.conn.execute(WINDOW, params, prepare=True).fetchone()  # type: ignore[misc]
+        sequences = self._sequences.now(self.conn, values)
         if committed:  # DDL is transactional too: no commit, no catalog change
             before = self.state
             with self.conn.transaction():  # one snapshot for the whole picture
@@ -118,11 +120,12 @@ class PostgresProbe:
         conn = self.conn
         if committed is None:  # the window's transactions, as of this snapshot
             assert params is not None
-            snapshot, committed, sequences = conn.execute(WINDOW, params).fetchone()  # type: ignore[misc]
+            snapshot, committed, values = conn.execute(WINDOW, params).fetchone()  # type: ignore[misc]
+            sequences = self._sequences.now(conn, values)
         else:
-            snapshot, sequences = conn.execute(
-                f"SELECT pg_current_snapshot()::text, ({SEQUENCES})"
-            ).fetchone()  # type: ignore[misc]
+            snapshot = conn.execute("SELECT pg_current_snapshot()::text").fetchone()[0]  # type: ignore[index]
+            self._sequences = Sequences()
+            sequences = self._sequences.now(conn, force=True)
         catalog = {row[0] for row in conn.execute(CATALOG)}
         tables = [row[0] for row in conn.execute(TABLES, {"unlogged": False})]
         self._new_versions = {}
