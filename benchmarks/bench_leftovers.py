@@ -175,7 +175,7 @@ def bench_probes(project: Path, table: str, rounds: int) -> dict[str, float]:
 def _row(table: str) -> str:
     """One row's update, as a test would write (in a transaction that rolls back)."""
     return (
-        "stock = stock - 1 WHERE sku = 'kettle-1'" if table == "products" else "n = 0 WHERE id = 1"
+        "stock = stock + 1 WHERE sku = 'kettle-1'" if table == "products" else "n = 0 WHERE id = 1"
     )
 
 

@@ -154,6 +154,40 @@ def test_reads_rollbacks_and_sequences(db: Any) -> None:
     probe.measure()
     writer.execute("SELECT nextval('tickets'), nextval('tickets')")
     assert probe.measure() == {"sequences": {"public.tickets": 2}}
+    assert probe.measure() is None
+    # a changed increment keeps the sequence's oid: steps count by the new one
+    writer.execute("ALTER SEQUENCE tickets INCREMENT BY 10")
+    probe.measure()
+    writer.execute("SELECT nextval('tickets')")
+    with writer.transaction(force_rollback=True):  # never rolled back, by PostgreSQL
+        writer.execute("SELECT nextval('tickets'), nextval('tickets')")
+    assert probe.measure() == {"sequences": {"public.tickets": 3}}
+    writer.execute("CREATE SEQUENCE later; SELECT nextval('later')")
+    assert probe.measure() == {"created": ["sequence public.later"]}
+    writer.execute("SELECT nextval('later')")
+    assert probe.measure() == {"sequences": {"public.later": 1}}
+
+
+@pytest.mark.parametrize("counting", [False, True], ids=["decoding", "counting"])
+def test_many_sequences_only_the_advanced_one_named(
+    decoding_server: RunningService, counting: bool
+) -> None:
+    with psycopg.connect(decoding_server.url, autocommit=True) as setup:
+        setup.execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
+        for i in range(30):
+            setup.execute(f"CREATE TABLE t{i} (id bigserial PRIMARY KEY)")
+        probe = (
+            PostgresProbe(decoding_server.url)
+            if counting
+            else DecodingPostgresProbe(decoding_server.url)
+        )
+        try:
+            with setup.transaction(force_rollback=True):
+                setup.execute("INSERT INTO t17 DEFAULT VALUES")
+            assert probe.measure() == {"sequences": {"public.t17_id_seq": 1}}
+            assert probe.measure() is None
+        finally:
+            probe.close()
 
 
 def test_a_transaction_open_at_a_measure_lands_in_the_window_it_commits_in(db: Any) -> None:

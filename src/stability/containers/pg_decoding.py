@@ -163,7 +163,7 @@ class DecodingPostgresProbe:
             conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
             self.snapshot = conn.execute("SELECT pg_current_snapshot()::text").fetchone()[0]
             self._sequences = Sequences()
-            self.sequences = self._sequences.now(conn, force=True)
+            self.sequences = self._sequences.now(conn)
             self.catalog = {row[0] for row in conn.execute(CATALOG, prepare=True)}
             tables = [row[0] for row in conn.execute(TABLES, {"unlogged": False})]
             self.counts, _ = count_rows(conn, tables, [])
@@ -183,7 +183,7 @@ class DecodingPostgresProbe:
         self.snapshot, committed, values, retained = self.conn.execute(
             _WINDOW_AND_RETAINED, params, prepare=True
         ).fetchone()
-        sequences = self._sequences.now(self.conn, values)
+        sequences = self._sequences.now(self.conn, values, committed=bool(committed))
         self._own = []
         out: dict[str, Any] = {}
         seen: set[str] = set()

@@ -94,13 +94,13 @@ class PostgresProbe:
         """What changed since the previous measure (None: nothing)."""
         params = window_params(self.state.snapshot)
         snapshot, committed, values = self.conn.execute(WINDOW, params, prepare=True).fetchone()  # type: ignore[misc]
-        sequences = self._sequences.now(self.conn, values)
         if committed:  # DDL is transactional too: no commit, no catalog change
             before = self.state
             with self.conn.transaction():  # one snapshot for the whole picture
                 self.conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
                 after = self._full_state(committed=None, counts=before.counts, params=params)
             return _postgres_changes(before, after, self._new_versions)
+        sequences = self._sequences.now(self.conn, values, committed=False)
         before_sequences = self.state.sequences
         self.state.snapshot, self.state.sequences = snapshot, sequences
         advanced = sequence_steps(before_sequences, sequences)
@@ -125,7 +125,7 @@ class PostgresProbe:
         else:
             snapshot = conn.execute("SELECT pg_current_snapshot()::text").fetchone()[0]  # type: ignore[index]
             self._sequences = Sequences()
-            sequences = self._sequences.now(conn, force=True)
+            sequences = self._sequences.now(conn)
         catalog = {row[0] for row in conn.execute(CATALOG)}
         tables = [row[0] for row in conn.execute(TABLES, {"unlogged": False})]
         self._new_versions = {}
