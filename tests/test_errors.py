@@ -60,6 +60,13 @@ def test_image_neither_present_nor_pullable(
 def test_startup_timeout_names_service_image_wait_and_logs(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from stability.containers.config import load_settings
+    from stability.containers.launch import postgres_spec
+    from stability.containers.services import fresh_spec
+
+    # the snapshot first, with time to make it: the time-out is about a start from it
+    settings = load_settings(pytester.path)
+    fresh_spec(postgres_spec(settings), settings)
     monkeypatch.setenv("STABILITY_POSTGRES_TIMEOUT", "0.3")
     monkeypatch.setenv("STABILITY_SESSION_ID", "timeout-check")
     pytester.makepyfile(TWO_TESTS)
