@@ -27,7 +27,8 @@ PACKAGES = ["postgresql-15", "redis-server"]
 # Bumped when the service images change: an image of another version is built again.
 # 2: drop-in for the official images (initdb.d, local trust, host auth method, CMDs).
 # 3: PGDATA from the environment (snapshots keep their data outside the volume path).
-IMAGE_VERSION = "3"
+# 4: chown only what is not the server's (a snapshot's data starts without a copy-up).
+IMAGE_VERSION = "4"
 VERSION_LABEL = "dev.pytest-stability.image-version"
 # Documentation and translations are dead weight in a test image.
 _EXCLUDES = ["/usr/share/doc/*", "/usr/share/man/*", "/usr/share/locale/*", "/usr/share/info/*"]

@@ -57,8 +57,6 @@ class ServiceSpec:
     env: dict[str, str]
     probe: Callable[[str, int], None]  # raises until the service answers
     url: Callable[[str, int], str]
-    # tmpfs mounts (path -> size, "" unbounded): a snapshot's data lives in memory
-    tmpfs: Mapping[str, str] = field(default_factory=dict)
     prepared: bool = False  # migrations and seed are already in the image (a snapshot)
     command: tuple[str, ...] = ()  # arguments to the image's entrypoint; () keeps its CMD
     # the server's arguments to listen on 127.0.0.1 at a port (on the host network)
@@ -250,8 +248,6 @@ def _container(
             container.ports[str(spec.port)] = ("127.0.0.1", None)  # type: ignore[assignment]
         else:
             container.with_exposed_ports(spec.port)
-    for path, size in spec.tmpfs.items():
-        container.with_tmpfs_mount(path, size or None)
     if command:
         container.with_command(command)
     return container

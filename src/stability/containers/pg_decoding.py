@@ -227,6 +227,8 @@ class DecodingPostgresProbe:
             return
         old, self.decoder = self.decoder, conn
         if self.slot == PREMADE_SLOT:  # not temporary: it would keep log to no purpose
+            # (on overlayfs PostgreSQL cannot rename the image's slot folder to drop it:
+            # then it stays, inactive, within max_slot_wal_keep_size)
             with contextlib.suppress(psycopg.Error):
                 old.execute("SELECT pg_drop_replication_slot(%s)", [self.slot])
         old.close()  # and its slot with it

@@ -7,10 +7,11 @@ id, user, password, database, each migration file's name and bytes, the seed tar
 and its module's source) and reused while that key holds. A change to any of them
 gives another key: the next start builds a new snapshot and removes the old ones.
 
-A container started from the snapshot copies the data directory into a tmpfs mount
-(`RUN_DIR`) before the server starts: every container still gets a database no one
-has touched, and on tmpfs it starts faster than on the overlay filesystem (overlay
-copies every file up on its first write).
+A container started from the snapshot runs the server on the image's data directory:
+its own overlay layer takes what it writes, so every container still gets a database no
+one has touched. Measured on 2 cores, that was ready in 0.19 s at 0.28 s of CPU, where
+copying the data into a tmpfs first took 0.32 s and 0.44 s: only the files written are
+copied up, unless an entrypoint changes every file's owner (`chown -R`: 2 s).
 """
 
 from __future__ import annotations
@@ -37,22 +38,18 @@ if TYPE_CHECKING:
 
 REPOSITORY = "pytest-stability/pg-snapshot"
 # Bumped when the way snapshots are made changes: older ones are made again.
-FORMAT = "4"  # 2: analyzed; 3: a decoding slot for the leftover check; 4: 1 MB WAL segments
+# 2: analyzed; 3: a decoding slot for the leftover check; 4: 1 MB WAL segments;
+# 5: the server runs on the image's data directory (no copy into a tmpfs)
+FORMAT = "5"
 SNAPSHOT_DIR = "/stability-snapshot"
-RUN_DIR = "/stability-run"
 KEY_LABEL = "dev.pytest-stability.snapshot-key"
 SOURCE_LABEL = "dev.pytest-stability.snapshot-source"
-# Copy the data into the tmpfs mount once (a restarted container keeps its copy).
-_COPY = (
-    f'[ -s {RUN_DIR}/data/PG_VERSION ] || cp -a {SNAPSHOT_DIR}/data {RUN_DIR}/ && exec "$0" "$@"'
-)
 # Durability is worth nothing in a throw-away test database.
 _SERVER_FLAGS = ["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"]
 # The snapshot's decoding slot keeps log for whoever claims it; unclaimed (no leftover
-# check), it must not fill the memory the data lives in: past this much log, PostgreSQL
-# gives it up.
+# check), it must not keep log without bound: past this much, PostgreSQL gives it up.
 _SERVER_FLAGS += ["-c", "max_slot_wal_keep_size=64MB"]
-# Few spare log segments kept at a checkpoint: the snapshot's data is copied at each start.
+# Few spare log segments kept at a checkpoint: a smaller data directory in the image.
 _SERVER_FLAGS += ["-c", "min_wal_size=4MB"]
 
 
@@ -79,8 +76,8 @@ def content_key(settings: Settings) -> str:
 def snapshot_spec(
     spec: ServiceSpec, settings: Settings, prepare: Callable[[str], None]
 ) -> ServiceSpec:
-    """`spec` started from the snapshot image (built first when missing): its data on
-    tmpfs, migrations and seed already applied. `prepare(url)` applies them at build."""
+    """`spec` started from the snapshot image (built first when missing): migrations
+    and seed already applied. `prepare(url)` applies them at build."""
     from stability.containers.launch import ensure_image
 
     client = docker_client()
@@ -93,8 +90,8 @@ def snapshot_spec(
         with _build_lock(tag):
             if not _present(client, tag):
                 _build(client, spec, settings, tag, base, prepare)
-    env = {**spec.env, "PGDATA": f"{RUN_DIR}/data"}
-    return replace(spec, image=tag, env=env, tmpfs={RUN_DIR: ""}, prepared=True, command=())
+    env = {**spec.env, "PGDATA": f"{SNAPSHOT_DIR}/data"}
+    return replace(spec, image=tag, env=env, prepared=True, command=())
 
 
 def _build(
@@ -112,8 +109,8 @@ def _build(
     command = [*(config.get("Cmd") or ["postgres"]), *_SERVER_FLAGS, *spec.command]
     # On the bridge: `docker commit` keeps the container's environment, and a host
     # network start's PGPORT would become every later container's port.
-    # 1 MB log segments (initdb's default is 16 MB): every start copies the data
-    # directory into memory, and the log was a third of it.
+    # 1 MB log segments (initdb's default is 16 MB): the segment a container writes
+    # first is copied up from the image whole.
     initdb_args = f"{spec.env.get('POSTGRES_INITDB_ARGS', '')} --wal-segsize=1".strip()
     env = {**spec.env, "PGDATA": f"{SNAPSHOT_DIR}/data", "POSTGRES_INITDB_ARGS": initdb_args}
     building = replace(spec, env=env, network="bridge")
@@ -135,8 +132,8 @@ def _build(
             repository=REPOSITORY,
             tag=tag.split(":", 1)[1],
             changes=[
-                f"ENV PGDATA={RUN_DIR}/data",
-                "ENTRYPOINT " + json.dumps(["/bin/sh", "-c", _COPY, *entrypoint]),
+                f"ENV PGDATA={SNAPSHOT_DIR}/data",
+                "ENTRYPOINT " + json.dumps(entrypoint),
                 "CMD " + json.dumps(command),
                 f"LABEL {KEY_LABEL}={tag.split(':', 1)[1]} {SOURCE_LABEL}={source}",
             ],

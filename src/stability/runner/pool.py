@@ -27,7 +27,7 @@ from stability.exceptions import StabilityError
 if TYPE_CHECKING:
     from stability.containers.launch import RunningService, ServiceSpec
 
-SET_MEMORY_BYTES = 256 * 1024 * 1024  # a PostgreSQL on tmpfs and a Redis, generously
+SET_MEMORY_BYTES = 256 * 1024 * 1024  # a PostgreSQL and a Redis, generously
 Env = dict[str, str]
 
 

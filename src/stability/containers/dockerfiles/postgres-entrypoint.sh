@@ -25,7 +25,9 @@ shift
 : "${POSTGRES_HOST_AUTH_METHOD:=scram-sha-256}"
 export POSTGRES_USER POSTGRES_PASSWORD POSTGRES_DB
 mkdir -p "$PGDATA" /var/run/postgresql
-chown -R postgres:postgres "$PGDATA" /var/run/postgresql
+# Only what is not the server's yet (as the official entrypoint does): a data directory
+# from an image layer (a snapshot) would otherwise be copied up whole by overlayfs.
+find "$PGDATA" /var/run/postgresql ! -user postgres -exec chown postgres:postgres {} +
 as_postgres() { setpriv --reuid=postgres --regid=postgres --init-groups "$@"; }
 sql() {  # sql DATABASE: run SQL from stdin on the init server, stopping at the first error
     as_postgres "$PGBIN/psql" -v ON_ERROR_STOP=1 --no-psqlrc --quiet --username "$POSTGRES_USER" \
