@@ -301,7 +301,9 @@ def test_a_snapshot_carries_a_slot_that_one_probe_claims(tmp_path: Path) -> None
         writer.execute("DELETE FROM items WHERE name = 'after attach'")
         assert _rows(first.measure()) == {"public.items": (0, 0, 1)}
         assert first.slot != pg_decoding.PREMADE_SLOT
-        active = dict(writer.execute("SELECT slot_name, active FROM pg_replication_slots"))
+        active: dict[str, bool] = dict(
+            writer.execute("SELECT slot_name, active FROM pg_replication_slots")
+        )
         assert first.slot in active
         # dropped where the filesystem lets PostgreSQL rename its folder (not overlayfs,
         # where the snapshot's data lives): never in use any more
