@@ -67,14 +67,15 @@ def test_startup_timeout_names_service_image_wait_and_logs(
     # the snapshot first, with time to make it: the time-out is about a start from it
     settings = load_settings(pytester.path)
     fresh_spec(postgres_spec(settings), settings)
-    monkeypatch.setenv("STABILITY_POSTGRES_TIMEOUT", "0.3")
+    # (a time-out no start can meet: a snapshot start is ready in about 0.2 s here)
+    monkeypatch.setenv("STABILITY_POSTGRES_TIMEOUT", "0.01")
     monkeypatch.setenv("STABILITY_SESSION_ID", "timeout-check")
     pytester.makepyfile(TWO_TESTS)
     result = pytester.runpytest_subprocess("-ra", "--tb=short")
     _assert_one_line_errors(
         result,
         # the image: the snapshot made from pytest-stability/postgres:15-bookworm
-        "postgres (pytest-stability/pg-snapshot:*) was not ready after *.* s (timeout 0.3 s); *",
+        "postgres (pytest-stability/pg-snapshot:*) was not ready after *.* s (timeout 0.01 s); *",
     )
     # The log tail is there (the container logged or said it logged nothing) ...
     assert "last log lines:" in result.stdout.str() or "logged nothing" in result.stdout.str()
