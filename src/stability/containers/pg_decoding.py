@@ -1,9 +1,8 @@
 """The PostgreSQL probe of the leftover check by logical decoding: what each committed
 transaction wrote, read from the write-ahead log, without scanning tables.
 
-At attach (after migrations and seed) the probe claims the logical replication slot a
-snapshot image carries (`PREMADE_SLOT`, moved on to the present), or creates a temporary
-one (`test_decoding`, gone with its connection), and counts every table's rows once. A
+At attach (after migrations and seed) the probe creates a temporary logical replication
+slot (`test_decoding`, gone with its connection) and counts every table's rows once. A
 clean window (reads, rolled-back writes) costs one query: the committed transactions
 between two snapshots, as the counting probe reads them. A window with a commit is
 decoded:
@@ -81,14 +80,6 @@ _WINDOW_AND_RETAINED = WINDOW.replace(
 RETAINED_BYTES = 256 << 10
 _DECODER_SETTINGS = "SET synchronous_commit = local"
 _CREATE_SLOT = "SELECT pg_create_logical_replication_slot(%s, 'test_decoding', true)"
-# A permanent slot made with the snapshot image, so that attach need not wait to create
-# one. One probe (of several xdist workers) claims it, by a lock its connection holds.
-PREMADE_SLOT = "pytest_stability_leftovers"
-_PREMADE_LOCK = 0x5354_4142_4C45  # pg_advisory_lock key
-_CLAIM_PREMADE = """
-    SELECT pg_try_advisory_lock(%s) FROM pg_replication_slots
-    WHERE slot_name = %s AND NOT active AND wal_status IN ('reserved', 'extended')
-"""
 # The unlogged tables (never in the log), and the row identity of the tables named: their
 # replica identity index (by default the primary key), every column ('f'), or none.
 _RELATIONS = f"""
@@ -144,18 +135,14 @@ class DecodingPostgresProbe:
         decoder = self.decoder
         # Our marker's commit flushes the log up to it; `local`: no standby to wait for.
         decoder.execute(_DECODER_SETTINGS)
+        self.slot = _slot_name()
         try:
+            decoder.execute(f"SET statement_timeout = '{SLOT_TIMEOUT}'")
+            decoder.execute(_CREATE_SLOT, [self.slot])
+            decoder.execute("RESET statement_timeout")
             self._own: list[int] = []
             self._move_at = RETAINED_BYTES
-            if self._claim_premade():
-                self.slot = PREMADE_SLOT  # from the present on, as if created now
-                decoder.execute(_ADVANCE, [self.slot, self._mark()])
-            else:
-                self.slot = _slot_name()
-                decoder.execute(f"SET statement_timeout = '{SLOT_TIMEOUT}'")
-                decoder.execute(_CREATE_SLOT, [self.slot])
-                decoder.execute("RESET statement_timeout")
-                self._mark()
+            self._mark()
         except psycopg.Error as exc:
             reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise DecodingUnavailable(f"no logical replication slot: {reason}") from None
@@ -169,13 +156,9 @@ class DecodingPostgresProbe:
             self.counts, _ = count_rows(conn, tables, [])
         self._decode([])  # the marker above: a clean start
 
-    def _claim_premade(self) -> bool:
-        row = self.decoder.execute(_CLAIM_PREMADE, [_PREMADE_LOCK, PREMADE_SLOT]).fetchone()
-        return bool(row and row[0])
-
     def close(self) -> None:
         self.conn.close()
-        self.decoder.close()  # a temporary slot goes with its connection
+        self.decoder.close()  # the slot is temporary: it goes with its connection
 
     def measure(self) -> dict[str, Any] | None:
         """What changed since the previous measure (None: nothing)."""
@@ -226,11 +209,6 @@ class DecodingPostgresProbe:
             self._move_at *= 2
             return
         old, self.decoder = self.decoder, conn
-        if self.slot == PREMADE_SLOT:  # not temporary: it would keep log to no purpose
-            # (on overlayfs PostgreSQL cannot rename the image's slot folder to drop it:
-            # then it stays, inactive, within max_slot_wal_keep_size)
-            with contextlib.suppress(psycopg.Error):
-                old.execute("SELECT pg_drop_replication_slot(%s)", [self.slot])
         old.close()  # and its slot with it
         self.slot, self.snapshot, self._own = new, snapshot, []
         self._move_at = RETAINED_BYTES
@@ -310,17 +288,6 @@ class DecodingPostgresProbe:
         if rows:
             out["rows"] = rows
         return out
-
-
-_ADVANCE = "SELECT pg_replication_slot_advance(%s, %s::pg_lsn)"
-
-
-def create_premade_slot(conn: Any) -> None:
-    """Make the slot a snapshot image carries, where the server can decode."""
-    if conn.execute("SHOW wal_level").fetchone()[0] == "logical":
-        conn.execute(
-            "SELECT pg_create_logical_replication_slot(%s, 'test_decoding')", [PREMADE_SLOT]
-        )
 
 
 def _slot_name() -> str:
