@@ -32,7 +32,7 @@ NETWORK_CHOICES = ("auto", "host", "bridge")
 LOOPBACK = "127.0.0.1"
 _LOCAL_SOCKETS = ("unix:///var/run/docker.sock", "unix:///run/docker.sock")
 
-_verdict_lock = threading.Lock()
+_lock = threading.Lock()  # the verdict and the ports handed out
 _verdict: bool | None = None
 _handed_out: set[int] = set()  # ports picked by this process: never picked twice
 _FIRST_PORT = 20000
@@ -44,7 +44,7 @@ def use_host_network(setting: str, client: Any) -> bool:
     if setting != "auto":
         return setting == "host"
     global _verdict
-    with _verdict_lock:
+    with _lock:
         if _verdict is None:
             _verdict = _engine_shares_loopback(client)
         return _verdict
@@ -81,7 +81,7 @@ def free_loopback_port() -> int:
             except OSError:
                 continue
             port = int(probe.getsockname()[1])
-        with _verdict_lock:
+        with _lock:
             if port not in _handed_out:
                 _handed_out.add(port)
                 return port

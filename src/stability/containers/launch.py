@@ -188,7 +188,7 @@ def start_service(spec: ServiceSpec, labels: Mapping[str, str] | None = None) ->
     on_host = use_host_network(spec.network, client)
     for attempt in range(_PORT_ATTEMPTS):
         try:
-            return _start_once(spec, _container(spec, image, labels, on_host), on_host, started)
+            return _start_once(spec, _container(spec, image, labels, on_host), started)
         except ServiceStartError as exc:
             # on the host network another process may take the port we picked first
             if not (on_host and port_taken(str(exc)) and attempt + 1 < _PORT_ATTEMPTS):
@@ -196,17 +196,13 @@ def start_service(spec: ServiceSpec, labels: Mapping[str, str] | None = None) ->
     raise AssertionError("unreachable")
 
 
-def _start_once(
-    spec: ServiceSpec, container: DockerContainer, on_host: bool, started: float
-) -> RunningService:
+def _start_once(spec: ServiceSpec, container: DockerContainer, started: float) -> RunningService:
     try:
         with _OUR_SETTINGS:
             container.start()
-            if on_host:
-                host, port = LOOPBACK, container.get_exposed_port(spec.port)
-            else:
-                host = container.get_container_host_ip()
-                port = int(container.get_exposed_port(spec.port))
+            # on the host network the container object answers our loopback port
+            host = container.get_container_host_ip()
+            port = int(container.get_exposed_port(spec.port))
         host = "127.0.0.1" if host == "localhost" else host
     except Exception as exc:
         logs = _log_tail(container)

@@ -131,11 +131,12 @@ class Sequences:
                 for oid, name, start, step in conn.execute(SEQUENCE_NAMES, prepare=True)
             }
         self._pairs = pairs
-        self.by_name = {
-            self._names[int(oid)][0]: [last, *self._names[int(oid)][1:]]
-            for oid, last in pairs
-            if int(oid) in self._names  # created after the pairs were read: next time
-        }
+        self.by_name = {}
+        for oid, last in pairs:
+            known = self._names.get(int(oid))
+            if known is not None:  # else created after the pairs were read: next time
+                name, start, step = known
+                self.by_name[name] = [last, start, step]
         return self.by_name
 
 

@@ -105,12 +105,12 @@ def _build(
     config = getattr(base, "attrs", {}).get("Config") or {}
     entrypoint = list(config.get("Entrypoint") or [])
     command = [*(config.get("Cmd") or ["postgres"]), *_SERVER_FLAGS, *spec.command]
-    # On the bridge: `docker commit` keeps the container's environment, and a host
-    # network start's PGPORT would become every later container's port.
     # 1 MB log segments (initdb's default is 16 MB): the segment a container writes
     # first is copied up from the image whole.
     initdb_args = f"{spec.env.get('POSTGRES_INITDB_ARGS', '')} --wal-segsize=1".strip()
     env = {**spec.env, "PGDATA": f"{SNAPSHOT_DIR}/data", "POSTGRES_INITDB_ARGS": initdb_args}
+    # On the bridge: `docker commit` keeps the container's environment, and a host
+    # network start's PGPORT would become every later container's port.
     building = replace(spec, env=env, network="bridge")
     # The reaper's labels, but no session or repetition: containers started from the
     # image inherit its labels, and must not look like an earlier repetition's.
