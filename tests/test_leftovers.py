@@ -189,3 +189,27 @@ def test_the_watch_is_on_only_when_asked_or_under_the_runner(pytester: pytest.Py
     pytester.makepyprojecttoml("[tool.stability]\ncheck_leftovers = true\n")
     configured = pytester.runpytest_inprocess("-s")
     configured.stdout.fnmatch_lines(["*WATCH True*"])
+
+
+def test_steps_read_after_a_skipped_reading_are_dropped_as_unplaceable() -> None:
+    """The sequences are skipped when the next test announced is in pg_transaction; if
+    another test runs instead, its reading holds steps it cannot tell from theirs."""
+    from stability.containers.leftover_watch import LeftoverWatch
+
+    rows = {"public.items": {"inserted": 1, "updated": 0, "deleted": 0}}
+
+    class Probe:
+        def __init__(self) -> None:
+            self.asked: list[bool] = []
+
+        def measure(self, sequences: bool = True) -> dict[str, Any]:
+            self.asked.append(sequences)
+            return {"rows": rows, **({"sequences": {"public.t": 2}} if sequences else {})}
+
+    probe = Probe()
+    watch = LeftoverWatch()
+    watch.probes["postgres"] = probe
+    assert watch._measure(sequences=False) == {"postgres": {"rows": rows}}
+    assert watch._measure() == {"postgres": {"rows": rows}}  # steps since the skip: dropped
+    assert watch._measure() == {"postgres": {"rows": rows, "sequences": {"public.t": 2}}}
+    assert probe.asked == [False, True, True]

@@ -202,6 +202,39 @@ def test_many_sequences_only_the_advanced_one_named(
             probe.close()
 
 
+@pytest.mark.parametrize("counting", [False, True], ids=["decoding", "counting"])
+def test_a_measure_without_sequences_leaves_their_steps_to_the_next_that_reads_them(
+    decoding_server: RunningService, counting: bool
+) -> None:
+    with psycopg.connect(decoding_server.url, autocommit=True) as writer:
+        writer.execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
+        writer.execute("CREATE SEQUENCE tickets; CREATE TABLE items (name text)")
+        probe = (
+            PostgresProbe(decoding_server.url)
+            if counting
+            else DecodingPostgresProbe(decoding_server.url)
+        )
+        try:
+            writer.execute("SELECT nextval('tickets'), nextval('tickets')")
+            skipped = probe.measure(sequences=False) or {}
+            writer.execute("SELECT nextval('tickets')")
+            read = probe.measure() or {}
+            steps = [m.get("sequences", {}).get("public.tickets", 0) for m in (skipped, read)]
+            # the counting probe reads everything after a commit (autovacuum's, say)
+            assert sum(steps) == 3 and (counting or steps == [0, 3])
+            assert probe.measure() is None
+            # a commit in a window without sequences: names (increments) are read again
+            # (a nextval that logs gets a transaction id; the next 31 do not)
+            writer.execute("ALTER SEQUENCE tickets INCREMENT BY 10")
+            writer.execute("SELECT nextval('tickets')")
+            assert not (probe.measure(sequences=False) or {}).get("rows")
+            writer.execute("SELECT nextval('tickets')")
+            drawn = 1 if counting else 2  # counting read the first one with the commit
+            assert probe.measure() == {"sequences": {"public.tickets": drawn}}
+        finally:
+            probe.close()
+
+
 def test_a_transaction_open_at_a_measure_lands_in_the_window_it_commits_in(db: Any) -> None:
     probe, writer = db
     writer.execute("BEGIN")

@@ -89,6 +89,31 @@ def test_victim_running_while_the_thread_writes(pg_transaction):
     time.sleep(1.0)
 """
 
+# What the check reads less of: the sequences between two tests in pg_transaction (they
+# draw from them as a matter of course), and a Redis no test asked for (unless it
+# notified a change). The tests after them are still exact.
+SKIPPED = """
+import psycopg, redis
+
+CLIENT = {}
+
+def test_keeps_a_redis_client(redis_url):
+    CLIENT["redis"] = redis.Redis.from_url(redis_url)
+
+def test_draws_in_its_transaction(pg_transaction):
+    pg_transaction.execute("SELECT nextval('tickets'), nextval('tickets')")
+
+def test_draws_in_its_transaction_too(pg_transaction):
+    pg_transaction.execute("INSERT INTO orders (item) VALUES ('rolled back')")
+
+def test_advances_a_sequence_after_them(postgres_url):
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        conn.execute("SELECT nextval('tickets')")
+
+def test_writes_redis_with_a_client_kept_from_earlier(postgres_url):
+    CLIENT["redis"].set("stray", "1")
+"""
+
 EXPECTED = {
     "test_polluters.py::test_commits_through_postgres_url": "rows: public.items +1 inserted",
     "test_polluters.py::test_creates_a_table": "created: table public.scratch",
@@ -101,6 +126,12 @@ EXPECTED = {
         "the rollback did not cover it]"
     ),
     "test_subtle.py::test_updates_and_deletes": "rows: public.items ~1 updated -1 deleted",
+    "test_skipped.py::test_advances_a_sequence_after_them": (
+        "sequences advanced: public.tickets +1"
+    ),
+    "test_skipped.py::test_writes_redis_with_a_client_kept_from_earlier": (
+        "redis keys: 1 added (e.g. db0:stray)"
+    ),
     "test_subtle.py::test_leaves_a_thread_writing": (
         "rows: public.items +1 inserted; threads still running: mailer "
         "[partly after the test ended]"
@@ -114,6 +145,7 @@ def _project(folder: Path) -> None:
     (folder / "pyproject.toml").write_text('[tool.stability]\nmigrations = "migrations"\n')
     (folder / "test_polluters.py").write_text(POLLUTERS)
     (folder / "test_subtle.py").write_text(SUBTLE)
+    (folder / "test_skipped.py").write_text(SKIPPED)
 
 
 def _summary(lines: list[str]) -> dict[str, str]:
@@ -132,7 +164,7 @@ def _summary(lines: list[str]) -> dict[str, str]:
 def test_names_exactly_the_tests_that_left_state_behind(pytester: pytest.Pytester) -> None:
     _project(pytester.path)
     result = pytester.runpytest_subprocess("--stability-leftovers", "-p", "no:randomly")
-    result.assert_outcomes(passed=11)
+    result.assert_outcomes(passed=16)
     assert _summary(result.outlines) == EXPECTED
     assert "leftover check: postgres by row counts" not in result.stdout.str()  # decoded
 
@@ -150,7 +182,7 @@ def test_a_server_without_logical_decoding_gets_the_same_answers_by_counting(
         "import stability.containers.launch as launch\nlaunch.POSTGRES_SERVER_FLAGS = ()\n"
     )
     result = pytester.runpytest_subprocess("--stability-leftovers", "-p", "no:randomly")
-    result.assert_outcomes(passed=11)
+    result.assert_outcomes(passed=16)
     assert _summary(result.outlines) == EXPECTED
     result.stdout.fnmatch_lines(
         [

@@ -48,6 +48,7 @@ from stability.containers.pg_state import (
     TABLES,
     USER_SCHEMAS,
     WINDOW,
+    WINDOW_WITHOUT_SEQUENCES,
     Sequences,
     analyze_never_analyzed,
     catalog_changes,
@@ -68,11 +69,14 @@ _MARK = (
     f"pg_logical_emit_message(true, '{MARKER_PREFIX}', '')"
 )
 # The window, and how much log each decoding reads again from the slot's restart point.
-_WINDOW_AND_RETAINED = WINDOW.replace(
-    "FROM now",
+_RETAINED = (
     ", (SELECT pg_wal_lsn_diff(pg_current_wal_insert_lsn(), restart_lsn)"
-    "   FROM pg_replication_slots WHERE slot_name = %(slot)s) FROM now",
+    "   FROM pg_replication_slots WHERE slot_name = %(slot)s) FROM now"
 )
+_WINDOW_AND_RETAINED = {  # by whether it reads the sequences
+    True: WINDOW.replace("FROM now", _RETAINED),
+    False: WINDOW_WITHOUT_SEQUENCES.replace("FROM now", _RETAINED),
+}
 # Decoding starts again from the slot's restart point, which moves on only at a record of
 # the transactions running (every 15 s, or at a checkpoint). Once a slot holds this much
 # log (tests wrote, even rolled back), the probe moves to a new slot (about as costly as
@@ -160,13 +164,14 @@ class DecodingPostgresProbe:
         self.conn.close()
         self.decoder.close()  # the slot is temporary: it goes with its connection
 
-    def measure(self) -> dict[str, Any] | None:
-        """What changed since the previous measure (None: nothing)."""
+    def measure(self, sequences: bool = True) -> dict[str, Any] | None:
+        """What changed since the previous measure (None: nothing); without `sequences`,
+        no sequence steps, and the next measure that reads them counts from the last
+        that did."""
         params = {**window_params(self.snapshot, self._own), "slot": self.slot}
         self.snapshot, committed, values, retained = self.conn.execute(
-            _WINDOW_AND_RETAINED, params, prepare=True
+            _WINDOW_AND_RETAINED[sequences], params, prepare=True
         ).fetchone()
-        sequences = self._sequences.now(self.conn, values, committed=bool(committed))
         self._own = []
         out: dict[str, Any] = {}
         seen: set[str] = set()
@@ -175,8 +180,13 @@ class DecodingPostgresProbe:
             out.update(found)
         if retained is not None and retained > self._move_at:
             self._move_slot(seen)
-        advanced = sequence_steps(self.sequences, sequences)
-        self.sequences = sequences
+        if not sequences:
+            if committed:  # an ALTER SEQUENCE keeps the oid: names are read again
+                self._sequences.forget_names()
+            return out or None
+        now = self._sequences.now(self.conn, values, committed=bool(committed))
+        advanced = sequence_steps(self.sequences, now)
+        self.sequences = now
         if advanced:
             out["sequences"] = advanced
         return out or None
@@ -202,7 +212,7 @@ class DecodingPostgresProbe:
             return
         params = {**window_params(self.snapshot, self._own), "slot": new}
         snapshot, committed, _, _ = self.conn.execute(
-            _WINDOW_AND_RETAINED, params, prepare=True
+            _WINDOW_AND_RETAINED[False], params, prepare=True
         ).fetchone()
         if {str(x % 2**32) for x in committed} - decoded:  # only the old slot has it
             conn.close()

@@ -34,6 +34,7 @@ from stability.containers.pg_state import (
     CATALOG,
     TABLES,
     WINDOW,
+    WINDOW_WITHOUT_SEQUENCES,
     Sequences,
     analyze_never_analyzed,
     catalog_changes,
@@ -90,20 +91,26 @@ class PostgresProbe:
     def close(self) -> None:
         self.conn.close()
 
-    def measure(self) -> dict[str, Any] | None:
-        """What changed since the previous measure (None: nothing)."""
+    def measure(self, sequences: bool = True) -> dict[str, Any] | None:
+        """What changed since the previous measure (None: nothing); without `sequences`,
+        no sequence steps, and the next measure that reads them counts from the last
+        that did."""
         params = window_params(self.state.snapshot)
-        snapshot, committed, values = self.conn.execute(WINDOW, params, prepare=True).fetchone()  # type: ignore[misc]
+        query = WINDOW if sequences else WINDOW_WITHOUT_SEQUENCES
+        snapshot, committed, values = self.conn.execute(query, params, prepare=True).fetchone()  # type: ignore[misc]
         if committed:  # DDL is transactional too: no commit, no catalog change
             before = self.state
             with self.conn.transaction():  # one snapshot for the whole picture
                 self.conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
                 after = self._full_state(committed=None, counts=before.counts, params=params)
             return _postgres_changes(before, after, self._new_versions)
-        sequences = self._sequences.now(self.conn, values, committed=False)
+        if not sequences:
+            self.state.snapshot = snapshot
+            return None
+        sequences_now = self._sequences.now(self.conn, values, committed=False)
         before_sequences = self.state.sequences
-        self.state.snapshot, self.state.sequences = snapshot, sequences
-        advanced = sequence_steps(before_sequences, sequences)
+        self.state.snapshot, self.state.sequences = snapshot, sequences_now
+        advanced = sequence_steps(before_sequences, sequences_now)
         return {"sequences": advanced} if advanced else None
 
     # -- the full picture, taken at the start and after a window with writes ------------
