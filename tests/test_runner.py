@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -288,3 +290,37 @@ def test_run_options_check_their_contract_without_naming_flags(
     with pytest.raises(ValueError, match=says) as caught:
         RunOptions(**fields)
     assert "--" not in str(caught.value)  # the CLI names its flags; the library does not
+
+
+# Registered while the conftest loads, before the plugin configures: it runs after the
+# plugin's exit handler, and says whether the objects were set aside from the collector.
+FREEZE_PROBE = """
+import atexit, gc, os
+
+def _say():
+    with open(os.environ["FREEZE_OUT"], "a") as out:
+        out.write(f"{gc.get_freeze_count()}\\n")
+
+atexit.register(_say)
+"""
+
+
+def test_a_repetition_process_skips_the_final_collections_and_a_plain_run_does_not(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (project / "conftest.py").write_text(FREEZE_PROBE)
+    (project / "test_one.py").write_text("def test_one():\n    pass\n")
+    out = project / "frozen.txt"
+    monkeypatch.setenv("FREEZE_OUT", str(out))
+    result = invoke("test_one.py", "--repeat", "2", "-q")
+    assert result.exit_code == 0, result.output
+    counts = [int(n) for n in out.read_text().split()]
+    assert len(counts) == 2 and all(n > 1000 for n in counts)  # every repetition
+    out.unlink()
+    plain = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_one.py"],
+        cwd=project,
+        capture_output=True,
+    )
+    assert plain.returncode == 0, plain.stdout
+    assert out.read_text().split() == ["0"]

@@ -84,6 +84,7 @@ def pytest_configure(config: pytest.Config) -> None:
     ordering.register(config)
     campaign = results_dir() is not None  # `stability run` asked for the recorder
     if campaign:
+        _skip_final_collections()
         from stability.containers import handoff
         from stability.runner import recorder
 
@@ -104,6 +105,19 @@ def pytest_configure(config: pytest.Config) -> None:
         from stability.ci import quarantine_plugin
 
         quarantine_plugin.configure(config, quarantine)
+
+
+def _skip_final_collections() -> None:
+    """At exit, once everything else is done, set every object aside from the garbage
+    collector: the interpreter's last collections walk all the objects a session made
+    (0.1-0.2 s of a repetition's process with the drivers loaded), and a process that
+    ends needs none of them. Python does not promise finalizers at exit; files, sockets
+    and modules are still closed and torn down by reference counting. Registered now, so
+    it runs after the exit handlers registered later (atexit runs them last in, first out)."""
+    import atexit
+    import gc
+
+    atexit.register(gc.freeze)
 
 
 def _quarantine_file(config: pytest.Config) -> Path | None:
