@@ -324,3 +324,33 @@ def test_a_repetition_process_skips_the_final_collections_and_a_plain_run_does_n
     )
     assert plain.returncode == 0, plain.stdout
     assert out.read_text().split() == ["0"]
+
+
+BYTECODE_PROBE = """
+import os, sys
+
+def test_where_bytecode_goes():
+    with open(os.environ["BYTECODE_OUT"], "a") as out:
+        out.write(f"{sys.dont_write_bytecode} {sys.pycache_prefix}\\n")
+"""
+
+
+@pytest.mark.parametrize("dont_write", ["1", ""])
+def test_repetitions_cache_bytecode_in_the_runners_folder_where_it_is_not_written(
+    project: Path, monkeypatch: pytest.MonkeyPatch, dont_write: str
+) -> None:
+    (project / "test_bytecode.py").write_text(BYTECODE_PROBE)
+    out = project.parent / f"bytecode-{project.name}.txt"
+    monkeypatch.setenv("BYTECODE_OUT", str(out))
+    monkeypatch.setenv("PYTHONDONTWRITEBYTECODE", dont_write)
+    monkeypatch.delenv("PYTHONPYCACHEPREFIX", raising=False)
+    result = invoke("test_bytecode.py", "--repeat", "2", "-q")
+    assert result.exit_code == 0, result.output
+    seen = [line.split(" ", 1) for line in out.read_text().splitlines()]
+    assert len(seen) == 2
+    if dont_write:  # cached outside the project, in the runner's folder (gone with it)
+        prefixes = {prefix for written, prefix in seen if written == "False"}
+        assert len(prefixes) == 1 and "stability-owner-" in prefixes.pop()
+        assert not list(project.rglob("__pycache__"))
+    else:  # as the user set it up: Python's own default
+        assert all(prefix == "None" for _, prefix in seen)
