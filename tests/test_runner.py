@@ -336,7 +336,7 @@ def test_where_bytecode_goes():
 
 
 @pytest.mark.parametrize("dont_write", ["1", ""])
-def test_repetitions_cache_bytecode_in_the_runners_folder_where_it_is_not_written(
+def test_repetitions_cache_bytecode_in_a_folder_of_ours_where_it_is_not_written(
     project: Path, monkeypatch: pytest.MonkeyPatch, dont_write: str
 ) -> None:
     (project / "test_bytecode.py").write_text(BYTECODE_PROBE)
@@ -344,13 +344,32 @@ def test_repetitions_cache_bytecode_in_the_runners_folder_where_it_is_not_writte
     monkeypatch.setenv("BYTECODE_OUT", str(out))
     monkeypatch.setenv("PYTHONDONTWRITEBYTECODE", dont_write)
     monkeypatch.delenv("PYTHONPYCACHEPREFIX", raising=False)
+    cache = project.parent / f"cache-{project.name}"
+    monkeypatch.setenv("STABILITY_BYTECODE_CACHE", str(cache))
     result = invoke("test_bytecode.py", "--repeat", "2", "-q")
     assert result.exit_code == 0, result.output
     seen = [line.split(" ", 1) for line in out.read_text().splitlines()]
     assert len(seen) == 2
-    if dont_write:  # cached outside the project, in the runner's folder (gone with it)
-        prefixes = {prefix for written, prefix in seen if written == "False"}
-        assert len(prefixes) == 1 and "stability-owner-" in prefixes.pop()
+    if dont_write:  # cached in our own folder, outside the project
+        assert {tuple(line) for line in seen} == {("False", str(cache))}
         assert not list(project.rglob("__pycache__"))
+        assert list(cache.rglob("test_bytecode*.pyc"))  # the rewritten test file
     else:  # as the user set it up: Python's own default
         assert all(prefix == "None" for _, prefix in seen)
+
+
+def test_a_bytecode_folder_the_user_chose_is_left_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+    from stability.runner.bytecode_cache import with_bytecode_cache
+
+    monkeypatch.setenv("STABILITY_BYTECODE_CACHE", "/ours")
+    chosen = {"PYTHONDONTWRITEBYTECODE": "1", "PYTHONPYCACHEPREFIX": "/theirs"}
+    assert with_bytecode_cache(chosen) == chosen
+    assert with_bytecode_cache({"PYTHONDONTWRITEBYTECODE": "1", "A": "b"}) == {
+        "A": "b",
+        "PYTHONPYCACHEPREFIX": "/ours",
+    }
+    monkeypatch.delenv("STABILITY_BYTECODE_CACHE")
+    monkeypatch.setenv("XDG_CACHE_HOME", "/home/me/.cache")
+    assert with_bytecode_cache({"PYTHONDONTWRITEBYTECODE": "1"}) == {
+        "PYTHONPYCACHEPREFIX": "/home/me/.cache/pytest-stability/bytecode"
+    }

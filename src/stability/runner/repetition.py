@@ -44,6 +44,7 @@ from stability.records import (
     RepetitionStatus,
     from_mapping,
 )
+from stability.runner.bytecode_cache import with_bytecode_cache
 from stability.runner.order_env import IN_PROCESS_ENV, SEED_ENV
 from stability.runner.results_file import (
     MAX_MESSAGE,
@@ -198,17 +199,6 @@ def run_repetition(
         interrupted=interrupted,
         failures=failures,
     )
-
-
-def with_bytecode_cache(env: dict[str, str]) -> dict[str, str]:
-    """Where bytecode is not written (PYTHONDONTWRITEBYTECODE), every repetition compiles
-    the test files, conftests and any package without bytecode again (about 0.1 s of CPU
-    a repetition for this package alone): cache it in the runner's own folder instead,
-    never beside the project's files. A cache folder the user chose is left alone."""
-    if not env.get("PYTHONDONTWRITEBYTECODE") or env.get("PYTHONPYCACHEPREFIX"):
-        return env
-    cached = {name: value for name, value in env.items() if name != "PYTHONDONTWRITEBYTECODE"}
-    return {**cached, "PYTHONPYCACHEPREFIX": str(owned_tmpdir() / "bytecode")}
 
 
 def repetition_env(spec: RepetitionSpec, folder: Path) -> dict[str, str]:
