@@ -213,3 +213,37 @@ def test_steps_read_after_a_skipped_reading_are_dropped_as_unplaceable() -> None
     assert watch._measure() == {"postgres": {"rows": rows}}  # steps since the skip: dropped
     assert watch._measure() == {"postgres": {"rows": rows, "sequences": {"public.t": 2}}}
     assert probe.asked == [False, True, True]
+
+
+def test_a_probe_opened_early_is_taken_over_only_for_the_same_address(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from stability.containers import leftover_watch
+    from stability.containers.leftover_watch import LeftoverWatch
+
+    class Probe:
+        def __init__(self, url: str) -> None:
+            self.url, self.closed = url, False
+
+        def close(self) -> None:
+            self.closed = True
+
+    opened: list[Probe] = []
+
+    def open_probe(name: str, url: str) -> Probe:
+        opened.append(Probe(url))
+        return opened[-1]
+
+    monkeypatch.setattr(leftover_watch, "_open_probe", open_probe)
+    watch = LeftoverWatch()
+    watch.attach_early("redis", "redis://pooled")
+    watch.attach("redis", "redis://pooled")
+    assert [p.url for p in opened] == ["redis://pooled"]
+    assert watch.probes["redis"] is opened[0]
+    watch.attach_early("postgres", "postgresql://pooled")
+    watch.attach("postgres", "postgresql://its-own")  # the fixture started another one
+    assert watch.probes["postgres"].url == "postgresql://its-own"
+    assert [p.closed for p in opened] == [False, True, False]
+    watch.attach_early("other", "x://never-asked")
+    watch.services_closing()
+    assert all(p.closed for p in opened)

@@ -232,3 +232,27 @@ def test_stability_run_stores_and_reports_leftovers(project: Path) -> None:
     shown = runner.invoke(main, ["show", "test_creates_a_table"])
     assert "Leaves state behind in 1 of 1 executions" in shown.output
     assert "created: table public.scratch" in shown.output
+
+
+def test_repetitions_on_containers_started_ahead_name_the_same_tests(project: Path) -> None:
+    """From the second repetition on, the containers come from the runner's pool and the
+    check opens its probes while pytest collects: the same four are named every time."""
+    _project(project)
+    (project / "test_subtle.py").unlink()
+    (project / "test_skipped.py").unlink()
+    result = invoke("test_polluters.py", "--repeat", "3", "-q", "--", "-p", "no:randomly")
+    assert result.exit_code == 0, result.output + result.stderr
+    conn = duckdb.connect(str(project / ".stability" / "history.duckdb"), read_only=True)
+    try:
+        pooled = conn.execute(
+            "SELECT DISTINCT repetition FROM container_starts WHERE pooled"
+        ).fetchall()
+        named = conn.execute(
+            "SELECT repetition, list(nodeid ORDER BY nodeid) FROM executions "
+            "WHERE leftovers IS NOT NULL GROUP BY repetition ORDER BY repetition"
+        ).fetchall()
+    finally:
+        conn.close()
+    assert pooled  # else this tests nothing new
+    polluters = sorted(n for n in EXPECTED if n.startswith("test_polluters.py"))
+    assert named == [(r, polluters) for r in (1, 2, 3)]

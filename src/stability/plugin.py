@@ -97,7 +97,9 @@ def pytest_configure(config: pytest.Config) -> None:
     if _check_leftovers(config):
         from stability.containers import leftover_watch
 
-        leftover_watch.register(config)
+        watch = leftover_watch.register(config)
+        if campaign and config.stash[_handed_key]:
+            _attach_early(config, watch, config.stash[_handed_key])
     if campaign:
         return  # a campaign records real outcomes: no quarantine
     quarantine = _quarantine_file(config)
@@ -105,6 +107,22 @@ def pytest_configure(config: pytest.Config) -> None:
         from stability.ci import quarantine_plugin
 
         quarantine_plugin.configure(config, quarantine)
+
+
+def _attach_early(config: pytest.Config, watch: LeftoverWatch, handed: dict[str, Handoff]) -> None:
+    """The leftover check's probes of the containers handed over, opened while pytest
+    collects (those the fixtures will adopt: the same key)."""
+    from stability.containers.config import load_settings
+    from stability.containers.handoff import service_key
+    from stability.containers.launch import service_spec
+
+    try:
+        settings = load_settings(Path(config.rootpath))
+    except StabilityError:
+        return  # the fixtures report it
+    for name, handoff in handed.items():
+        if handoff.key == service_key(name, settings):
+            watch.attach_early(name, service_spec(name, settings).url(handoff.host, handoff.port))
 
 
 def _skip_final_collections() -> None:

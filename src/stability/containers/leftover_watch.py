@@ -24,6 +24,7 @@ import contextlib
 import threading
 import time
 from collections.abc import Generator
+from concurrent.futures import Future
 from typing import Any
 
 import pytest
@@ -70,28 +71,47 @@ class LeftoverWatch:
         self.spent_s = 0.0  # the check's own time, all measures included
         self.tests = 0  # tests it measured
         self._sequences_behind = False  # the last measure did not read the sequences
+        self._early: dict[str, tuple[str, Future[Any]]] = {}  # name -> (url, probe opening)
 
     # -- services ------------------------------------------------------------------
 
     def attach(self, name: str, url: str) -> None:
-        """Start watching a service that just became ready: its state now is the baseline."""
+        """Start watching a service that just became ready: its state now is the baseline
+        (or when `attach_early` opened its probe, if for the same address)."""
         if name in self.probes:
             return
-        from stability.containers import state_probes
-
+        early = self._early.pop(name, None)
+        if early is not None and early[0] != url:  # a test started its own: not that one
+            _close_when_open(early[1])
+            early = None
         try:
-            if name == "postgres":
-                probe = state_probes.open_postgres_probe(url)
-                if probe.method != "logical decoding":
-                    self.notes.append(
-                        f"postgres by {probe.method} "
-                        "(a test that commits costs a count of every table)"
-                    )
-                self.probes[name] = probe
-            else:
-                self.probes[name] = state_probes.RedisProbe(url)
+            probe = early[1].result() if early is not None else _open_probe(name, url)
         except Exception as exc:  # a locked-down server: check the rest, say so once
             self.problems.append(f"{name}: {type(exc).__name__}: {str(exc).strip()[:200]}")
+            return
+        if getattr(probe, "method", "logical decoding") != "logical decoding":
+            self.notes.append(
+                f"postgres by {probe.method} (a test that commits costs a count of every table)"
+            )
+        self.probes[name] = probe
+
+    def attach_early(self, name: str, url: str) -> None:
+        """Open the probe of a service ready before any test asked for it (one the runner
+        started ahead), in the background while pytest collects: opening costs a cold
+        server 60-100 ms (connections, a replication slot, a first catalog read). Nothing
+        but this process knows the service's address yet, so the baseline is the same."""
+        if name in self.probes or name in self._early:
+            return
+        future: Future[Any] = Future()
+
+        def work() -> None:
+            try:
+                future.set_result(_open_probe(name, url))
+            except BaseException as exc:
+                future.set_exception(exc)
+
+        threading.Thread(target=work, daemon=True, name=f"stability-probe-{name}").start()
+        self._early[name] = (url, future)
 
     def services_closing(self) -> None:
         """The services stop (end of session, in the last test's teardown): measure that
@@ -107,6 +127,9 @@ class LeftoverWatch:
             with contextlib.suppress(Exception):  # a connection already gone is closed
                 probe.close()
         self.probes.clear()
+        for _, opening in self._early.values():  # opened early, never asked for
+            _close_when_open(opening)
+        self._early.clear()
 
     # -- tests ---------------------------------------------------------------------
 
@@ -240,3 +263,16 @@ def _drop_sequences(found: lo.Leftovers) -> None:
         found["postgres"] = pg
     else:
         found.pop("postgres", None)
+
+
+def _open_probe(name: str, url: str) -> Any:
+    from stability.containers import state_probes
+
+    if name == "postgres":
+        return state_probes.open_postgres_probe(url)
+    return state_probes.RedisProbe(url)
+
+
+def _close_when_open(opening: Future[Any]) -> None:
+    with contextlib.suppress(Exception):  # it failed to open: nothing to close
+        opening.result().close()
