@@ -180,6 +180,10 @@ def test_reads_rollbacks_and_sequences(db: Any) -> None:
     assert probe.measure() == {"sequences": {"public.later": 1}}
 
 
+def _either_probe(url: str, counting: bool) -> PostgresProbe | DecodingPostgresProbe:
+    return PostgresProbe(url) if counting else DecodingPostgresProbe(url)
+
+
 @pytest.mark.parametrize("counting", [False, True], ids=["decoding", "counting"])
 def test_many_sequences_only_the_advanced_one_named(
     decoding_server: RunningService, counting: bool
@@ -188,11 +192,7 @@ def test_many_sequences_only_the_advanced_one_named(
         setup.execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
         for i in range(30):
             setup.execute(f"CREATE TABLE t{i} (id bigserial PRIMARY KEY)")
-        probe = (
-            PostgresProbe(decoding_server.url)
-            if counting
-            else DecodingPostgresProbe(decoding_server.url)
-        )
+        probe = _either_probe(decoding_server.url, counting)
         try:
             with setup.transaction(force_rollback=True):
                 setup.execute("INSERT INTO t17 DEFAULT VALUES")
@@ -209,11 +209,7 @@ def test_a_measure_without_sequences_leaves_their_steps_to_the_next_that_reads_t
     with psycopg.connect(decoding_server.url, autocommit=True) as writer:
         writer.execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
         writer.execute("CREATE SEQUENCE tickets; CREATE TABLE items (name text)")
-        probe = (
-            PostgresProbe(decoding_server.url)
-            if counting
-            else DecodingPostgresProbe(decoding_server.url)
-        )
+        probe = _either_probe(decoding_server.url, counting)
         try:
             writer.execute("SELECT nextval('tickets'), nextval('tickets')")
             skipped = probe.measure(sequences=False) or {}
