@@ -222,6 +222,8 @@ def test_a_probe_opened_early_is_taken_over_only_for_the_same_address(
     from stability.containers.leftover_watch import LeftoverWatch
 
     class Probe:
+        method = "logical decoding"  # as a PostgreSQL probe says how it measures
+
         def __init__(self, url: str) -> None:
             self.url, self.closed = url, False
 

@@ -3,6 +3,7 @@ committed transactions changed, and the counting fallback where decoding is off.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import threading
 import time
@@ -180,55 +181,55 @@ def test_reads_rollbacks_and_sequences(db: Any) -> None:
     assert probe.measure() == {"sequences": {"public.later": 1}}
 
 
-def _either_probe(url: str, counting: bool) -> PostgresProbe | DecodingPostgresProbe:
-    return PostgresProbe(url) if counting else DecodingPostgresProbe(url)
+@contextlib.contextmanager
+def _probe_after(
+    server: RunningService, schema: str, counting: bool
+) -> Iterator[tuple[PostgresProbe | DecodingPostgresProbe, Any]]:
+    """A fresh `schema`, then a probe (counting or decoding) and a writer (autocommit)."""
+    with psycopg.connect(server.url, autocommit=True) as writer:
+        writer.execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
+        writer.execute(schema)
+        probe = PostgresProbe(server.url) if counting else DecodingPostgresProbe(server.url)
+        try:
+            yield probe, writer
+        finally:
+            probe.close()
 
 
 @pytest.mark.parametrize("counting", [False, True], ids=["decoding", "counting"])
 def test_many_sequences_only_the_advanced_one_named(
     decoding_server: RunningService, counting: bool
 ) -> None:
-    with psycopg.connect(decoding_server.url, autocommit=True) as setup:
-        setup.execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
-        for i in range(30):
-            setup.execute(f"CREATE TABLE t{i} (id bigserial PRIMARY KEY)")
-        probe = _either_probe(decoding_server.url, counting)
-        try:
-            with setup.transaction(force_rollback=True):
-                setup.execute("INSERT INTO t17 DEFAULT VALUES")
-            assert probe.measure() == {"sequences": {"public.t17_id_seq": 1}}
-            assert probe.measure() is None
-        finally:
-            probe.close()
+    tables = "; ".join(f"CREATE TABLE t{i} (id bigserial PRIMARY KEY)" for i in range(30))
+    with _probe_after(decoding_server, tables, counting) as (probe, setup):
+        with setup.transaction(force_rollback=True):
+            setup.execute("INSERT INTO t17 DEFAULT VALUES")
+        assert probe.measure() == {"sequences": {"public.t17_id_seq": 1}}
+        assert probe.measure() is None
 
 
 @pytest.mark.parametrize("counting", [False, True], ids=["decoding", "counting"])
 def test_a_measure_without_sequences_leaves_their_steps_to_the_next_that_reads_them(
     decoding_server: RunningService, counting: bool
 ) -> None:
-    with psycopg.connect(decoding_server.url, autocommit=True) as writer:
-        writer.execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
-        writer.execute("CREATE SEQUENCE tickets; CREATE TABLE items (name text)")
-        probe = _either_probe(decoding_server.url, counting)
-        try:
-            writer.execute("SELECT nextval('tickets'), nextval('tickets')")
-            skipped = probe.measure(sequences=False) or {}
-            writer.execute("SELECT nextval('tickets')")
-            read = probe.measure() or {}
-            steps = [m.get("sequences", {}).get("public.tickets", 0) for m in (skipped, read)]
-            # the counting probe reads everything after a commit (autovacuum's, say)
-            assert sum(steps) == 3 and (counting or steps == [0, 3])
-            assert probe.measure() is None
-            # a commit in a window without sequences: names (increments) are read again
-            # (a nextval that logs gets a transaction id; the next 31 do not)
-            writer.execute("ALTER SEQUENCE tickets INCREMENT BY 10")
-            writer.execute("SELECT nextval('tickets')")
-            assert not (probe.measure(sequences=False) or {}).get("rows")
-            writer.execute("SELECT nextval('tickets')")
-            drawn = 1 if counting else 2  # counting read the first one with the commit
-            assert probe.measure() == {"sequences": {"public.tickets": drawn}}
-        finally:
-            probe.close()
+    schema = "CREATE SEQUENCE tickets; CREATE TABLE items (name text)"
+    with _probe_after(decoding_server, schema, counting) as (probe, writer):
+        writer.execute("SELECT nextval('tickets'), nextval('tickets')")
+        skipped = probe.measure(sequences=False) or {}
+        writer.execute("SELECT nextval('tickets')")
+        read = probe.measure() or {}
+        steps = [m.get("sequences", {}).get("public.tickets", 0) for m in (skipped, read)]
+        # the counting probe reads everything after a commit (autovacuum's, say)
+        assert sum(steps) == 3 and (counting or steps == [0, 3])
+        assert probe.measure() is None
+        # a commit in a window without sequences: names (increments) are read again
+        # (a nextval that logs gets a transaction id; the next 31 do not)
+        writer.execute("ALTER SEQUENCE tickets INCREMENT BY 10")
+        writer.execute("SELECT nextval('tickets')")
+        assert not (probe.measure(sequences=False) or {}).get("rows")
+        writer.execute("SELECT nextval('tickets')")
+        drawn = 1 if counting else 2  # counting read the first one with the commit
+        assert probe.measure() == {"sequences": {"public.tickets": drawn}}
 
 
 def test_a_transaction_open_at_a_measure_lands_in_the_window_it_commits_in(db: Any) -> None:

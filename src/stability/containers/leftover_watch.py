@@ -89,7 +89,7 @@ class LeftoverWatch:
         except Exception as exc:  # a locked-down server: check the rest, say so once
             self.problems.append(f"{name}: {type(exc).__name__}: {str(exc).strip()[:200]}")
             return
-        if getattr(probe, "method", "logical decoding") != "logical decoding":
+        if name == "postgres" and probe.method != "logical decoding":
             self.notes.append(
                 f"postgres by {probe.method} (a test that commits costs a count of every table)"
             )
