@@ -59,19 +59,21 @@ def run(folder: Path, target: str, repeat: int, db: str, *extra: str) -> float:
     return timed([*STABILITY, *args], folder)
 
 
-def bench_overhead(folder: Path, repeat: int, rounds: int) -> tuple[float, float]:
-    """The plain loop and the runner, alternating for `rounds` rounds (a slow moment of
-    the machine falls on both): the medians."""
+def bench_overhead(folder: Path, repeat: int, rounds: int) -> tuple[float, float, float]:
+    """The plain loop, the runner and the runner without processes started ahead,
+    alternating for `rounds` rounds (a slow moment of the machine falls on all): the
+    medians."""
     (folder / "test_trivial.py").write_text(TRIVIAL)
     loop = (
         f"for i in $(seq {repeat}); do {shlex.quote(sys.executable)} -m pytest "
         "test_trivial.py -q >/dev/null || exit 1; done"
     )
-    plain, runner = [], []
+    plain, runner, cold = [], [], []
     for i in range(rounds):
         plain.append(timed(["bash", "-c", loop], folder))
         runner.append(run(folder, "test_trivial.py", repeat, f"trivial{i}.duckdb"))
-    return statistics.median(plain), statistics.median(runner)
+        cold.append(run(folder, "test_trivial.py", repeat, f"cold{i}.duckdb", "--no-prestart"))
+    return statistics.median(plain), statistics.median(runner), statistics.median(cold)
 
 
 def make_backed_project(folder: Path) -> None:
@@ -126,7 +128,7 @@ def main() -> None:
     print(f"load average before: {os.getloadavg()[0]:.2f} ({os.cpu_count()} cpus)")
     with tempfile.TemporaryDirectory(prefix="stability-bench-") as tmp:
         folder = Path(tmp)
-        plain, runner = bench_overhead(folder, args.repeat, args.rounds)
+        plain, runner, cold = bench_overhead(folder, args.repeat, args.rounds)
         bare = plain / args.repeat
         print(
             f"(a) {args.repeat} repetitions of a trivial file, no containers "
@@ -135,6 +137,7 @@ def main() -> None:
         line("plain loop of python -m pytest, a repetition", f"{bare * 1000:.0f} ms", "")
         line("stability run, a repetition", f"{runner / args.repeat * 1000:.0f} ms", "")
         line("ratio", f"{runner / plain:.2f}x", "<= 1.10x")
+        line("... with --no-prestart", f"{cold / plain:.2f}x", "<= 1.10x")
         if args.no_docker:
             return
         make_backed_project(folder)
@@ -145,10 +148,12 @@ def main() -> None:
             for jobs in (1, 2)
         }
         nopool = run(folder, "test_backed.py", n, "nopool.duckdb", "--no-pool")
+        cold = run(folder, "test_backed.py", n, "cold.duckdb", "--no-prestart")
         print(f"(b) {n} repetitions of a PostgreSQL + Redis file (migrations and a seed)")
         per_rep = times[1] / n
         line("--jobs 1, a repetition", f"{per_rep:.2f} s", "")
         line("--jobs 1 --no-pool, a repetition", f"{nopool / n:.2f} s", "")
+        line("--jobs 1 --no-prestart, a repetition", f"{cold / n:.2f} s", "")
         line("over a bare pytest process", f"+{per_rep - bare:.2f} s", "<= +0.40 s")
         line("--jobs 2, a repetition", f"{times[2] / n:.2f} s", "")
         line("--jobs 2 vs --jobs 1", f"{times[1] / times[2]:.2f}x faster", ">= 1.8x")

@@ -109,6 +109,14 @@ class _RunCommand(click.Command):
     help="Start the next repetitions' containers while earlier ones run (each repetition "
     "still gets containers no other touched).",
 )
+@click.option(
+    "--prestart/--no-prestart",
+    "prestart",
+    default=True,
+    show_default=True,
+    help="Start the next repetitions' pytest processes while earlier ones run (each "
+    "imports pytest and our drivers ahead, and nothing of the project).",
+)
 @click.option("--until-fail", is_flag=True, help="Stop at the first repetition with a failure.")
 @click.option("--label", default=None, callback=not_empty, help="Tag the session (e.g. nightly).")
 @db_option
@@ -150,6 +158,7 @@ def run(
     seed: int | None,
     in_process: int,
     pool: bool,
+    prestart: bool,
     until_fail: bool,
     label: str | None,
     db: Path | None,
@@ -202,6 +211,7 @@ def run(
         seed=seed,
         in_process=in_process,
         pool=pool,
+        prestart=prestart,
     )
     progress = make_progress(quiet, sys.stderr)
     outcome = Campaign(options, progress).run()

@@ -35,12 +35,14 @@ from stability.runner.limits import MAX_JOBS, MAX_REPEAT
 from stability.runner.order_env import SEED_LIMIT
 from stability.runner.pending import PendingNumbers
 from stability.runner.pool import BackgroundRemovals, ContainerPool, pool_depth
+from stability.runner.prestart import PRELOADS, Spares
 from stability.runner.progress import Progress, QuietProgress
 from stability.runner.repetition import (
     ProcessRegistry,
     RepetitionResult,
     RepetitionSpec,
     run_repetition,
+    runner_env,
 )
 from stability.runner.shards import Shard
 from stability.store import ingest
@@ -71,6 +73,7 @@ class RunOptions:
     shard: Shard | None = None  # this machine's share of the repetition numbers
     session_id: str | None = None  # given (shared by every shard), else a new one
     pool: bool = True  # start the next repetitions' containers while earlier ones run
+    prestart: bool = True  # start the next repetitions' processes while earlier ones run
 
     def __post_init__(self) -> None:
         # The CLI checks these with its flags' names; here they are the library's contract.
@@ -147,6 +150,7 @@ class Campaign:
         self._already = 0  # repetitions a resumed session had completed
         self._unwritten: Session | None = None  # a new session not yet in the history
         self.ahead: ContainerPool | None = None  # containers started ahead of repetitions
+        self.spares: Spares | None = None  # processes started ahead of repetitions
         self.removals = BackgroundRemovals()
 
     # -- set-up ---------------------------------------------------------------------
@@ -310,6 +314,7 @@ class Campaign:
                         seed=self.seed_of(spec.number),
                         in_process=self.in_process,
                         containers=self.ahead.take(spec.number) if self.ahead else None,
+                        spare=self.spares.take() if self.spares else None,
                     )
                     running[
                         pool.submit(run_repetition, spec, self.registry, self.removals.remove)
@@ -350,6 +355,7 @@ class Campaign:
                                 ingest.finish_session(self.db, self.session_id, "interrupted")
                             raise
                         self._start_pool_after(result)
+                        self._start_spares_after(result, argv)
                     schedule()  # the input is good: start the next ones, storing overlaps them
                     for result in results:
                         self._store(result)
@@ -373,9 +379,22 @@ class Campaign:
             depth = pool_depth(self.options.jobs)
             self.ahead = ContainerPool(self.session_id, settings, services, depth)
 
+    def _start_spares_after(self, result: RepetitionResult, argv: list[str]) -> None:
+        """Once a repetition shows what its tests import of ours, start the next
+        repetitions' processes ahead of them (`runner.prestart`)."""
+        if self.spares is not None or not self.options.prestart or not Spares.usable(argv):
+            return
+        used = {s.service for s in result.rows.container_starts if s.origin == "stability"}
+        preload = [module for service, module in PRELOADS.items() if service in used]
+        self.spares = Spares(argv, self.options.cwd, runner_env, preload, self.options.jobs)
+        self.spares.fill()
+
     def _close_pool(self) -> None:
         """Remove the containers started ahead for repetitions that never ran, and wait
-        for the removals in flight."""
+        for the removals in flight; end the processes started ahead."""
+        if self.spares is not None:
+            self.spares.close()
+            self.spares = None
         if self.ahead is not None:
             for number in self.ahead.close():
                 self.removals.remove(self.session_id, number, False)

@@ -46,6 +46,7 @@ from stability.records import (
 )
 from stability.runner.bytecode_cache import with_bytecode_cache
 from stability.runner.order_env import IN_PROCESS_ENV, SEED_ENV
+from stability.runner.prestart import Spare
 from stability.runner.results_file import (
     MAX_MESSAGE,
     MAX_OUTPUT,
@@ -75,6 +76,7 @@ class RepetitionSpec:
     in_process: int = 1  # runs of each test in the process
     # containers the runner's pool started ahead for it (environment entries to hand over)
     containers: Future[dict[str, str]] | None = None
+    spare: Spare | None = None  # a process started ahead to run it (`runner.prestart`)
 
 
 @dataclass
@@ -141,26 +143,17 @@ def run_repetition(
     began = time.perf_counter()
     timed_out = False
     try:
-        with open(folder / "output.log", "wb") as log:
-            proc = subprocess.Popen(
-                spec.argv,
-                cwd=spec.cwd,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-            registry.add(spec.number, proc)
-            note_child(folder, proc.pid)  # if the runner is killed, its reaper waits for this
-            try:
-                proc.wait(timeout=spec.timeout)
-            except subprocess.TimeoutExpired:
-                timed_out = True
-                _kill_group(proc)
-                proc.wait()
-            finally:
-                registry.remove(spec.number)
+        proc = _launch(spec, env, folder / "output.log")
+        registry.add(spec.number, proc)
+        note_child(folder, proc.pid)  # if the runner is killed, its reaper waits for this
+        try:
+            proc.wait(timeout=spec.timeout)
+        except subprocess.TimeoutExpired:
+            timed_out = True
+            _kill_group(proc)
+            proc.wait()
+        finally:
+            registry.remove(spec.number)
         wall_s = time.perf_counter() - began
         interrupted = registry.stopping.is_set() and proc.returncode < 0 and not timed_out
         records = read_records(folder)
@@ -201,6 +194,37 @@ def run_repetition(
     )
 
 
+def _launch(spec: RepetitionSpec, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    """The repetition's process: its spare if it has a live one, else a new one."""
+    log.touch()
+    if spec.spare is not None and spec.spare.start(env, log, spec.argv[3:]):
+        return spec.spare.proc
+    with open(log, "wb") as out:
+        return subprocess.Popen(
+            spec.argv,
+            cwd=spec.cwd,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+
+def runner_env() -> dict[str, str]:
+    """What every repetition's environment shares: the runner's, with our defaults."""
+    env = {
+        **os.environ,
+        RUNNER_PID_ENV: str(os.getpid()),
+        RUNNER_STARTED_ENV: labels.process_started(os.getpid()) or "",
+        # Ryuk needs a pulled image; the tests' own testcontainers are reaped by our labels.
+        "TESTCONTAINERS_RYUK_DISABLED": os.environ.get("TESTCONTAINERS_RYUK_DISABLED", "true"),
+    }
+    for name in (SEED_ENV, IN_PROCESS_ENV):
+        env.pop(name, None)
+    return with_bytecode_cache(env)
+
+
 def repetition_env(spec: RepetitionSpec, folder: Path) -> dict[str, str]:
     """The child's environment: where to record, which order, and a temporary directory
     of its own (TMPDIR, and so pytest's basetemp), removed with `folder` afterwards, so
@@ -208,19 +232,12 @@ def repetition_env(spec: RepetitionSpec, folder: Path) -> dict[str, str]:
     tmp = folder / "tmp"
     tmp.mkdir()
     env = {
-        **os.environ,
+        **runner_env(),
         RESULTS_DIR_ENV: str(folder),
         labels.SESSION_ENV: spec.session_id,
         labels.REPETITION_ENV: str(spec.number),
-        RUNNER_PID_ENV: str(os.getpid()),
-        RUNNER_STARTED_ENV: labels.process_started(os.getpid()) or "",
         "TMPDIR": str(tmp),
-        # Ryuk needs a pulled image; the tests' own testcontainers are reaped by our labels.
-        "TESTCONTAINERS_RYUK_DISABLED": os.environ.get("TESTCONTAINERS_RYUK_DISABLED", "true"),
     }
-    for name in (SEED_ENV, IN_PROCESS_ENV):
-        env.pop(name, None)
-    env = with_bytecode_cache(env)
     if spec.seed is not None:
         env[SEED_ENV] = str(spec.seed)
     if spec.in_process > 1:
