@@ -6,6 +6,7 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pytest
@@ -36,7 +37,7 @@ def test_where_am_i():
 """
 
 
-def _runs(out: Path) -> list[dict[str, object]]:
+def _runs(out: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in out.read_text().splitlines()]
 
 
@@ -77,13 +78,15 @@ def test_a_prestarted_repetition_runs_as_python_m_pytest_would(
 def test_spares_are_replaced_as_taken_and_end_when_closed(project: Path) -> None:
     env = {**os.environ, "SPARE_TEST": "1"}
     spares = Spares([sys.executable, "-m", "pytest"], project, lambda: env, [], 1)
-    spares.fill()
-    first = spares.take()
+    spares.fill(5)
+    first = spares.take(5)
     assert first is not None and first.proc.poll() is None
-    second = spares.take()  # the one started in the first one's place
+    second = spares.take(0)  # the one started in the first one's place; none after it
     assert second is not None and second.proc.pid != first.proc.pid
+    assert not spares._waiting
     first.discard()  # never given an order: it ends by itself, cleanly
     assert first.proc.returncode == 0
+    spares.fill(1)
     waiting = spares._waiting[0]
     spares.close()
     assert waiting.proc.returncode == 0 and not spares._waiting
@@ -95,12 +98,12 @@ def test_spares_are_replaced_as_taken_and_end_when_closed(project: Path) -> None
 def test_a_spare_started_with_another_environment_is_not_taken(project: Path) -> None:
     env = {**os.environ, "SPARE_TEST": "1"}
     spares = Spares([sys.executable, "-m", "pytest"], project, lambda: dict(env), [], 1)
-    spares.fill()
+    spares.fill(5)
     stale = spares._waiting[0]
     env["SPARE_TEST"] = "2"  # e.g. the runner's environment changed meanwhile
-    assert spares.take() is None  # that repetition starts its own process
+    assert spares.take(5) is None  # that repetition starts its own process
     assert stale.proc.returncode == 0  # ended unused
-    fresh = spares.take()  # the one started in its place, with the new environment
+    fresh = spares.take(5)  # the one started in its place, with the new environment
     assert fresh is not None and fresh.env["SPARE_TEST"] == "2"
     fresh.discard()
     spares.close()

@@ -314,7 +314,7 @@ class Campaign:
                         seed=self.seed_of(spec.number),
                         in_process=self.in_process,
                         containers=self.ahead.take(spec.number) if self.ahead else None,
-                        spare=self.spares.take() if self.spares else None,
+                        spare=self.spares.take(len(pending)) if self.spares else None,
                     )
                     running[
                         pool.submit(run_repetition, spec, self.registry, self.removals.remove)
@@ -355,7 +355,7 @@ class Campaign:
                                 ingest.finish_session(self.db, self.session_id, "interrupted")
                             raise
                         self._start_pool_after(result)
-                        self._start_spares_after(result, argv)
+                        self._start_spares_after(result, argv, len(pending))
                     schedule()  # the input is good: start the next ones, storing overlaps them
                     for result in results:
                         self._store(result)
@@ -379,7 +379,7 @@ class Campaign:
             depth = pool_depth(self.options.jobs)
             self.ahead = ContainerPool(self.session_id, settings, services, depth)
 
-    def _start_spares_after(self, result: RepetitionResult, argv: list[str]) -> None:
+    def _start_spares_after(self, result: RepetitionResult, argv: list[str], left: int) -> None:
         """Once a repetition shows what its tests import of ours, start the next
         repetitions' processes ahead of them (`runner.prestart`)."""
         if self.spares is not None or not self.options.prestart or not Spares.usable(argv):
@@ -387,7 +387,7 @@ class Campaign:
         used = {s.service for s in result.rows.container_starts if s.origin == "stability"}
         preload = [module for service, module in PRELOADS.items() if service in used]
         self.spares = Spares(argv, self.options.cwd, runner_env, preload, self.options.jobs)
-        self.spares.fill()
+        self.spares.fill(left)
 
     def _close_pool(self) -> None:
         """Remove the containers started ahead for repetitions that never ran, and wait

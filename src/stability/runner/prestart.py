@@ -85,9 +85,9 @@ class Spares:
         """Whether the repetitions run `python -m pytest ...` (what a spare runs)."""
         return argv[1:3] == _PYTEST_MODULE
 
-    def take(self) -> Spare | None:
+    def take(self, still_to_run: int) -> Spare | None:
         """A waiting spare started with the environment a repetition gets now, and
-        another started in its place."""
+        others started in its place for the repetitions still to run after it."""
         env = self.env()
         found = None
         while self._waiting and found is None:
@@ -96,11 +96,12 @@ class Spares:
                 found = spare
             else:
                 spare.discard()
-        self.fill()
+        self.fill(still_to_run)
         return found
 
-    def fill(self) -> None:
-        while not self._closed and len(self._waiting) < self.count:
+    def fill(self, still_to_run: int) -> None:
+        """Spares for the next `still_to_run` repetitions, up to `count`."""
+        while not self._closed and len(self._waiting) < min(self.count, still_to_run):
             self._waiting.append(self._spawn(self.env()))
 
     def close(self) -> None:
