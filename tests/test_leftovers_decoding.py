@@ -14,7 +14,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from stability.containers import pg_decoding
+from stability.containers import pg_decoding, snapshot
 from stability.containers.config import load_settings
 from stability.containers.launch import RunningService, postgres_spec, start_service
 from stability.containers.pg_decoding import DecodingPostgresProbe
@@ -63,9 +63,7 @@ def decoding_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runnin
 @pytest.fixture
 def db(decoding_server: RunningService) -> Iterator[tuple[DecodingPostgresProbe, Any]]:
     """A fresh schema, a probe attached after it, and a writer connection (autocommit)."""
-    with psycopg.connect(decoding_server.url, autocommit=True) as setup:
-        setup.execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
-        setup.execute(SCHEMA)
+    _fresh_schema(decoding_server.url)
     probe = open_postgres_probe(decoding_server.url)
     assert isinstance(probe, DecodingPostgresProbe), probe.method
     writer = psycopg.connect(decoding_server.url, autocommit=True)
@@ -73,6 +71,40 @@ def db(decoding_server: RunningService) -> Iterator[tuple[DecodingPostgresProbe,
         yield probe, writer
     finally:
         writer.close()
+        probe.close()
+
+
+def _fresh_schema(url: str) -> None:
+    with psycopg.connect(url, autocommit=True) as setup:
+        setup.execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
+        setup.execute(SCHEMA)
+
+
+SCHEMA_TABLES = [
+    'public."Odd Name"',
+    "public.items",
+    "public.log",
+    "public.pairs",
+    "public.scratchpad",
+]
+SCHEMA_COUNTS = dict.fromkeys(SCHEMA_TABLES, 0) | {"public.items": 5, "public.log": 2}
+
+
+@pytest.mark.parametrize("named", [SCHEMA_TABLES, SCHEMA_TABLES[1:]])
+def test_row_counts_given_for_every_table_are_taken_instead_of_counting(
+    decoding_server: RunningService, named: list[str]
+) -> None:
+    """A snapshot's counts stand for a count at attach only when they name exactly the
+    tables there are (here made up for items: 100 rows, where it holds 5)."""
+    _fresh_schema(decoding_server.url)
+    given = {table: SCHEMA_COUNTS[table] for table in named} | {"public.items": 100}
+    probe = DecodingPostgresProbe(decoding_server.url, given)
+    try:
+        with psycopg.connect(decoding_server.url, autocommit=True) as writer:
+            writer.execute("TRUNCATE items")
+        removed = 100 if named == SCHEMA_TABLES else 5  # else counted: the 5 seeded rows
+        assert _rows(probe.measure()) == {"public.items": (0, 0, removed)}
+    finally:
         probe.close()
 
 
@@ -331,6 +363,8 @@ def test_decoding_on_a_snapshot_container(tmp_path: Path) -> None:
     (tmp_path / "db" / "001.sql").write_text(f"-- {tmp_path}\n{SCHEMA}")  # a snapshot of its own
     settings = load_settings(tmp_path)
     service = start_service(fresh_spec(postgres_spec(settings), settings))
+    # the image holds each table's rows, for the probes of containers no one touched yet
+    assert snapshot.row_counts(service.spec.image) == SCHEMA_COUNTS
     writer = psycopg.connect(service.url, autocommit=True)
     try:
         writer.execute("INSERT INTO items VALUES ('before attach', 0)")

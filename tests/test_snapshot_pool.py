@@ -208,3 +208,22 @@ def test_containers_started_ahead_carry_their_repetition(project: Path) -> None:
         from stability.containers.cleanup import prune_containers
 
         prune_containers(only_orphans=False, session="pool-labels")
+
+
+def test_a_postgres_started_ahead_carries_its_snapshots_row_counts(project: Path) -> None:
+    """The leftover check of the repetition that adopts it takes them instead of counting."""
+    from stability.containers.cleanup import prune_containers
+    from stability.containers.config import load_settings
+    from stability.runner.pool import ContainerPool
+
+    _project(project)
+    pool = ContainerPool("pool-counts", load_settings(project), ["postgres"], depth=1)
+    try:
+        pool.reserve([1])
+        started = pool.take(1)
+        assert started is not None
+        handed = json.loads(started.result()["STABILITY_POOLED_POSTGRES"])
+        assert handed["row_counts"] == {"public.catalog": 1, "public.marks": 0}
+    finally:
+        pool.close()
+        prune_containers(only_orphans=False, session="pool-counts")

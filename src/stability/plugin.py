@@ -122,7 +122,8 @@ def _attach_early(config: pytest.Config, watch: LeftoverWatch, handed: dict[str,
         return  # the fixtures report it
     for name, handoff in handed.items():
         if handoff.key == service_key(name, settings):
-            watch.attach_early(name, service_spec(name, settings).url(handoff.host, handoff.port))
+            url = service_spec(name, settings).url(handoff.host, handoff.port)
+            watch.attach_early(name, url, handoff.row_counts)
 
 
 def _skip_final_collections() -> None:

@@ -95,18 +95,19 @@ class LeftoverWatch:
             )
         self.probes[name] = probe
 
-    def attach_early(self, name: str, url: str) -> None:
+    def attach_early(self, name: str, url: str, row_counts: dict[str, int] | None = None) -> None:
         """Open the probe of a service ready before any test asked for it (one the runner
         started ahead), in the background while pytest collects: opening costs a cold
         server 60-100 ms (connections, a replication slot, a first catalog read). Nothing
-        but this process knows the service's address yet, so the baseline is the same."""
+        but this process knows the service's address yet, so the baseline is the same,
+        and a snapshot image's `row_counts` still hold."""
         if name in self.probes or name in self._early:
             return
         future: Future[Any] = Future()
 
         def work() -> None:
             try:
-                future.set_result(_open_probe(name, url))
+                future.set_result(_open_probe(name, url, row_counts))
             except BaseException as exc:
                 future.set_exception(exc)
 
@@ -265,11 +266,11 @@ def _drop_sequences(found: lo.Leftovers) -> None:
         found.pop("postgres", None)
 
 
-def _open_probe(name: str, url: str) -> Any:
+def _open_probe(name: str, url: str, row_counts: dict[str, int] | None = None) -> Any:
     from stability.containers import state_probes
 
     if name == "postgres":
-        return state_probes.open_postgres_probe(url)
+        return state_probes.open_postgres_probe(url, row_counts)
     return state_probes.RedisProbe(url)
 
 

@@ -2,7 +2,9 @@
 transaction wrote, read from the write-ahead log, without scanning tables.
 
 At attach (after migrations and seed) the probe creates a temporary logical replication
-slot (`test_decoding`, gone with its connection) and counts every table's rows once. A
+slot (`test_decoding`, gone with its connection) and counts every table's rows once (a
+container no one has touched yet, started from a snapshot image, has the image's counts,
+`snapshot.row_counts`). A
 clean window (reads, rolled-back writes) costs one query: the committed transactions
 between two snapshots, as the counting probe reads them. A window with a commit is
 decoded:
@@ -106,7 +108,7 @@ class DecodingUnavailable(Exception):
 class DecodingPostgresProbe:
     method = "logical decoding"
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, row_counts: dict[str, int] | None = None) -> None:
         import psycopg
 
         def connect() -> Any:
@@ -124,12 +126,12 @@ class DecodingPostgresProbe:
             self.conn.close()
             raise
         try:
-            self._start(psycopg)
+            self._start(psycopg, row_counts)
         except BaseException:
             self.close()
             raise
 
-    def _start(self, psycopg: Any) -> None:
+    def _start(self, psycopg: Any, row_counts: dict[str, int] | None) -> None:
         conn = self.conn
         wal_level = conn.execute("SHOW wal_level").fetchone()[0]
         if wal_level != "logical":
@@ -157,7 +159,10 @@ class DecodingPostgresProbe:
             self.sequences = self._sequences.now(conn)
             self.catalog = {row[0] for row in conn.execute(CATALOG, prepare=True)}
             tables = [row[0] for row in conn.execute(TABLES, {"unlogged": False})]
-            self.counts, _ = count_rows(conn, tables, [])
+            if row_counts is not None and set(row_counts) == set(tables):
+                self.counts = dict(row_counts)  # a snapshot's, in a container untouched yet
+            else:
+                self.counts, _ = count_rows(conn, tables, [])
         self._decode([])  # the marker above: a clean start
 
     def close(self) -> None:

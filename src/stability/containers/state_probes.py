@@ -57,13 +57,15 @@ class _PgState:
     counts: dict[str, int] = field(default_factory=dict)
 
 
-def open_postgres_probe(url: str) -> PostgresProbe | DecodingPostgresProbe:
+def open_postgres_probe(
+    url: str, row_counts: dict[str, int] | None = None
+) -> PostgresProbe | DecodingPostgresProbe:
     """The probe by logical decoding where the server allows it, else by row counts
-    (its `method` says which, and why)."""
+    (its `method` says which, and why). `row_counts`: each table's rows now, if known."""
     from stability.containers.pg_decoding import DecodingPostgresProbe, DecodingUnavailable
 
     try:
-        return DecodingPostgresProbe(url)
+        return DecodingPostgresProbe(url, row_counts)
     except DecodingUnavailable as exc:
         probe = PostgresProbe(url)
         probe.method = f"row counts: {exc}"

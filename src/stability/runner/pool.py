@@ -138,7 +138,16 @@ def _handoff(name: str, service: RunningService, asked: str, settings: Settings)
         ready_s=round(service.ready_s, 4),
         started_at=asked,
         key=service_key(name, settings),
+        row_counts=_row_counts(name, service),
     )
+
+
+def _row_counts(name: str, service: RunningService) -> dict[str, int] | None:
+    if name != "postgres" or not service.spec.prepared:
+        return None
+    from stability.containers.snapshot import row_counts
+
+    return row_counts(service.spec.image)
 
 
 class BackgroundRemovals:
