@@ -224,16 +224,16 @@ def test_a_probe_opened_early_is_taken_over_only_for_the_same_address(
     class Probe:
         method = "logical decoding"  # as a PostgreSQL probe says how it measures
 
-        def __init__(self, url: str) -> None:
-            self.url, self.closed = url, False
+        def __init__(self, url: str, row_counts: dict[str, int] | None) -> None:
+            self.url, self.row_counts, self.closed = url, row_counts, False
 
         def close(self) -> None:
             self.closed = True
 
     opened: list[Probe] = []
 
-    def open_probe(name: str, url: str) -> Probe:
-        opened.append(Probe(url))
+    def open_probe(name: str, url: str, row_counts: dict[str, int] | None = None) -> Probe:
+        opened.append(Probe(url, row_counts))
         return opened[-1]
 
     monkeypatch.setattr(leftover_watch, "_open_probe", open_probe)
@@ -242,10 +242,11 @@ def test_a_probe_opened_early_is_taken_over_only_for_the_same_address(
     watch.attach("redis", "redis://pooled")
     assert [p.url for p in opened] == ["redis://pooled"]
     assert watch.probes["redis"] is opened[0]
-    watch.attach_early("postgres", "postgresql://pooled")
+    watch.attach_early("postgres", "postgresql://pooled", {"public.t": 3})  # a snapshot's
     watch.attach("postgres", "postgresql://its-own")  # the fixture started another one
     assert watch.probes["postgres"].url == "postgresql://its-own"
     assert [p.closed for p in opened] == [False, True, False]
+    assert [p.row_counts for p in opened] == [None, {"public.t": 3}, None]
     watch.attach_early("other", "x://never-asked")
     watch.services_closing()
     assert all(p.closed for p in opened)

@@ -184,19 +184,31 @@ class RedisProbe:
         self.pubsub.psubscribe("__keyevent@*__:*")
         self.pubsub.subscribe(self.MARKER_CHANNEL)
         self._marker = 0
+        self._sent: str | None = None  # a marker sent, its answer not read yet
+        # The marker goes out on a connection of its own, sent before the other probes
+        # measure and read after (`send_marker`): the round trips overlap.
+        self._publisher = self.client.connection_pool.get_connection()
         self._db_clients: dict[int, Any] = {}
         self.measure()  # drain the subscription confirmations: a clean start
 
     def close(self) -> None:
         self.pubsub.close()
+        self.client.connection_pool.release(self._publisher)
         for client in self._db_clients.values():
             client.close()
         self.client.close()
 
-    def measure(self) -> dict[str, Any] | None:
+    def send_marker(self) -> None:
+        """End the window now; `measure()` reads it, when the other probes have measured."""
         self._marker += 1
-        marker = str(self._marker)
-        self.client.publish(self.MARKER_CHANNEL, marker)
+        self._sent = str(self._marker)
+        self._publisher.send_command("PUBLISH", self.MARKER_CHANNEL, self._sent)  # type: ignore[no-untyped-call]
+
+    def measure(self) -> dict[str, Any] | None:
+        if self._sent is None:
+            self.send_marker()
+        marker, self._sent = str(self._sent), None
+        self._publisher.read_response()
         events: list[tuple[str, str]] = []
         deadline = time.monotonic() + _MARKER_TIMEOUT_S
         while True:
