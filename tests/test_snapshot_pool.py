@@ -4,10 +4,12 @@ started ahead, and the hand-over to a repetition, against real containers."""
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
 import duckdb
+import psycopg
 import pytest
 from click.testing import CliRunner
 
@@ -214,16 +216,26 @@ def test_a_postgres_started_ahead_carries_its_snapshots_row_counts(project: Path
     """The leftover check of the repetition that adopts it takes them instead of counting."""
     from stability.containers.cleanup import prune_containers
     from stability.containers.config import load_settings
+    from stability.containers.launch import service_spec
     from stability.runner.pool import ContainerPool
 
     _project(project)
-    pool = ContainerPool("pool-counts", load_settings(project), ["postgres"], depth=1)
+    settings = load_settings(project)
+    pool = ContainerPool("pool-counts", settings, ["postgres"], depth=1)
     try:
         pool.reserve([1])
         started = pool.take(1)
         assert started is not None
         handed = json.loads(started.result()["STABILITY_POOLED_POSTGRES"])
         assert handed["row_counts"] == {"public.catalog": 1, "public.marks": 0}
+        # the pool opened and closed a leftover probe once, to warm the server: its
+        # temporary replication slot goes with its backend, a moment after it closed
+        url = service_spec("postgres", settings).url(handed["host"], handed["port"])
+        with psycopg.connect(url, autocommit=True) as conn:
+            deadline = time.monotonic() + 10
+            while conn.execute("SELECT count(*) FROM pg_replication_slots").fetchone() != (0,):
+                assert time.monotonic() < deadline, "the warm-up's slot stayed"
+                time.sleep(0.02)
     finally:
         pool.close()
         prune_containers(only_orphans=False, session="pool-counts")
