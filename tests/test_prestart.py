@@ -11,7 +11,7 @@ from typing import Any
 import duckdb
 import pytest
 
-from runner_support import invoke
+from runner_support import invoke, probe_file
 from stability.runner.prestart import Spares
 
 # What a repetition's process looks like from inside, one JSON line per repetition.
@@ -45,9 +45,7 @@ def _runs(out: Path) -> list[dict[str, Any]]:
 def test_a_prestarted_repetition_runs_as_python_m_pytest_would(
     project: Path, monkeypatch: pytest.MonkeyPatch, prestart: bool
 ) -> None:
-    (project / "test_probe.py").write_text(PROBE)
-    out = project.parent / f"probe-{project.name}.txt"
-    monkeypatch.setenv("PROBE_OUT", str(out))
+    out = probe_file(project, monkeypatch, "test_probe.py", PROBE)
     flag = "--prestart" if prestart else "--no-prestart"
     db = project / "history.duckdb"
     # pytest still rewrites the asserts of the plugin it loads: nothing of ours came first

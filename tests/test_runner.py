@@ -12,7 +12,7 @@ import duckdb
 import pytest
 from click.testing import Result
 
-from runner_support import invoke
+from runner_support import invoke, probe_file
 
 FLAKY_FILE = """
 import os, pytest
@@ -330,7 +330,7 @@ BYTECODE_PROBE = """
 import os, sys
 
 def test_where_bytecode_goes():
-    with open(os.environ["BYTECODE_OUT"], "a") as out:
+    with open(os.environ["PROBE_OUT"], "a") as out:
         out.write(f"{sys.dont_write_bytecode} {sys.pycache_prefix}\\n")
 """
 
@@ -339,9 +339,7 @@ def test_where_bytecode_goes():
 def test_repetitions_cache_bytecode_in_a_folder_of_ours_where_it_is_not_written(
     project: Path, monkeypatch: pytest.MonkeyPatch, dont_write: str
 ) -> None:
-    (project / "test_bytecode.py").write_text(BYTECODE_PROBE)
-    out = project.parent / f"bytecode-{project.name}.txt"
-    monkeypatch.setenv("BYTECODE_OUT", str(out))
+    out = probe_file(project, monkeypatch, "test_bytecode.py", BYTECODE_PROBE)
     monkeypatch.setenv("PYTHONDONTWRITEBYTECODE", dont_write)
     monkeypatch.delenv("PYTHONPYCACHEPREFIX", raising=False)
     cache = project.parent / f"cache-{project.name}"
