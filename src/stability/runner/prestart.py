@@ -26,7 +26,6 @@ from pathlib import Path
 PRELOADS = {"postgres": "psycopg", "redis": "redis"}
 _CHILD = Path(__file__).with_name("prestart_child.py")
 _PYTEST_MODULE = ["-m", "pytest"]
-_EXIT_WAIT_S = 2.0
 
 
 @dataclass
@@ -34,7 +33,7 @@ class Spare:
     """A started interpreter waiting for its repetition."""
 
     proc: subprocess.Popen[bytes]
-    order_fd: int  # our end of the pipe it waits on
+    order_fd: int  # our end of the pipe it waits on (-1 once closed)
     env: dict[str, str]  # the environment it started with
 
     def start(self, env: dict[str, str], log: Path, args: list[str]) -> bool:
@@ -48,19 +47,22 @@ class Spare:
             self.discard()
             return False
         finally:
-            with contextlib.suppress(OSError):
-                os.close(self.order_fd)
+            self._close_pipe()
         return True
 
     def discard(self) -> None:
-        """End it unused: the end of its pipe tells it to exit."""
-        with contextlib.suppress(OSError):
-            os.close(self.order_fd)
-        try:
-            self.proc.wait(timeout=_EXIT_WAIT_S)
-        except subprocess.TimeoutExpired:
+        """End it unused (it holds nothing yet)."""
+        self._close_pipe()
+        with contextlib.suppress(ProcessLookupError):
             self.proc.kill()
-            self.proc.wait()
+        self.proc.wait()
+
+    def _close_pipe(self) -> None:
+        # once only: a number closed twice could be another thread's file by then
+        if self.order_fd >= 0:
+            fd, self.order_fd = self.order_fd, -1
+            with contextlib.suppress(OSError):
+                os.close(fd)
 
 
 class Spares:
