@@ -256,3 +256,33 @@ def test_repetitions_on_containers_started_ahead_name_the_same_tests(project: Pa
     assert pooled  # else this tests nothing new
     polluters = sorted(n for n in EXPECTED if n.startswith("test_polluters.py"))
     assert named == [(r, polluters) for r in (1, 2, 3)]
+
+
+IN_PROCESS = """
+import psycopg
+
+def test_inserts_a_row_each_time(postgres_url):
+    with psycopg.connect(postgres_url) as conn:
+        conn.execute("INSERT INTO orders (item) VALUES ('again')")
+
+def test_control(pg_transaction):
+    pg_transaction.execute("INSERT INTO orders (item) VALUES ('rolled back')")
+"""
+
+
+def test_each_run_of_a_test_in_its_process_gets_what_that_run_left(project: Path) -> None:
+    """--in-process 2: both runs of the polluter left a row, each on its own execution."""
+    _project(project)
+    (project / "test_in_process.py").write_text(IN_PROCESS)
+    result = invoke("test_in_process.py", "--repeat", "1", "--in-process", "2", "-q")
+    assert result.exit_code == 0, result.output + result.stderr
+    with duckdb.connect(str(project / ".stability" / "history.duckdb"), read_only=True) as conn:
+        found = conn.execute(
+            "SELECT nodeid, attempt, leftovers FROM executions ORDER BY nodeid, attempt"
+        ).fetchall()
+    polluter = "test_in_process.py::test_inserts_a_row_each_time"
+    assert [(n, a) for n, a, left in found if left] == [(polluter, 1), (polluter, 2)]
+    for _, _, left in found[2:]:
+        assert json.loads(left)["postgres"]["rows"] == {
+            "public.orders": {"inserted": 1, "updated": 0, "deleted": 0}
+        }

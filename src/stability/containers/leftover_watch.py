@@ -38,6 +38,7 @@ _FIXTURES = frozenset().union(*SERVICE_FIXTURES.values())
 _OWN_THREAD_PREFIXES = ("stability", "pytest_timeout")
 
 watch_key = pytest.StashKey["LeftoverWatch"]()
+Run = tuple[str, int]  # a test's node id and attempt (its runs in the process so far)
 
 
 def register(config: pytest.Config) -> LeftoverWatch:
@@ -62,9 +63,10 @@ class LeftoverWatch:
         self.notes: list[str] = []  # how a probe measures, when it is the slower way
         self.found: dict[str, lo.Leftovers] = {}  # nodeid -> merged, for the summary
         self._threads_before: set[threading.Thread] = set()
-        self._owners: dict[threading.Thread, str] = {}  # thread left running -> its test
-        self._owners_at_start: list[str] = []  # tests whose threads lived at window start
-        self._last_test: str | None = None  # the test whose window the last measure closed
+        self._owners: dict[threading.Thread, Run] = {}  # thread left running -> its test
+        self._owners_at_start: list[Run] = []  # tests whose threads lived at window start
+        self._last_test: Run | None = None  # the test whose window the last measure closed
+        self._attempts: dict[str, int] = {}  # runs of each test so far, as the recorder's
         self._gap = False  # a test without services ran since the last measure
         self._closed_for: str | None = None  # services stopped after this test's measure
         self._current: pytest.Item | None = None
@@ -133,6 +135,9 @@ class LeftoverWatch:
         self._early.clear()
 
     # -- tests ---------------------------------------------------------------------
+
+    def pytest_runtest_logstart(self, nodeid: str) -> None:
+        self._attempts[nodeid] = self._attempts.get(nodeid, 0) + 1
 
     @pytest.hookimpl(wrapper=True, tryfirst=True)
     def pytest_runtest_setup(self, item: pytest.Item) -> Generator[None, None, None]:
@@ -220,6 +225,7 @@ class LeftoverWatch:
 
     def _finish_test(self, item: pytest.Item, nextitem: pytest.Item | None = None) -> None:
         self.tests += 1
+        run = (item.nodeid, self._attempts.get(item.nodeid, 1))
         owners = self._owners_at_start
         # Threads first: one that writes while we measure is then still its test's.
         for thread in threading.enumerate():
@@ -228,8 +234,8 @@ class LeftoverWatch:
                 and thread.is_alive()
                 and not thread.name.startswith(_OWN_THREAD_PREFIXES)
             ):
-                self._owners[thread] = item.nodeid
-        started = sorted(t.name for t, owner in self._owners.items() if owner == item.nodeid)
+                self._owners[thread] = run
+        started = sorted(t.name for t, owner in self._owners.items() if owner == run)
         self._start_next_window()
         in_transaction = _in_transaction(item)
         # Sequence steps in `pg_transaction` are thrown away (below): between two such
@@ -250,19 +256,20 @@ class LeftoverWatch:
                 own["bypassed_transaction"] = True
         if started:
             own["threads"] = started
-        self._last_test = item.nodeid
-        self._record(item.nodeid, own)
+        self._last_test = run
+        self._record(run, own)
 
     def _start_next_window(self) -> None:
         """The tests whose threads are alive as the next window starts own what it sees."""
         self._owners = {t: owner for t, owner in self._owners.items() if t.is_alive()}
         self._owners_at_start = list(dict.fromkeys(self._owners.values()))
 
-    def _record(self, nodeid: str, found: lo.Leftovers) -> None:
+    def _record(self, run: Run, found: lo.Leftovers) -> None:
         if lo.is_empty(found):
             return
+        nodeid, attempt = run
         self.found[nodeid] = lo.merge(self.found.get(nodeid), found) or {}
-        append_record("leftovers", {"nodeid": nodeid, "leftovers": found})
+        append_record("leftovers", {"nodeid": nodeid, "attempt": attempt, "leftovers": found})
 
 
 def _drop_sequences(found: lo.Leftovers) -> None:

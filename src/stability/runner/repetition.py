@@ -421,17 +421,22 @@ def _join_ends(starts: list[ContainerStart], ends: list[dict[str, Any]]) -> None
 def _attach_state_leftovers(executions: list[Execution], records: list[dict[str, Any]]) -> None:
     """Merge the leftover check's findings into their tests' executions (a test can get
     several: its own, and what its threads did after it ended). A test run more than
-    once in the process gets them on its last execution."""
-    found: dict[str, lo.Leftovers | None] = {}
+    once in the process gets each on the run (attempt) it belongs to; a finding without
+    an attempt goes to the test's last execution."""
+    found: dict[tuple[str, int | None], lo.Leftovers | None] = {}
     for record in records:
-        nodeid = str(record.get("nodeid"))
         data = record.get("leftovers")
         if isinstance(data, dict):
-            found[nodeid] = lo.merge(found.get(nodeid), data)
+            attempt = record.get("attempt")
+            key = (str(record.get("nodeid")), attempt if isinstance(attempt, int) else None)
+            found[key] = lo.merge(found.get(key), data)
+    runs = {(e.nodeid, e.attempt): e for e in executions}
     last = {e.nodeid: e for e in executions}
-    for nodeid, merged in found.items():
-        if nodeid in last:
-            last[nodeid].leftovers = lo.dumps(merged)
+    for (nodeid, attempt), merged in found.items():
+        own = runs.get((nodeid, attempt)) if attempt is not None else None
+        execution = own or last.get(nodeid)
+        if execution is not None:
+            execution.leftovers = lo.dumps(lo.merge(lo.loads(execution.leftovers), merged))
 
 
 def _execution(record: dict[str, Any], infra_failed: bool) -> Execution:
