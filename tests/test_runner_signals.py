@@ -131,14 +131,16 @@ def test_timeout_kills_the_group_and_records_the_running_test(project: Path) -> 
 def test_sigkill_then_resume_completes_without_duplicates(project: Path) -> None:
     (project / "test_slow.py").write_text(HANGING.format(hang_from=10**6, sleep=0.3))
     db = project / "h.duckdb"
-    runner = start_runner(project, "test_slow.py", "--repeat", "6", "--db", str(db))
+    # the runner writes what ended every few seconds: enough repetitions that it is
+    # killed with some still to come
+    runner = start_runner(project, "test_slow.py", "--repeat", "15", "--db", str(db))
     try:
         wait_for(lambda: stored_repetitions(db) >= 2)
     finally:
         runner.send_signal(signal.SIGKILL)
         runner.communicate()
     kept = stored_repetitions(db)
-    assert 2 <= kept < 6
+    assert 2 <= kept < 15
     (session, status) = query(db, "SELECT id, status FROM sessions")[0]
     assert status == "running"  # the killed runner could not say more
     # the orphaned repetition notices its runner is gone and stops by itself
@@ -153,10 +155,10 @@ def test_sigkill_then_resume_completes_without_duplicates(project: Path) -> None
         check=False,
     )
     assert resumed.returncode == 0, resumed.stderr
-    assert json.loads(resumed.stdout)["repetitions_done"] == 6
-    assert query(db, "SELECT number FROM repetitions ORDER BY 1") == [(n,) for n in range(1, 7)]
+    assert json.loads(resumed.stdout)["repetitions_done"] == 15
+    assert query(db, "SELECT number FROM repetitions ORDER BY 1") == [(n,) for n in range(1, 16)]
     assert query(db, "SELECT count(*), count(DISTINCT (repetition, nodeid)) FROM executions") == [
-        (18, 18)
+        (45, 45)
     ]
     assert query(db, "SELECT status FROM sessions") == [("completed",)]
 

@@ -195,3 +195,9 @@ def test_readers_can_open_between_writes(db: Path) -> None:
         assert conn.execute("SELECT count(*) FROM executions").fetchone() == (1,)
     finally:
         conn.close()
+
+
+def test_several_repetitions_are_written_in_one_go(db: Path) -> None:
+    ingest.ingest_repetitions(db, [_rows(1, ["passed"]), _rows(2, ["failed"], status="failed")])
+    assert _count(db, "repetitions") == 2
+    assert _count(db, "executions") == 2

@@ -10,6 +10,7 @@ marks the session interrupted.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -18,6 +19,7 @@ import signal
 import socket
 import sys
 import threading
+import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -47,12 +49,17 @@ from stability.runner.repetition import (
 from stability.runner.shards import Shard
 from stability.store import ingest
 from stability.store.db import DEFAULT_DB, check_writable, connect, resolve_db_path
+from stability.store.ingest import RepetitionRows
 from stability.store.queries import run_counts
 from stability.text import first_line
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INFRA, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 EXIT_TERMINATED = 128 + signal.SIGTERM  # 143, as a shell reports a SIGTERM
 _POLL_S = 0.2
+# Repetitions are written together at most this often: each opening of the history
+# costs about 50 ms of CPU, taken from the repetitions running. A runner killed outright
+# loses what ended in the last STORE_EVERY_S; `--resume` runs those again.
+STORE_EVERY_S = 3.0
 
 
 @dataclass
@@ -152,6 +159,8 @@ class Campaign:
         self.ahead: ContainerPool | None = None  # containers started ahead of repetitions
         self.spares: Spares | None = None  # processes started ahead of repetitions
         self.removals = BackgroundRemovals()
+        self._unstored: list[RepetitionRows] = []  # ended, not written yet (`_store`)
+        self._stored_at = -STORE_EVERY_S  # the first repetition is written at once
 
     # -- set-up ---------------------------------------------------------------------
 
@@ -349,6 +358,7 @@ class Campaign:
                             self._check_usage(result)
                         except UsageError:
                             self._stop_running(running, quiet=True)
+                            self._flush()  # the repetitions before it stay recorded
                             if self._unwritten is not None:  # nothing written: keep it so
                                 raise
                             if not ingest.discard_session(self.db, self.session_id):
@@ -359,8 +369,11 @@ class Campaign:
                     schedule()  # the input is good: start the next ones, storing overlaps them
                     for result in results:
                         self._store(result)
+                self._flush()
             except BaseException:  # a failed write, a second Ctrl-C: leave nothing running
                 self.registry.kill_all()
+                with contextlib.suppress(Exception):  # what ended is kept, if it can be
+                    self._flush()
                 raise
             finally:
                 self._close_pool()
@@ -451,13 +464,23 @@ class Campaign:
         )
 
     def _store(self, result: RepetitionResult) -> None:
-        self._write_session()
+        """Count it now; write it with the others that ended within STORE_EVERY_S."""
         result.rows.repetition.shard = str(self.shard) if self.shard else None
         result.rows.repetition.host = socket.gethostname()
-        ingest.ingest_repetition(self.db, result.rows)
+        self._unstored.append(result.rows)
         if result.status != "passed":
             self.failed_reps += 1
         self.progress.advance(result.number, result.status, result.wall_s, self.failed_reps)
+        if time.monotonic() - self._stored_at >= STORE_EVERY_S:
+            self._flush()
+
+    def _flush(self) -> None:
+        """Write the repetitions that ended and are not in the history yet."""
+        if self._unstored:
+            self._write_session()
+            ingest.ingest_repetitions(self.db, self._unstored)
+            self._unstored = []
+        self._stored_at = time.monotonic()
 
     # -- the end --------------------------------------------------------------------
 
