@@ -37,12 +37,12 @@ if TYPE_CHECKING:
     from stability.containers.launch import RunningService, ServiceSpec
 
 SERVICES = ("postgres", "redis")
-_DRIVERS = {"postgres": "psycopg", "redis": "redis"}  # what the fixtures import
+DRIVERS = {"postgres": "psycopg", "redis": "redis"}  # what the fixtures import
 
 
 def preload_drivers(services: Iterable[str]) -> None:
     """Import the drivers the fixtures of `services` use, in the background."""
-    drivers = [_DRIVERS[name] for name in sorted(services) if name in _DRIVERS]
+    drivers = [DRIVERS[name] for name in sorted(services) if name in DRIVERS]
     threading.Thread(target=_import_quietly, args=(drivers,), daemon=True).start()
 
 

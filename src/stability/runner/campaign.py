@@ -37,7 +37,7 @@ from stability.runner.limits import MAX_JOBS, MAX_REPEAT
 from stability.runner.order_env import SEED_LIMIT
 from stability.runner.pending import PendingNumbers
 from stability.runner.pool import BackgroundRemovals, ContainerPool, pool_depth
-from stability.runner.prestart import PRELOADS, Spares
+from stability.runner.prestart import Spares
 from stability.runner.progress import Progress, QuietProgress
 from stability.runner.repetition import (
     ProcessRegistry,
@@ -397,8 +397,10 @@ class Campaign:
         repetitions' processes ahead of them (`runner.prestart`)."""
         if self.spares is not None or not self.options.prestart or not Spares.usable(argv):
             return
+        from stability.containers.services import DRIVERS  # what our fixtures import
+
         used = {s.service for s in result.rows.container_starts if s.origin == "stability"}
-        preload = [module for service, module in PRELOADS.items() if service in used]
+        preload = [module for service, module in DRIVERS.items() if service in used]
         self.spares = Spares(argv, self.options.cwd, runner_env, preload, self.options.jobs)
         self.spares.fill(left)
 

@@ -22,8 +22,6 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-# what a repetition imports once its tests use our container of that name
-PRELOADS = {"postgres": "psycopg", "redis": "redis"}
 _CHILD = Path(__file__).with_name("prestart_child.py")
 _PYTEST_MODULE = ["-m", "pytest"]
 
@@ -78,6 +76,7 @@ class Spares:
     ) -> None:
         self.python, self.cwd, self.env = argv[0], cwd, env
         self.preload = sorted(set(preload))
+        self._child_code = _CHILD.read_text()
         self.count = count
         self._waiting: list[Spare] = []
         self._closed = False
@@ -103,8 +102,9 @@ class Spares:
 
     def fill(self, still_to_run: int) -> None:
         """Spares for the next `still_to_run` repetitions, up to `count`."""
+        env = self.env()
         while not self._closed and len(self._waiting) < min(self.count, still_to_run):
-            self._waiting.append(self._spawn(self.env()))
+            self._waiting.append(self._spawn(env))
 
     def close(self) -> None:
         self._closed = True
@@ -116,7 +116,7 @@ class Spares:
         order_read, order_write = os.pipe()  # not inherited by any other child
         try:
             proc = subprocess.Popen(
-                [self.python, "-c", _CHILD.read_text(), str(order_read), *self.preload],
+                [self.python, "-c", self._child_code, str(order_read), *self.preload],
                 cwd=self.cwd,
                 env=env,
                 stdin=subprocess.DEVNULL,

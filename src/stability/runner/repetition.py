@@ -196,7 +196,6 @@ def run_repetition(
 
 def _launch(spec: RepetitionSpec, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     """The repetition's process: its spare if it has a live one, else a new one."""
-    log.touch()
     if spec.spare is not None and spec.spare.start(env, log, spec.argv[3:]):
         return spec.spare.proc
     with open(log, "wb") as out:
