@@ -74,10 +74,10 @@ def db(decoding_server: RunningService) -> Iterator[tuple[DecodingPostgresProbe,
         probe.close()
 
 
-def _fresh_schema(url: str) -> None:
+def _fresh_schema(url: str, schema: str = SCHEMA) -> None:
     with psycopg.connect(url, autocommit=True) as setup:
         setup.execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
-        setup.execute(SCHEMA)
+        setup.execute(schema)
 
 
 SCHEMA_TABLES = [
@@ -218,9 +218,8 @@ def _probe_after(
     server: RunningService, schema: str, counting: bool
 ) -> Iterator[tuple[PostgresProbe | DecodingPostgresProbe, Any]]:
     """A fresh `schema`, then a probe (counting or decoding) and a writer (autocommit)."""
+    _fresh_schema(server.url, schema)
     with psycopg.connect(server.url, autocommit=True) as writer:
-        writer.execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
-        writer.execute(schema)
         probe = PostgresProbe(server.url) if counting else DecodingPostgresProbe(server.url)
         try:
             yield probe, writer
