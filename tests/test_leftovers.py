@@ -202,8 +202,11 @@ def test_steps_read_after_a_skipped_reading_are_dropped_as_unplaceable() -> None
         def __init__(self) -> None:
             self.asked: list[bool] = []
 
-        def measure(self, sequences: bool = True) -> dict[str, Any]:
+        def end_window(self, sequences: bool = True) -> None:
             self.asked.append(sequences)
+
+        def measure(self) -> dict[str, Any]:
+            sequences = self.asked[-1]
             return {"rows": rows, **({"sequences": {"public.t": 2}} if sequences else {})}
 
     probe = Probe()
@@ -250,3 +253,13 @@ def test_a_probe_opened_early_is_taken_over_only_for_the_same_address(
     watch.attach_early("other", "x://never-asked")
     watch.services_closing()
     assert all(p.closed for p in opened)
+
+
+def test_window_answers_read_as_text_parse_as_psycopg_loads_them() -> None:
+    from stability.containers.pg_window import bigint_pairs, bigints
+
+    assert bigints("{}") == [] and bigints(None) == []
+    assert bigints("{731,4294967299}") == [731, 4294967299]
+    assert bigint_pairs(None) is None  # array_agg over no sequence
+    assert bigint_pairs("{{16390,1},{16402,NULL}}") == [[16390, 1], [16402, None]]
+    assert bigint_pairs("{{16390,-5}}") == [[16390, -5]]

@@ -63,7 +63,19 @@ def test_control_reads_only(postgres_url, redis_url):
 # updates and deletes.
 SUBTLE = """
 import threading, time
-import psycopg
+import psycopg, pytest, redis
+
+@pytest.fixture
+def writes_at_setup(postgres_url, redis_url):
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        conn.execute("INSERT INTO items VALUES ('at setup')")
+    redis.Redis.from_url(redis_url).set("at-setup", "1")
+
+def test_clean_before_a_setup_that_writes(pg_transaction):
+    pg_transaction.execute("SELECT count(*) FROM items")
+
+def test_writes_in_its_fixture_setup(writes_at_setup):
+    pass
 
 def test_writes_beside_its_pg_transaction(pg_transaction, postgres_url):
     pg_transaction.execute("INSERT INTO items VALUES ('rolled back')")
@@ -126,6 +138,10 @@ EXPECTED = {
         "the rollback did not cover it]"
     ),
     "test_subtle.py::test_updates_and_deletes": "rows: public.items ~1 updated -1 deleted",
+    # the check reads a test's window when the next starts: still before it writes
+    "test_subtle.py::test_writes_in_its_fixture_setup": (
+        "rows: public.items +1 inserted; redis keys: 1 added (e.g. db0:at-setup)"
+    ),
     "test_skipped.py::test_advances_a_sequence_after_them": (
         "sequences advanced: public.tickets +1"
     ),
@@ -164,7 +180,7 @@ def _summary(lines: list[str]) -> dict[str, str]:
 def test_names_exactly_the_tests_that_left_state_behind(pytester: pytest.Pytester) -> None:
     _project(pytester.path)
     result = pytester.runpytest_subprocess("--stability-leftovers", "-p", "no:randomly")
-    result.assert_outcomes(passed=16)
+    result.assert_outcomes(passed=18)
     assert _summary(result.outlines) == EXPECTED
     assert "leftover check: postgres by row counts" not in result.stdout.str()  # decoded
 
@@ -182,7 +198,7 @@ def test_a_server_without_logical_decoding_gets_the_same_answers_by_counting(
         "import stability.containers.launch as launch\nlaunch.POSTGRES_SERVER_FLAGS = ()\n"
     )
     result = pytester.runpytest_subprocess("--stability-leftovers", "-p", "no:randomly")
-    result.assert_outcomes(passed=16)
+    result.assert_outcomes(passed=18)
     assert _summary(result.outlines) == EXPECTED
     result.stdout.fnmatch_lines(
         [

@@ -21,6 +21,7 @@ test's execution; a plain pytest run lists them in its terminal summary.
 from __future__ import annotations
 
 import contextlib
+import functools
 import threading
 import time
 from collections.abc import Callable, Generator
@@ -73,6 +74,10 @@ class LeftoverWatch:
         self.spent_s = 0.0  # the check's own time, all measures included
         self.tests = 0  # tests it measured
         self._sequences_behind = False  # the last measure did not read the sequences
+        self._window_sequences = True  # the window ended last reads the sequences
+        # A test's window ended, not read yet: (run, owners at its start, in pg_transaction,
+        # threads it left)
+        self._ended_test: tuple[Run, list[Run], bool, list[str]] | None = None
         self._early: dict[str, tuple[str, Future[Any]]] = {}  # name -> (url, probe opening)
 
     # -- services ------------------------------------------------------------------
@@ -119,6 +124,7 @@ class LeftoverWatch:
     def services_closing(self) -> None:
         """The services stop (end of session, in the last test's teardown): measure that
         test, or what happened since the last measure, before they go."""
+        self._settle()
         item = self._current
         if self.probes and item is not None and self._closed_for is None:
             if uses_services(item):
@@ -126,6 +132,7 @@ class LeftoverWatch:
                 self._closed_for = item.nodeid
             else:
                 self._between_tests()
+        self._settle()
         for probe in self.probes.values():
             with contextlib.suppress(Exception):  # a connection already gone is closed
                 probe.close()
@@ -141,6 +148,7 @@ class LeftoverWatch:
 
     @pytest.hookimpl(wrapper=True, tryfirst=True)
     def pytest_runtest_setup(self, item: pytest.Item) -> Generator[None, None, None]:
+        self._settle()  # before the test does anything: its read waits for the window's end
         self._current = item
         if uses_services(item):
             self._threads_before = set(threading.enumerate())
@@ -163,6 +171,7 @@ class LeftoverWatch:
                 self._finish_test(item, nextitem)
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        self._settle()  # services that outlived the session's teardown (not ours)
         if not self.tests:
             return
         write = terminalreporter.write_line
@@ -183,28 +192,34 @@ class LeftoverWatch:
     # -- windows -------------------------------------------------------------------
 
     def _measure(self, sequences: bool = True) -> lo.Leftovers:
-        started = time.perf_counter()
-        try:
-            found = self._measure_probes(sequences)
-            if sequences and self._sequences_behind:
-                # the steps since the last reading include those of tests in pg_transaction
-                # (when the next test was not the one pytest announced): whose is unknown
-                _drop_sequences(found)
-            self._sequences_behind = not sequences
-            return found
-        finally:
-            self.spent_s += time.perf_counter() - started
+        self._end_window(sequences)
+        return self._read_window()
 
-    def _measure_probes(self, sequences: bool) -> lo.Leftovers:
+    def _end_window(self, sequences: bool = True) -> None:
+        """End the window on every service now (their answers are read later)."""
+        started = time.perf_counter()
+        for name, probe in list(self.probes.items()):
+            end = functools.partial(probe.end_window, sequences) if name == "postgres" else None
+            self._guarded(name, end or probe.end_window)
+        self._window_sequences = sequences
+        self.spent_s += time.perf_counter() - started
+
+    def _read_window(self) -> lo.Leftovers:
+        """What each service's last window holds."""
+        started = time.perf_counter()
         found: lo.Leftovers = {}
-        redis, postgres = self.probes.get("redis"), self.probes.get("postgres")
-        if redis is not None and postgres is not None:  # Redis's round trip overlaps
-            self._guarded("redis", redis.send_marker)
-        if postgres is not None:
-            found["postgres"] = self._guarded("postgres", lambda: postgres.measure(sequences))
-        if redis is not None and "redis" in self.probes:
-            found["redis"] = self._guarded("redis", redis.measure)
-        return {name: changes for name, changes in found.items() if changes}
+        for name, probe in list(self.probes.items()):
+            changes = self._guarded(name, probe.measure)
+            if changes:
+                found[name] = changes
+        sequences = self._window_sequences
+        if sequences and self._sequences_behind:
+            # the steps since the last reading include those of tests in pg_transaction
+            # (when the next test was not the one pytest announced): whose is unknown
+            _drop_sequences(found)
+        self._sequences_behind = not sequences
+        self.spent_s += time.perf_counter() - started
+        return found
 
     def _guarded(self, name: str, call: Callable[[], Any]) -> Any:
         """`call()` on a probe; if its service went away, stop watching it (None)."""
@@ -224,6 +239,8 @@ class LeftoverWatch:
                 self._record(owner, {**found, "late": True})
 
     def _finish_test(self, item: pytest.Item, nextitem: pytest.Item | None = None) -> None:
+        """End the test's window; what it holds is read and recorded by `_settle`, when
+        pytest has reported the test (at the next test's setup, or when services close)."""
         self.tests += 1
         run = (item.nodeid, self._attempts.get(item.nodeid, 1))
         owners = self._owners_at_start
@@ -241,7 +258,16 @@ class LeftoverWatch:
         # Sequence steps in `pg_transaction` are thrown away (below): between two such
         # tests, with no thread left to own a later window, the sequences are not read.
         skip = in_transaction and nextitem is not None and _in_transaction(nextitem)
-        found = self._measure(sequences=not (skip and not self._owners))
+        self._end_window(sequences=not (skip and not self._owners))
+        self._last_test = run
+        self._ended_test = (run, owners, in_transaction, started)
+
+    def _settle(self) -> None:
+        """Read the window the last test's end left unread, and record what it held."""
+        if self._ended_test is None:
+            return
+        (run, owners, in_transaction, started), self._ended_test = self._ended_test, None
+        found = self._read_window()
         if in_transaction:
             # A rollback never resets a sequence, so a test in pg_transaction draws from
             # them as a matter of course: not a leftover (of it, or of anyone in its window).
@@ -256,7 +282,6 @@ class LeftoverWatch:
                 own["bypassed_transaction"] = True
         if started:
             own["threads"] = started
-        self._last_test = run
         self._record(run, own)
 
     def _start_next_window(self) -> None:

@@ -58,6 +58,7 @@ from stability.containers.pg_state import (
     sequence_steps,
     window_params,
 )
+from stability.containers.pg_window import WindowQuery, bigint_pairs, bigints
 
 MARKER_PREFIX = "pytest-stability leftovers"
 SLOT_TIMEOUT = "10s"  # creating a slot waits for the transactions running at that moment
@@ -79,6 +80,7 @@ _WINDOW_AND_RETAINED = {  # by whether it reads the sequences
     True: WINDOW.replace("FROM now", _RETAINED),
     False: WINDOW_WITHOUT_SEQUENCES.replace("FROM now", _RETAINED),
 }
+_WINDOW_PARAMS = ("low", "prev_xmax", "prev_xip", "own", "slot")
 # Decoding starts again from the slot's restart point, which moves on only at a record of
 # the transactions running (every 15 s, or at a checkpoint). Once a slot holds this much
 # log (tests wrote, even rolled back), the probe moves to a new slot (about as costly as
@@ -164,19 +166,33 @@ class DecodingPostgresProbe:
             else:
                 self.counts, _ = count_rows(conn, tables, [])
         self._decode([])  # the marker above: a clean start
+        self._windows = {  # by whether it reads the sequences
+            sequences: WindowQuery(conn, f"stability_window_{int(sequences)}", sql, _WINDOW_PARAMS)
+            for sequences, sql in _WINDOW_AND_RETAINED.items()
+        }
+        self._ended: bool | None = None  # a window ended, its answer not read: with sequences?
 
     def close(self) -> None:
         self.conn.close()
         self.decoder.close()  # the slot is temporary: it goes with its connection
 
-    def measure(self, sequences: bool = True) -> dict[str, Any] | None:
-        """What changed since the previous measure (None: nothing); without `sequences`,
-        no sequence steps, and the next measure that reads them counts from the last
-        that did."""
+    def end_window(self, sequences: bool = True) -> None:
+        """End the window now; `measure()` reads what it holds (`pg_window`)."""
         params = {**window_params(self.snapshot, self._own), "slot": self.slot}
-        self.snapshot, committed, values, retained = self.conn.execute(
-            _WINDOW_AND_RETAINED[sequences], params, prepare=True
-        ).fetchone()
+        self._windows[sequences].send(params)
+        self._ended = sequences
+
+    def measure(self, sequences: bool = True) -> dict[str, Any] | None:
+        """What changed in the window `end_window` ended (else: ending now) since the
+        previous one (None: nothing); without `sequences`, no sequence steps, and the next
+        measure that reads them counts from the last that did."""
+        if self._ended is None:
+            self.end_window(sequences)
+        sequences, self._ended = bool(self._ended), None
+        snapshot, committed_text, values, retained_text = self._windows[sequences].receive()
+        assert snapshot is not None
+        self.snapshot, committed = snapshot, bigints(committed_text)
+        retained = None if retained_text is None else float(retained_text)
         self._own = []
         out: dict[str, Any] = {}
         seen: set[str] = set()
@@ -189,7 +205,8 @@ class DecodingPostgresProbe:
             if committed:  # an ALTER SEQUENCE keeps the oid: names are read again
                 self._sequences.forget_names()
             return out or None
-        now = self._sequences.now(self.conn, values, committed=bool(committed))
+        pairs = bigint_pairs(values) or []  # NULL: there are no sequences
+        now = self._sequences.now(self.conn, pairs, committed=bool(committed))
         advanced = sequence_steps(self.sequences, now)
         self.sequences = now
         if advanced:

@@ -17,8 +17,12 @@ the rows whose `xmin` is one of those transactions, against the counts it holds 
 before. Everything is read in one snapshot.
 
 Redis: keyspace notifications (`notify-keyspace-events`, set on our own container) to a
-subscriber of ours; a marker published at measure time bounds the window exactly, since
-Redis delivers in command order. Then `EXISTS` on the keys touched.
+subscriber of ours; a marker (a PING on the subscriber's connection) bounds the window
+exactly, since Redis answers in command order. Then `EXISTS` on the keys touched.
+
+Each probe's `end_window()` ends a window without waiting; its `measure()` reads it (and
+ends one first if none is ended): the leftover check ends a test's window when the test
+ends and reads it when the next starts.
 """
 
 from __future__ import annotations
@@ -42,11 +46,13 @@ from stability.containers.pg_state import (
     sequence_steps,
     window_params,
 )
+from stability.containers.pg_window import WindowQuery, bigint_pairs, bigints
 
 if TYPE_CHECKING:
     from stability.containers.pg_decoding import DecodingPostgresProbe
 
 _MARKER_TIMEOUT_S = 5.0
+_PARAMS = ("low", "prev_xmax", "prev_xip", "own")
 
 
 @dataclass
@@ -89,17 +95,33 @@ class PostgresProbe:
         with contextlib.suppress(psycopg.Error):
             analyze_never_analyzed(self.conn)
         self.state = self._full_state(committed=[], counts=None)
+        self._windows = {  # by whether it reads the sequences
+            sequences: WindowQuery(self.conn, f"stability_window_{int(sequences)}", sql, _PARAMS)
+            for sequences, sql in ((True, WINDOW), (False, WINDOW_WITHOUT_SEQUENCES))
+        }
+        self._ended: tuple[bool, dict[str, Any]] | None = None  # sequences?, its parameters
 
     def close(self) -> None:
         self.conn.close()
 
-    def measure(self, sequences: bool = True) -> dict[str, Any] | None:
-        """What changed since the previous measure (None: nothing); without `sequences`,
-        no sequence steps, and the next measure that reads them counts from the last
-        that did."""
+    def end_window(self, sequences: bool = True) -> None:
+        """End the window now; `measure()` reads what it holds (`pg_window`)."""
         params = window_params(self.state.snapshot)
-        query = WINDOW if sequences else WINDOW_WITHOUT_SEQUENCES
-        snapshot, committed, values = self.conn.execute(query, params, prepare=True).fetchone()  # type: ignore[misc]
+        self._windows[sequences].send(params)
+        self._ended = (sequences, params)
+
+    def measure(self, sequences: bool = True) -> dict[str, Any] | None:
+        """What changed in the window `end_window` ended (else: ending now) since the
+        previous one (None: nothing); without `sequences`, no sequence steps, and the next
+        measure that reads them counts from the last that did."""
+        if self._ended is None:
+            self.end_window(sequences)
+        assert self._ended is not None
+        (sequences, params), self._ended = self._ended, None
+        snapshot, committed_text, values_text = self._windows[sequences].receive()
+        assert snapshot is not None
+        committed = bigints(committed_text)
+        values = (bigint_pairs(values_text) or []) if sequences else None
         if committed:  # DDL is transactional too: no commit, no catalog change
             before = self.state
             with self.conn.transaction():  # one snapshot for the whole picture
@@ -166,8 +188,6 @@ def _postgres_changes(
 
 
 class RedisProbe:
-    MARKER_CHANNEL = "__stability_leftovers__"
-
     def __init__(self, url: str) -> None:
         import redis
 
@@ -180,51 +200,48 @@ class RedisProbe:
         wanted = "".join(sorted(set(flags) | set("EAn")))  # key events, all types, new keys
         if set(wanted) != set(flags):
             self.client.config_set("notify-keyspace-events", wanted)
-        self.pubsub = self.client.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
+        self.pubsub = self.client.pubsub()  # type: ignore[no-untyped-call]
         self.pubsub.psubscribe("__keyevent@*__:*")
-        self.pubsub.subscribe(self.MARKER_CHANNEL)
+        # The marker is a PING on the subscriber's own connection: Redis answers it after
+        # every notification of a command it ran before. It is sent when a test ends and
+        # read when the next starts (`end_window`): the round trip overlaps pytest's work.
+        self._connection = self.pubsub.connection
         self._marker = 0
         self._sent: str | None = None  # a marker sent, its answer not read yet
-        # The marker goes out on a connection of its own, sent before the other probes
-        # measure and read after (`send_marker`): the round trips overlap.
-        self._publisher = self.client.connection_pool.get_connection()
         self._db_clients: dict[int, Any] = {}
-        self.measure()  # drain the subscription confirmations: a clean start
+        self.measure()  # drain the subscription's confirmation: a clean start
 
     def close(self) -> None:
         self.pubsub.close()
-        self.client.connection_pool.release(self._publisher)
         for client in self._db_clients.values():
             client.close()
         self.client.close()
 
-    def send_marker(self) -> None:
-        """End the window now; `measure()` reads it, when the other probes have measured."""
+    def end_window(self) -> None:
+        """End the window now; `measure()` reads what it holds."""
         self._marker += 1
-        self._sent = str(self._marker)
-        self._publisher.send_command("PUBLISH", self.MARKER_CHANNEL, self._sent)  # type: ignore[no-untyped-call]
+        self._sent = f"stability-leftovers-{self._marker}"
+        self._connection.send_command("PING", self._sent)
 
     def measure(self) -> dict[str, Any] | None:
         if self._sent is None:
-            self.send_marker()
+            self.end_window()
         marker, self._sent = str(self._sent), None
-        self._publisher.read_response()
         events: list[tuple[str, str]] = []
         deadline = time.monotonic() + _MARKER_TIMEOUT_S
         while True:
-            message = self.pubsub.get_message(timeout=1.0)
-            if message is None:  # a confirmation, or nothing yet
-                if time.monotonic() > deadline:
-                    break  # the marker never came (should not happen): what we have
-                continue
-            channel = str(message["channel"])
-            if channel == self.MARKER_CHANNEL:
-                if message["data"] == marker:
-                    break
-                continue
-            # __keyevent@<db>__:<event>
-            db = int(channel[len("__keyevent@") : channel.index("__:")])
-            events.append((channel.rsplit(":", 1)[1], f"db{db}:{message['data']}"))
+            try:  # notifications are pushed (RESP3) or plain arrays (RESP2), in order
+                reply = self._connection.read_response(
+                    push_request=True, timeout=max(0.0, deadline - time.monotonic())
+                )
+            except self._redis.TimeoutError:
+                break  # the marker never came (should not happen): what we have
+            if reply == marker or reply == ["pong", marker]:  # RESP3, RESP2
+                break
+            if isinstance(reply, list) and reply[:1] == ["pmessage"]:
+                channel, key = str(reply[2]), str(reply[3])  # __keyevent@<db>__:<event>
+                db = int(channel[len("__keyevent@") : channel.index("__:")])
+                events.append((channel.rsplit(":", 1)[1], f"db{db}:{key}"))
         if not events:
             return None
         keys = list(dict.fromkeys(key for _, key in events))
