@@ -119,7 +119,10 @@ def adopted_container(image: str, wrapped: Any, service_port: int, port: int) ->
     from testcontainers.core.container import DockerContainer
 
     host_mode = (wrapped.attrs.get("HostConfig") or {}).get("NetworkMode") == "host"
-    handle: DockerContainer = _container_class()(image) if host_mode else DockerContainer(image)
+    known = {"version": wrapped.client.api.api_version}  # else its client asks the engine
+    handle: DockerContainer = (_container_class() if host_mode else DockerContainer)(
+        image, docker_client_kw=known
+    )
     if host_mode:
         handle.service_ports = {service_port: port}  # type: ignore[attr-defined]
     handle._container = wrapped

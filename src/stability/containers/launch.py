@@ -188,7 +188,8 @@ def start_service(spec: ServiceSpec, labels: Mapping[str, str] | None = None) ->
     on_host = use_host_network(spec.network, client)
     for attempt in range(_PORT_ATTEMPTS):
         try:
-            return _start_once(spec, _container(spec, image, labels, on_host), started)
+            container = _container(spec, image, labels, on_host, client.api.api_version)
+            return _start_once(spec, container, started)
         except ServiceStartError as exc:
             # on the host network another process may take the port we picked first
             if not (on_host and port_taken(str(exc)) and attempt + 1 < _PORT_ATTEMPTS):
@@ -219,7 +220,11 @@ def _start_once(spec: ServiceSpec, container: DockerContainer, started: float) -
 
 
 def _container(
-    spec: ServiceSpec, image: Any, labels: Mapping[str, str] | None, on_host: bool
+    spec: ServiceSpec,
+    image: Any,
+    labels: Mapping[str, str] | None,
+    on_host: bool,
+    api_version: str,
 ) -> DockerContainer:
     """The testcontainers object to start: on the host network listening on a free
     loopback port, or on the bridge with the service's port published."""
@@ -228,6 +233,8 @@ def _container(
     kwargs: dict[str, Any] = {
         "env": dict(spec.env),
         "labels": dict(labels) if labels is not None else container_labels(spec.name),
+        # the engine's API version, known already: else its client asks the engine again
+        "docker_client_kw": {"version": api_version},
     }
     command = list(spec.command)
     if on_host:
