@@ -93,3 +93,29 @@ def test_bad_configuration_value(pytester: pytest.Pytester) -> None:
         f"{pytester.path / 'pyproject.toml'} must be a number of seconds, got 'soon'"
     ) in result.stdout.str()
     assert "Traceback" not in result.stdout.str() + result.stderr.str()
+
+
+def test_the_kept_docker_client_is_replaced_when_it_stops_answering(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import os
+
+    from stability.containers import engine
+    from stability.exceptions import DockerUnavailable
+
+    first = engine.docker_client()
+    assert engine.docker_client() is first  # kept: no new client, no version request
+
+    class Closed:
+        def ping(self) -> bool:
+            raise ConnectionError("the engine closed the connection")
+
+    key = next(k for k, v in engine._clients.items() if v is first and k[0] == os.getpid())
+    monkeypatch.setitem(engine._clients, key, Closed())
+    fresh = engine.docker_client()
+    assert fresh is not first and fresh.ping()
+    assert engine._clients[key] is fresh
+
+    monkeypatch.setenv("DOCKER_HOST", "unix:///tmp/stability-no-engine-here.sock")
+    with pytest.raises(DockerUnavailable, match="no such socket"):
+        engine.docker_client()  # another engine: its own client, and the same error as ever
