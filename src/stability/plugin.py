@@ -78,8 +78,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    from stability.logging_guard import guard_pytest_logger_walk
     from stability.runner import ordering
 
+    guard_pytest_logger_walk()  # before any thread of ours starts
     config.stash[_needed_key] = set()
     ordering.register(config)
     campaign = results_dir() is not None  # `stability run` asked for the recorder

@@ -1,0 +1,54 @@
+"""pytest walks logging's loggers without its lock; a thread creating loggers meanwhile
+(ours open probes and start containers while pytest works) must not crash the session."""
+
+from __future__ import annotations
+
+import pytest
+
+THREAD = """
+import logging, sys, threading, time
+
+STOP = threading.Event()
+MAKER = []
+
+def _make_loggers():
+    for i in range(20000):  # a big dict of loggers: each walk over it takes a while
+        logging.getLogger(f"made.early.{i}")
+    i = 0
+    while not STOP.is_set():
+        logging.getLogger(f"made.by.a.thread.{i}")
+        i += 1
+        time.sleep(0.0005)
+
+def pytest_configure(config):
+    sys.setswitchinterval(1e-4)  # the thread gets the GIL in the middle of pytest's walks
+    MAKER.append(threading.Thread(target=_make_loggers, daemon=True))
+    MAKER[0].start()
+
+def pytest_unconfigure(config):
+    STOP.set()  # a daemon thread stopped at exit inside logging's lock would hang the exit
+    MAKER[0].join()
+"""
+
+
+def test_a_thread_creating_loggers_does_not_crash_the_session(pytester: pytest.Pytester) -> None:
+    # Without the guard, sessions here crashed at their start or tests errored in their
+    # setup ("dictionary changed size during iteration"): 5 runs of 5 here.
+    pytester.makeconftest(THREAD)
+    tests = "\n".join(f"def test_{i}():\n    time.sleep(0.005)\n" for i in range(60))
+    pytester.makepyfile(test_many="import time\n" + tests)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    assert "dictionary changed size" not in result.stdout.str() + result.stderr.str()
+    result.assert_outcomes(passed=60)
+
+
+def test_the_guard_is_put_on_once() -> None:
+    from _pytest.logging import catching_logs
+
+    from stability.logging_guard import guard_pytest_logger_walk
+
+    guard_pytest_logger_walk()
+    guarded = catching_logs.__dict__["__enter__"]
+    guard_pytest_logger_walk()
+    assert catching_logs.__dict__["__enter__"] is guarded
+    assert getattr(guarded, "__stability_guard__", False)
