@@ -5,7 +5,10 @@ with `--stability-leftovers` or `check_leftovers = true`. Around every test that
 PostgreSQL or Redis (one of their fixtures) it measures what changed with the probes of
 `state_probes`, one connection per service for the whole session, attached when the
 service starts (after migrations and seed). The "after" measure comes after the test's
-whole teardown, so `pg_transaction` has rolled back and counts as clean.
+whole teardown, so `pg_transaction` has rolled back and counts as clean. That measure
+ends the window there and then (`end_window`: the queries go out) and is read at the next
+test's setup, before its fixtures run, or when the services close (`_settle`): the round
+trips overlap pytest's own work between tests.
 
 Attribution, in time windows between measures:
 - the test's own window, setup to end of teardown: its leftovers;
