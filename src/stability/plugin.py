@@ -96,6 +96,11 @@ def pytest_configure(config: pytest.Config) -> None:
 
             preload_drivers(handed)
         recorder.register(config)  # a pytest a test starts is told it records nothing
+    if not (campaign and config.stash[_handed_key]) and _prepares_a_database(config):
+        from stability.containers.services import SERVICES, preload_drivers
+
+        # the fixtures will start containers: import what that takes while pytest collects
+        preload_drivers(SERVICES, sdk=True)
     if _check_leftovers(config):
         from stability.containers import leftover_watch
 
@@ -151,6 +156,17 @@ def _quarantine_file(config: pytest.Config) -> Path | None:
         return load_settings(Path(config.rootpath)).quarantine
     except StabilityError:  # a bad [tool.stability]: the report header says so
         return None
+
+
+def _prepares_a_database(config: pytest.Config) -> bool:
+    """The project names migrations or a seed for our PostgreSQL: its tests use it."""
+    from stability.containers.config import load_settings
+
+    try:
+        settings = load_settings(Path(config.rootpath))
+    except StabilityError:
+        return False  # the fixtures report it
+    return bool(settings.migrations or settings.seed)
 
 
 def _check_leftovers(config: pytest.Config) -> bool:
