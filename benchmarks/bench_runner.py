@@ -178,13 +178,16 @@ def main() -> None:
             f"(b) {n} repetitions of a PostgreSQL + Redis file (migrations and a seed), "
             f"median of {rounds} alternating round(s)"
         )
-        line("bare python -m pytest on the trivial file", f"{b['bare']:.2f} s", "")
-        line("--jobs 1, a repetition", f"{b['jobs1']:.2f} s", "")
-        line("--jobs 1 --no-pool, a repetition", f"{b['nopool']:.2f} s", "")
-        line("--jobs 1 --no-prestart, a repetition", f"{b['cold']:.2f} s", "")
-        line("over a bare pytest process", f"+{b['over_bare']:.2f} s", "<= +0.40 s")
-        line("--jobs 2, a repetition", f"{b['jobs2']:.2f} s", "")
-        line("--jobs 2 vs --jobs 1", f"{b['speedup']:.2f}x faster", ">= 1.8x")
+        for label, value, goal in (
+            ("bare python -m pytest on the trivial file", f"{b['bare']:.2f} s", ""),
+            ("--jobs 1, a repetition", f"{b['jobs1']:.2f} s", ""),
+            ("--jobs 1 --no-pool, a repetition", f"{b['nopool']:.2f} s", ""),
+            ("--jobs 1 --no-prestart, a repetition", f"{b['cold']:.2f} s", ""),
+            ("over a bare pytest process", f"+{b['over_bare']:.2f} s", "<= +0.40 s"),
+            ("--jobs 2, a repetition", f"{b['jobs2']:.2f} s", ""),
+            ("--jobs 2 vs --jobs 1", f"{b['speedup']:.2f}x faster", ">= 1.8x"),
+        ):
+            line(label, value, goal)
         campaign = postgres_waits(folder / "jobs1-0.duckdb")
         plain_waits = plain_pytest_waits(folder, args.plain_rounds)
         print("(c) what a test waited for postgres_url, migrations and seed included (median)")
