@@ -252,6 +252,13 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         manager.close()
 
 
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if "stability.containers.services" in sys.modules:  # else nothing was preloaded
+        from stability.containers.services import wait_for_preloads
+
+        wait_for_preloads()
+
+
 def _manager(config: pytest.Config) -> ServiceManager:
     """The session's service manager, made on first need."""
     manager = config.stash.get(_manager_key, None)

@@ -44,14 +44,29 @@ DRIVERS = {"postgres": "psycopg", "redis": "redis"}  # what the fixtures import
 CONTAINER_SDK = ("docker", "testcontainers.core.container")
 
 
+_preloads: list[threading.Thread] = []
+
+
 def preload_drivers(services: Iterable[str], sdk: bool = False) -> None:
     """Import the drivers the fixtures of `services` use, and with `sdk` what starting
-    containers takes, in the background."""
+    containers takes, in the background (`wait_for_preloads` before the process ends)."""
     modules = [DRIVERS[name] for name in sorted(services) if name in DRIVERS]
     modules += CONTAINER_SDK if sdk else ()
-    threading.Thread(
+    thread = threading.Thread(
         target=_import_quietly, args=(modules,), daemon=True, name="stability-preload"
-    ).start()
+    )
+    thread.start()
+    _preloads.append(thread)
+
+
+def wait_for_preloads(timeout_s: float = 10.0) -> None:
+    """Let the background imports finish: a daemon thread stopped at exit in the middle
+    of one can hold a lock (an import's, `logging`'s) that the interpreter's own exit then
+    waits for, for ever. A short session (`--collect-only`, a few unit tests) waits here
+    for what is left of them."""
+    deadline = time.monotonic() + timeout_s
+    while _preloads:
+        _preloads.pop().join(max(0.0, deadline - time.monotonic()))
 
 
 def _runner_pid() -> int | None:

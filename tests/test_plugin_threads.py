@@ -1,5 +1,6 @@
-"""pytest walks logging's loggers without its lock; a thread creating loggers meanwhile
-(ours open probes and start containers while pytest works) must not crash the session."""
+"""The plugin's threads and pytest's: pytest walks logging's loggers without its lock (a
+thread creating loggers meanwhile must not crash the session), and a daemon thread of ours
+must not be cut off at exit in the middle of an import."""
 
 from __future__ import annotations
 
@@ -52,3 +53,23 @@ def test_the_guard_is_put_on_once() -> None:
     guard_pytest_logger_walk()
     assert catching_logs.__dict__["__enter__"] is guarded
     assert getattr(guarded, "__stability_guard__", False)
+
+
+def test_background_imports_are_over_before_the_process_exits(pytester: pytest.Pytester) -> None:
+    """A daemon thread stopped at exit in the middle of an import can hold a lock the
+    interpreter's exit then waits for: the plugin waits for its preloads instead."""
+    pytester.makepyprojecttoml('[tool.stability]\nmigrations = "migrations"\n')
+    pytester.mkdir("migrations")
+    pytester.makeconftest(
+        """
+import atexit, threading
+
+@atexit.register
+def _report():
+    alive = [t.name for t in threading.enumerate() if t.name == "stability-preload"]
+    print("PRELOADS ALIVE AT EXIT:", alive)
+"""
+    )
+    pytester.makepyfile(test_one="def test_one(postgres_url):\n    pass\n")
+    result = pytester.runpytest_subprocess("--collect-only", "-q", "-s")
+    result.stdout.fnmatch_lines(["PRELOADS ALIVE AT EXIT: []"])
