@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     import redis
     from testcontainers.core.container import DockerContainer
 
+    from stability.containers.config import Settings
     from stability.containers.handoff import Handoff
     from stability.containers.launch import RunningService
     from stability.containers.leftover_watch import LeftoverWatch
@@ -53,6 +54,7 @@ _skip_assertion_rewriting_of_this_package()
 _manager_key = pytest.StashKey["ServiceManager"]()
 _handed_key = pytest.StashKey[dict[str, "Handoff"]]()
 _needed_key = pytest.StashKey[set[str]]()
+_settings_key = pytest.StashKey["Settings | None"]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -119,13 +121,11 @@ def pytest_configure(config: pytest.Config) -> None:
 def _attach_early(config: pytest.Config, watch: LeftoverWatch, handed: dict[str, Handoff]) -> None:
     """The leftover check's probes of the containers handed over, opened while pytest
     collects (those the fixtures will adopt: the same key)."""
-    from stability.containers.config import load_settings
     from stability.containers.handoff import service_key
     from stability.containers.launch import service_spec
 
-    try:
-        settings = load_settings(Path(config.rootpath))
-    except StabilityError:
+    settings = _settings(config)
+    if settings is None:
         return  # the fixtures report it
     for name, handoff in handed.items():
         if handoff.key == service_key(name, settings):
@@ -150,34 +150,36 @@ def _quarantine_file(config: pytest.Config) -> Path | None:
     option = config.getoption("stability_quarantine", None)
     if option:
         return Path(option)
-    from stability.containers.config import load_settings
+    settings = _settings(config)  # None: a bad [tool.stability], the report header says so
+    return settings.quarantine if settings is not None else None
 
-    try:
-        return load_settings(Path(config.rootpath)).quarantine
-    except StabilityError:  # a bad [tool.stability]: the report header says so
-        return None
+
+def _settings(config: pytest.Config) -> Settings | None:
+    """The project's settings, read once a session; None when they are wrong (the report
+    header and the fixtures say why)."""
+    if _settings_key not in config.stash:
+        from stability.containers.config import load_settings
+
+        try:
+            config.stash[_settings_key] = load_settings(Path(config.rootpath))
+        except StabilityError:
+            config.stash[_settings_key] = None
+    return config.stash[_settings_key]
 
 
 def _prepares_a_database(config: pytest.Config) -> bool:
     """The project names migrations or a seed for our PostgreSQL: its tests use it."""
-    from stability.containers.config import load_settings
-
-    try:
-        settings = load_settings(Path(config.rootpath))
-    except StabilityError:
-        return False  # the fixtures report it
-    return bool(settings.migrations or settings.seed)
+    settings = _settings(config)
+    return settings is not None and bool(settings.migrations or settings.seed)
 
 
 def _check_leftovers(config: pytest.Config) -> bool:
     if config.getoption("stability_leftovers", False):
         return True
-    from stability.containers.config import load_settings
-
-    try:
-        wanted = load_settings(Path(config.rootpath)).check_leftovers
-    except StabilityError:
+    settings = _settings(config)
+    if settings is None:
         return False  # the fixtures report the configuration error, with its reason
+    wanted = settings.check_leftovers
     return results_dir() is not None if wanted is None else wanted
 
 

@@ -202,8 +202,9 @@ class LeftoverWatch:
         """End the window on every service now (their answers are read later)."""
         started = time.perf_counter()
         for name, probe in list(self.probes.items()):
-            end = functools.partial(probe.end_window, sequences) if name == "postgres" else None
-            self._guarded(name, end or probe.end_window)
+            # only PostgreSQL has sequences to read or skip
+            end = functools.partial(probe.end_window, sequences)
+            self._guarded(name, end if name == "postgres" else probe.end_window)
         self._window_sequences = sequences
         self.spent_s += time.perf_counter() - started
 

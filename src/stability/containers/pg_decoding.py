@@ -58,7 +58,7 @@ from stability.containers.pg_state import (
     sequence_steps,
     window_params,
 )
-from stability.containers.pg_window import WindowQuery, bigint_pairs, bigints
+from stability.containers.pg_window import bigint_pairs, bigints, window_queries
 
 MARKER_PREFIX = "pytest-stability leftovers"
 SLOT_TIMEOUT = "10s"  # creating a slot waits for the transactions running at that moment
@@ -166,10 +166,7 @@ class DecodingPostgresProbe:
             else:
                 self.counts, _ = count_rows(conn, tables, [])
         self._decode([])  # the marker above: a clean start
-        self._windows = {  # by whether it reads the sequences
-            sequences: WindowQuery(conn, f"stability_window_{int(sequences)}", sql, _WINDOW_PARAMS)
-            for sequences, sql in _WINDOW_AND_RETAINED.items()
-        }
+        self._windows = window_queries(conn, _WINDOW_AND_RETAINED, _WINDOW_PARAMS)
         self._ended: bool | None = None  # a window ended, its answer not read: with sequences?
 
     def close(self) -> None:

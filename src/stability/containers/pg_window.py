@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import select
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 _ANSWER_TIMEOUT_S = 30.0
@@ -60,6 +60,16 @@ class WindowQuery:
             raise ConnectionError("PostgreSQL sent no answer")
         _check(first)
         return [_decoded(first.get_value(0, column)) for column in range(first.nfields)]
+
+
+def window_queries(
+    conn: Any, sql_by_sequences: Mapping[bool, str], names: Sequence[str]
+) -> dict[bool, WindowQuery]:
+    """The window query with and without the sequences, each prepared on `conn`."""
+    return {
+        sequences: WindowQuery(conn, f"stability_window_{int(sequences)}", sql, names)
+        for sequences, sql in sql_by_sequences.items()
+    }
 
 
 def bigints(text: str | None) -> list[int]:

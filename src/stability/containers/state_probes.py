@@ -46,7 +46,7 @@ from stability.containers.pg_state import (
     sequence_steps,
     window_params,
 )
-from stability.containers.pg_window import WindowQuery, bigint_pairs, bigints
+from stability.containers.pg_window import bigint_pairs, bigints, window_queries
 
 if TYPE_CHECKING:
     from stability.containers.pg_decoding import DecodingPostgresProbe
@@ -95,10 +95,9 @@ class PostgresProbe:
         with contextlib.suppress(psycopg.Error):
             analyze_never_analyzed(self.conn)
         self.state = self._full_state(committed=[], counts=None)
-        self._windows = {  # by whether it reads the sequences
-            sequences: WindowQuery(self.conn, f"stability_window_{int(sequences)}", sql, _PARAMS)
-            for sequences, sql in ((True, WINDOW), (False, WINDOW_WITHOUT_SEQUENCES))
-        }
+        self._windows = window_queries(
+            self.conn, {True: WINDOW, False: WINDOW_WITHOUT_SEQUENCES}, _PARAMS
+        )
         self._ended: tuple[bool, dict[str, Any]] | None = None  # sequences?, its parameters
 
     def close(self) -> None:
