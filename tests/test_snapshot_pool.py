@@ -17,9 +17,12 @@ from runner_support import invoke
 from stability.cli import main
 from stability.containers.cleanup import list_managed
 from stability.containers.engine import docker_client
+from stability.containers.pg_state import APPLICATION_NAME
 from stability.containers.snapshot import REPOSITORY, SOURCE_LABEL
 
 pytestmark = pytest.mark.docker
+
+_CHECK_BACKENDS = "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s"
 
 # Each test commits a row through its own connection and checks it finds none first:
 # a container another repetition touched would show its row.
@@ -228,13 +231,14 @@ def test_a_postgres_started_ahead_carries_its_snapshots_row_counts(project: Path
         assert started is not None
         handed = json.loads(started.result()["STABILITY_POOLED_POSTGRES"])
         assert handed["row_counts"] == {"public.catalog": 1, "public.marks": 0}
-        # the pool opened and closed a leftover probe once, to warm the server: its
-        # temporary replication slot goes with its backend, a moment after it closed
+        # the pool's warm-up for the leftover check read the catalog and left nothing
+        # behind: no replication slot, no connection of the check's
         url = service_spec("postgres", settings).url(handed["host"], handed["port"])
         with psycopg.connect(url, autocommit=True) as conn:
+            assert conn.execute("SELECT count(*) FROM pg_replication_slots").fetchone() == (0,)
             deadline = time.monotonic() + 10
-            while conn.execute("SELECT count(*) FROM pg_replication_slots").fetchone() != (0,):
-                assert time.monotonic() < deadline, "the warm-up's slot stayed"
+            while conn.execute(_CHECK_BACKENDS, [APPLICATION_NAME]).fetchone() != (0,):
+                assert time.monotonic() < deadline, "the warm-up's connection stayed"
                 time.sleep(0.02)
     finally:
         pool.close()

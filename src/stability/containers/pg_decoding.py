@@ -138,8 +138,9 @@ class DecodingPostgresProbe:
         wal_level = conn.execute("SHOW wal_level").fetchone()[0]
         if wal_level != "logical":
             raise DecodingUnavailable(f"the server's wal_level is {wal_level}, not logical")
-        with contextlib.suppress(psycopg.Error):
-            analyze_never_analyzed(conn)  # no autovacuum analyze during the tests
+        if row_counts is None:  # a snapshot image's tables were analyzed when it was made
+            with contextlib.suppress(psycopg.Error):
+                analyze_never_analyzed(conn)  # no autovacuum analyze during the tests
         decoder = self.decoder
         # Our marker's commit flushes the log up to it; `local`: no standby to wait for.
         decoder.execute(_DECODER_SETTINGS)

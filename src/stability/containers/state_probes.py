@@ -78,6 +78,22 @@ def open_postgres_probe(
         return probe
 
 
+def warm_postgres(url: str) -> None:
+    """Read once, on one connection, what a probe reads as it opens (the sequences, the
+    catalog, the tables). A fresh server's first reading of them costs it about twice
+    the CPU of every later one; done ahead (the runner's pool), the repetition's probe
+    then opens in a third of the time. Measured on the 50-table schema: 47 ms of CPU,
+    against 72 ms for opening and closing a whole probe, for the same effect."""
+    import psycopg
+
+    with psycopg.connect(
+        url, autocommit=True, application_name=APPLICATION_NAME, connect_timeout=10
+    ) as conn:
+        Sequences().now(conn)
+        conn.execute(CATALOG).fetchall()
+        conn.execute(TABLES, {"unlogged": False}).fetchall()
+
+
 class PostgresProbe:
     """The fallback: a window with a committed write transaction recounts every table."""
 

@@ -127,7 +127,7 @@ class _Start:
             service = start_service(spec, labels=owned)
             self.handoff = _handoff(self.name, service, asked, self.pool.settings)
             if self.name == "postgres" and settings.check_leftovers is not False:
-                _warm_for_the_leftover_check(service.url, self.handoff.row_counts)
+                _warm_for_the_leftover_check(service.url)
 
 
 def _handoff(name: str, service: RunningService, asked: str, settings: Settings) -> Handoff:
@@ -144,14 +144,14 @@ def _handoff(name: str, service: RunningService, asked: str, settings: Settings)
     )
 
 
-def _warm_for_the_leftover_check(url: str, row_counts: dict[str, int] | None) -> None:
-    """Open and close the leftover check's probe once: a fresh server reads the catalogs,
-    sequences and tables it asks about from disk, and keeps them in its buffers for the
-    repetition's own probe (the first test waits for that one to open)."""
-    from stability.containers.state_probes import open_postgres_probe
+def _warm_for_the_leftover_check(url: str) -> None:
+    """A fresh server's first reading of the catalogs, sequences and tables the probe
+    asks about costs it twice the later ones: done here, the repetition's own probe
+    opens sooner (the first test waits for it)."""
+    from stability.containers.state_probes import warm_postgres
 
     with contextlib.suppress(Exception):  # the repetition's probe says what is wrong
-        open_postgres_probe(url, row_counts).close()
+        warm_postgres(url)
 
 
 def _row_counts(name: str, service: RunningService) -> dict[str, int] | None:
