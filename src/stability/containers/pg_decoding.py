@@ -71,16 +71,17 @@ _MARK = (
     "SELECT pg_current_xact_id()::text::bigint, "
     f"pg_logical_emit_message(true, '{MARKER_PREFIX}', '')"
 )
-# The window, and how much log each decoding reads again from the slot's restart point.
-_RETAINED = (
-    ", (SELECT pg_wal_lsn_diff(pg_current_wal_insert_lsn(), restart_lsn)"
-    "   FROM pg_replication_slots WHERE slot_name = %(slot)s) FROM now"
-)
-_WINDOW_AND_RETAINED = {  # by whether it reads the sequences
-    True: WINDOW.replace("FROM now", _RETAINED),
-    False: WINDOW_WITHOUT_SEQUENCES.replace("FROM now", _RETAINED),
+# The window, and where the log is now. The slot's restart point is read only when the
+# log has grown past it by more than the probe allows (`_move_at`): reading the slot at
+# every window cost the server as much again as the window itself.
+_WINDOW_AND_LSN = {  # by whether it reads the sequences
+    True: WINDOW.replace("FROM now", ", pg_current_wal_insert_lsn()::text FROM now"),
+    False: WINDOW_WITHOUT_SEQUENCES.replace(
+        "FROM now", ", pg_current_wal_insert_lsn()::text FROM now"
+    ),
 }
-_WINDOW_PARAMS = ("low", "prev_xmax", "prev_xip", "own", "slot")
+_WINDOW_PARAMS = ("low", "prev_xmax", "prev_xip", "own")
+_RESTART = "SELECT restart_lsn::text FROM pg_replication_slots WHERE slot_name = %s"
 # Decoding starts again from the slot's restart point, which moves on only at a record of
 # the transactions running (every 15 s, or at a checkpoint). Once a slot holds this much
 # log (tests wrote, even rolled back), the probe moves to a new slot (about as costly as
@@ -152,6 +153,7 @@ class DecodingPostgresProbe:
             self._own: list[int] = []
             self._move_at = RETAINED_BYTES
             self._mark()
+            self._restart = self._restart_lsn()
         except psycopg.Error as exc:
             reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise DecodingUnavailable(f"no logical replication slot: {reason}") from None
@@ -167,7 +169,7 @@ class DecodingPostgresProbe:
             else:
                 self.counts, _ = count_rows(conn, tables, [])
         self._decode([])  # the marker above: a clean start
-        self._windows = window_queries(conn, _WINDOW_AND_RETAINED, _WINDOW_PARAMS)
+        self._windows = window_queries(conn, _WINDOW_AND_LSN, _WINDOW_PARAMS)
         self._ended: bool | None = None  # a window ended, its answer not read: with sequences?
 
     def close(self) -> None:
@@ -176,8 +178,7 @@ class DecodingPostgresProbe:
 
     def end_window(self, sequences: bool = True) -> None:
         """End the window now; `measure()` reads what it holds (`pg_window`)."""
-        params = {**window_params(self.snapshot, self._own), "slot": self.slot}
-        self._windows[sequences].send(params)
+        self._windows[sequences].send(window_params(self.snapshot, self._own))
         self._ended = sequences
 
     def measure(self, sequences: bool = True) -> dict[str, Any] | None:
@@ -187,18 +188,20 @@ class DecodingPostgresProbe:
         if self._ended is None:
             self.end_window(sequences)
         sequences, self._ended = bool(self._ended), None
-        snapshot, committed_text, values, retained_text = self._windows[sequences].receive()
-        assert snapshot is not None
+        snapshot, committed_text, values, lsn = self._windows[sequences].receive()
+        assert snapshot is not None and lsn is not None
         self.snapshot, committed = snapshot, bigints(committed_text)
-        retained = None if retained_text is None else float(retained_text)
         self._own = []
         out: dict[str, Any] = {}
         seen: set[str] = set()
         if committed:  # else: nothing to decode (rollbacks, reads)
             seen, found = self._decode(committed)
             out.update(found)
-        if retained is not None and retained > self._move_at:
-            self._move_slot(seen)
+        log_at = _lsn(lsn)
+        if log_at - self._restart > self._move_at:  # at most this much log retained
+            self._restart = self._restart_lsn(unknown=log_at)  # it may have moved on since
+            if log_at - self._restart > self._move_at:
+                self._move_slot(seen)
         if not sequences:
             if committed:  # an ALTER SEQUENCE keeps the oid: names are read again
                 self._sequences.forget_names()
@@ -230,9 +233,9 @@ class DecodingPostgresProbe:
                 conn.close()
             self._move_at *= 2
             return
-        params = {**window_params(self.snapshot, self._own), "slot": new}
+        params = window_params(self.snapshot, self._own)
         snapshot, committed, _, _ = self.conn.execute(
-            _WINDOW_AND_RETAINED[False], params, prepare=True
+            _WINDOW_AND_LSN[False], params, prepare=True
         ).fetchone()
         if {str(x % 2**32) for x in committed} - decoded:  # only the old slot has it
             conn.close()
@@ -242,6 +245,12 @@ class DecodingPostgresProbe:
         old.close()  # and its slot with it
         self.slot, self.snapshot, self._own = new, snapshot, []
         self._move_at = RETAINED_BYTES
+        self._restart = self._restart_lsn()
+
+    def _restart_lsn(self, unknown: int = 0) -> int:
+        """Where the slot's decoding starts again (`unknown` if the server does not say)."""
+        row = self.conn.execute(_RESTART, [self.slot], prepare=True).fetchone()
+        return _lsn(row[0]) if row and row[0] else unknown
 
     def _mark(self) -> str:
         """Commit a marker, flushing the log up to it; its position."""
@@ -318,6 +327,12 @@ class DecodingPostgresProbe:
         if rows:
             out["rows"] = rows
         return out
+
+
+def _lsn(text: str) -> int:
+    """A log position (`16/B374D848`) as a number of bytes."""
+    high, _, low = text.partition("/")
+    return (int(high, 16) << 32) | int(low, 16)
 
 
 def _slot_name() -> str:
