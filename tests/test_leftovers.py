@@ -218,7 +218,7 @@ def test_steps_read_after_a_skipped_reading_are_dropped_as_unplaceable() -> None
     assert probe.asked == [False, True, True]
 
 
-def test_a_probe_opened_early_is_taken_over_only_for_the_same_address(
+def test_a_snapshots_row_counts_are_used_only_for_the_container_handed_over(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from stability.containers import leftover_watch
@@ -228,10 +228,7 @@ def test_a_probe_opened_early_is_taken_over_only_for_the_same_address(
         method = "logical decoding"  # as a PostgreSQL probe says how it measures
 
         def __init__(self, url: str, row_counts: dict[str, int] | None) -> None:
-            self.url, self.row_counts, self.closed = url, row_counts, False
-
-        def close(self) -> None:
-            self.closed = True
+            self.url, self.row_counts = url, row_counts
 
     opened: list[Probe] = []
 
@@ -241,18 +238,18 @@ def test_a_probe_opened_early_is_taken_over_only_for_the_same_address(
 
     monkeypatch.setattr(leftover_watch, "_open_probe", open_probe)
     watch = LeftoverWatch()
-    watch.attach_early("redis", "redis://pooled")
-    watch.attach("redis", "redis://pooled")
-    assert [p.url for p in opened] == ["redis://pooled"]
-    assert watch.probes["redis"] is opened[0]
-    watch.attach_early("postgres", "postgresql://pooled", {"public.t": 3})  # a snapshot's
+    watch.expect({"postgres": ("postgresql://pooled", {"public.t": 3})})
     watch.attach("postgres", "postgresql://its-own")  # the fixture started another one
-    assert watch.probes["postgres"].url == "postgresql://its-own"
-    assert [p.closed for p in opened] == [False, True, False]
-    assert [p.row_counts for p in opened] == [None, {"public.t": 3}, None]
-    watch.attach_early("other", "x://never-asked")
-    watch.services_closing()
-    assert all(p.closed for p in opened)
+    watch.expect({"redis": ("redis://pooled", None)})
+    watch.attach("redis", "redis://pooled")
+    assert [(p.url, p.row_counts) for p in opened] == [
+        ("postgresql://its-own", None),  # counted, not taken from another container
+        ("redis://pooled", None),
+    ]
+    watch.probes.clear()
+    watch.expect({"postgres": ("postgresql://pooled", {"public.t": 3})})
+    watch.attach("postgres", "postgresql://pooled")
+    assert opened[-1].row_counts == {"public.t": 3}
 
 
 def test_window_answers_read_as_text_parse_as_psycopg_loads_them() -> None:

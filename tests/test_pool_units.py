@@ -37,7 +37,7 @@ def test_pool_depth_follows_jobs_within_memory() -> None:
 def test_handoffs_are_claimed_once_and_a_garbled_one_is_ignored(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    made = handoff.Handoff("redis", "c" * 64, "img", "127.0.0.1", 5, 0.3, "t", "k")
+    made = handoff.Handoff("redis", "c" * 64, "img", "127.0.0.1", 5, 0.3, "t", "k", "redis://x")
     for name, value in made.env().items():
         monkeypatch.setenv(name, value)
     monkeypatch.setenv(handoff.ENV_PREFIX + "POSTGRES", "{not json")

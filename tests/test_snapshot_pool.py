@@ -176,6 +176,7 @@ def test_a_handed_over_container_for_other_settings_is_not_used(
         ready_s=0.5,
         started_at="2026-01-01T00:00:00+00:00",
         key="made-from-something-else",
+        url="redis://127.0.0.1:1/0",
     )
     for name, value in stranger.env().items():
         monkeypatch.setenv(name, value)

@@ -108,7 +108,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
         watch = leftover_watch.register(config)
         if campaign and config.stash[_handed_key]:
-            _attach_early(config, watch, config.stash[_handed_key])
+            _expect_handed(config, watch, config.stash[_handed_key])
     if campaign:
         return  # a campaign records real outcomes: no quarantine
     quarantine = _quarantine_file(config)
@@ -118,19 +118,21 @@ def pytest_configure(config: pytest.Config) -> None:
         quarantine_plugin.configure(config, quarantine)
 
 
-def _attach_early(config: pytest.Config, watch: LeftoverWatch, handed: dict[str, Handoff]) -> None:
-    """The leftover check's probes of the containers handed over, opened while pytest
-    collects (those the fixtures will adopt: the same key)."""
+def _expect_handed(config: pytest.Config, watch: LeftoverWatch, handed: dict[str, Handoff]) -> None:
+    """Tell the leftover check which containers were handed over (those the fixtures
+    will adopt: the same key), with what a snapshot's row counts say they hold."""
     from stability.containers.handoff import service_key
-    from stability.containers.launch import service_spec
 
     settings = _settings(config)
     if settings is None:
         return  # the fixtures report it
-    for name, handoff in handed.items():
-        if handoff.key == service_key(name, settings):
-            url = service_spec(name, settings).url(handoff.host, handoff.port)
-            watch.attach_early(name, url, handoff.row_counts)
+    watch.expect(
+        {
+            name: (handoff.url, handoff.row_counts)
+            for name, handoff in handed.items()
+            if handoff.key == service_key(name, settings)
+        }
+    )
 
 
 def _skip_final_collections() -> None:

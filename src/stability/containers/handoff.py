@@ -29,6 +29,7 @@ class Handoff:
     ready_s: float  # the real start, asking to answering, as the pool measured it
     started_at: str  # when the pool asked for it (ISO 8601, UTC)
     key: str  # what it was made from (`service_key`)
+    url: str  # how a client connects (credentials from the project's settings)
     # PostgreSQL from a snapshot: each table's rows in its image (`snapshot.row_counts`)
     row_counts: dict[str, int] | None = None
 

@@ -28,7 +28,6 @@ import functools
 import threading
 import time
 from collections.abc import Callable, Generator
-from concurrent.futures import Future
 from typing import Any
 
 import pytest
@@ -81,21 +80,22 @@ class LeftoverWatch:
         # A test's window ended, not read yet: (run, owners at its start, in pg_transaction,
         # threads it left)
         self._ended_test: tuple[Run, list[Run], bool, list[str]] | None = None
-        self._early: dict[str, tuple[str, Future[Any]]] = {}  # name -> (url, probe opening)
+        self._expected: dict[str, tuple[str, dict[str, int] | None]] = {}  # `expect`
 
     # -- services ------------------------------------------------------------------
 
     def attach(self, name: str, url: str) -> None:
-        """Start watching a service that just became ready: its state now is the baseline
-        (or when `attach_early` opened its probe, if for the same address)."""
+        """Start watching a service that just became ready: its state now is the baseline.
+
+        The probe opens here, in the first test that asks for the service, not in a
+        thread while pytest collects: on 2 busy cores a thread doing a dozen round trips
+        slowed collection by more (the GIL changing hands at every answer) than opening
+        costs a server the runner warmed (30-35 ms)."""
         if name in self.probes:
             return
-        early = self._early.pop(name, None)
-        if early is not None and early[0] != url:  # a test started its own: not that one
-            _close_when_open(early[1])
-            early = None
+        expected_url, counts = self._expected.pop(name, ("", None))
         try:
-            probe = early[1].result() if early is not None else _open_probe(name, url)
+            probe = _open_probe(name, url, counts if expected_url == url else None)
         except Exception as exc:  # a locked-down server: check the rest, say so once
             self.problems.append(f"{name}: {type(exc).__name__}: {str(exc).strip()[:200]}")
             return
@@ -105,24 +105,11 @@ class LeftoverWatch:
             )
         self.probes[name] = probe
 
-    def attach_early(self, name: str, url: str, row_counts: dict[str, int] | None = None) -> None:
-        """Open the probe of a service ready before any test asked for it (one the runner
-        started ahead), in the background while pytest collects: opening costs a cold
-        server 60-100 ms (connections, a replication slot, a first catalog read). Nothing
-        but this process knows the service's address yet, so the baseline is the same,
-        and a snapshot image's `row_counts` still hold."""
-        if name in self.probes or name in self._early:
-            return
-        future: Future[Any] = Future()
-
-        def work() -> None:
-            try:
-                future.set_result(_open_probe(name, url, row_counts))
-            except BaseException as exc:
-                future.set_exception(exc)
-
-        threading.Thread(target=work, daemon=True, name=f"stability-probe-{name}").start()
-        self._early[name] = (url, future)
+    def expect(self, services: dict[str, tuple[str, dict[str, int] | None]]) -> None:
+        """Services the runner started ahead (name -> (url, a snapshot image's row counts)):
+        nothing but this process knows their addresses yet, so the counts still hold when
+        a test first asks for one and its probe opens."""
+        self._expected.update(services)
 
     def services_closing(self) -> None:
         """The services stop (end of session, in the last test's teardown): measure that
@@ -140,9 +127,6 @@ class LeftoverWatch:
             with contextlib.suppress(Exception):  # a connection already gone is closed
                 probe.close()
         self.probes.clear()
-        for _, opening in self._early.values():  # opened early, never asked for
-            _close_when_open(opening)
-        self._early.clear()
 
     # -- tests ---------------------------------------------------------------------
 
@@ -315,8 +299,3 @@ def _open_probe(name: str, url: str, row_counts: dict[str, int] | None = None) -
     if name == "postgres":
         return state_probes.open_postgres_probe(url, row_counts)
     return state_probes.RedisProbe(url)
-
-
-def _close_when_open(opening: Future[Any]) -> None:
-    with contextlib.suppress(Exception):  # it failed to open: nothing to close
-        opening.result().close()

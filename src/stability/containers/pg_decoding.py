@@ -47,6 +47,8 @@ from stability.containers.leftovers import row_changes
 from stability.containers.pg_state import (
     APPLICATION_NAME,
     CATALOG,
+    SEQUENCE_NAMES,
+    SEQUENCE_VALUES,
     TABLES,
     USER_SCHEMAS,
     WINDOW,
@@ -58,7 +60,12 @@ from stability.containers.pg_state import (
     sequence_steps,
     window_params,
 )
-from stability.containers.pg_window import bigint_pairs, bigints, window_queries
+from stability.containers.pg_window import (
+    bigint_pairs,
+    bigints,
+    prepare_window_queries,
+    window_queries,
+)
 
 MARKER_PREFIX = "pytest-stability leftovers"
 SLOT_TIMEOUT = "10s"  # creating a slot waits for the transactions running at that moment
@@ -135,41 +142,54 @@ class DecodingPostgresProbe:
             raise
 
     def _start(self, psycopg: Any, row_counts: dict[str, int] | None) -> None:
-        conn = self.conn
-        wal_level = conn.execute("SHOW wal_level").fetchone()[0]
-        if wal_level != "logical":
-            raise DecodingUnavailable(f"the server's wal_level is {wal_level}, not logical")
+        """The slot, then the baseline in one snapshot after it: one round trip each
+        (pipelines). On a busy machine every round trip of the opening waits for the
+        scheduler, so the fewer the better."""
+        conn, decoder = self.conn, self.decoder
         if row_counts is None:  # a snapshot image's tables were analyzed when it was made
             with contextlib.suppress(psycopg.Error):
                 analyze_never_analyzed(conn)  # no autovacuum analyze during the tests
-        decoder = self.decoder
-        # Our marker's commit flushes the log up to it; `local`: no standby to wait for.
-        decoder.execute(_DECODER_SETTINGS)
-        self.slot = _slot_name()
+        self.slot, self._own, self._move_at = _slot_name(), [], RETAINED_BYTES
         try:
-            decoder.execute(f"SET statement_timeout = '{SLOT_TIMEOUT}'")
-            decoder.execute(_CREATE_SLOT, [self.slot])
-            decoder.execute("RESET statement_timeout")
-            self._own: list[int] = []
-            self._move_at = RETAINED_BYTES
-            self._mark()
-            self._restart = self._restart_lsn()
+            with decoder.pipeline():
+                # Our marker's commit flushes the log up to it; `local`: no standby to wait for.
+                decoder.execute(_DECODER_SETTINGS)
+                decoder.execute(f"SET statement_timeout = '{SLOT_TIMEOUT}'")
+                decoder.execute(_CREATE_SLOT, [self.slot])
+                decoder.execute("RESET statement_timeout")
+                mark = decoder.execute(_MARK, prepare=True)
+                restart = decoder.execute(_RESTART, [self.slot])
+            xid, _ = mark.fetchone()
+            self._own.append(int(xid))  # the marker, decoded with the first window's
+            self._restart = _lsn(restart.fetchone()[0])
         except psycopg.Error as exc:
+            wal_level = conn.execute("SHOW wal_level").fetchone()[0]
+            if wal_level != "logical":
+                raise DecodingUnavailable(
+                    f"the server's wal_level is {wal_level}, not logical"
+                ) from None
             reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise DecodingUnavailable(f"no logical replication slot: {reason}") from None
-        with conn.transaction():  # one snapshot for the baseline
-            conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-            self.snapshot = conn.execute("SELECT pg_current_snapshot()::text").fetchone()[0]
-            self._sequences = Sequences()
-            self.sequences = self._sequences.now(conn)
-            self.catalog = {row[0] for row in conn.execute(CATALOG, prepare=True)}
-            tables = [row[0] for row in conn.execute(TABLES, {"unlogged": False})]
-            if row_counts is not None and set(row_counts) == set(tables):
-                self.counts = dict(row_counts)  # a snapshot's, in a container untouched yet
-            else:
-                self.counts, _ = count_rows(conn, tables, [])
-        self._decode([])  # the marker above: a clean start
-        self._windows = window_queries(conn, _WINDOW_AND_LSN, _WINDOW_PARAMS)
+        with conn.pipeline():
+            conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ")  # one snapshot
+            snapshot = conn.execute("SELECT pg_current_snapshot()::text")
+            values = conn.execute(SEQUENCE_VALUES, prepare=True)
+            names = conn.execute(SEQUENCE_NAMES, prepare=True)
+            catalog = conn.execute(CATALOG, prepare=True)
+            tables_read = conn.execute(TABLES, {"unlogged": False})
+            for statement in prepare_window_queries(_WINDOW_AND_LSN, _WINDOW_PARAMS):
+                conn.execute(statement)
+        self.snapshot = snapshot.fetchone()[0]
+        self._sequences = Sequences()
+        self.sequences = self._sequences.start(values.fetchone()[0], names.fetchall())
+        self.catalog = {row[0] for row in catalog}
+        tables = [row[0] for row in tables_read]
+        if row_counts is not None and set(row_counts) == set(tables):
+            self.counts = dict(row_counts)  # a snapshot's, in a container untouched yet
+        else:
+            self.counts, _ = count_rows(conn, tables, [])
+        conn.execute("COMMIT")
+        self._windows = window_queries(conn, _WINDOW_AND_LSN, _WINDOW_PARAMS, prepared=True)
         self._ended: bool | None = None  # a window ended, its answer not read: with sequences?
 
     def close(self) -> None:

@@ -120,6 +120,11 @@ class Sequences:
         self._names: dict[int, tuple[str, int, int]] = {}
         self.by_name: dict[str, list[int | None]] = {}
 
+    def start(self, pairs: Any, names: Any) -> dict[str, Any]:
+        """The first reading, from the rows of SEQUENCE_VALUES and SEQUENCE_NAMES."""
+        self._names = {int(oid): (name, start, step) for oid, name, start, step in names}
+        return self.now(None, pairs or [], committed=False)  # NULL: no sequences
+
     def forget_names(self) -> None:
         """A transaction committed that a reading did not see: names are read again."""
         self._names = {}

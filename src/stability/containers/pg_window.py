@@ -25,13 +25,15 @@ class WindowQuery:
     """One prepared statement: `send(params)` without waiting, `receive()` its one row as
     text (None for NULL). `sql` uses psycopg's `%(name)s` placeholders, for `names`."""
 
-    def __init__(self, conn: Any, statement: str, sql: str, names: Sequence[str]) -> None:
+    def __init__(
+        self, conn: Any, statement: str, sql: str, names: Sequence[str], prepared: bool = False
+    ) -> None:
+        """`prepared`: `statement` was prepared already, by `prepare_sql(...)`'s text."""
         self.pgconn = conn.pgconn
         self._names = tuple(names)
         self._statement = statement.encode()
-        for number, name in enumerate(self._names, 1):
-            sql = sql.replace(f"%({name})s", f"${number}")
-        _check(self.pgconn.prepare(self._statement, sql.replace("%%", "%").encode()))
+        if not prepared:
+            _check(self.pgconn.prepare(self._statement, _numbered(sql, names).encode()))
         self.pending = False
 
     def send(self, params: dict[str, Any]) -> None:
@@ -63,13 +65,33 @@ class WindowQuery:
 
 
 def window_queries(
-    conn: Any, sql_by_sequences: Mapping[bool, str], names: Sequence[str]
+    conn: Any, sql_by_sequences: Mapping[bool, str], names: Sequence[str], prepared: bool = False
 ) -> dict[bool, WindowQuery]:
-    """The window query with and without the sequences, each prepared on `conn`."""
+    """The window query with and without the sequences, each prepared on `conn` (or
+    already, by the statements of `prepare_window_queries`)."""
     return {
-        sequences: WindowQuery(conn, f"stability_window_{int(sequences)}", sql, names)
+        sequences: WindowQuery(conn, _window_name(sequences), sql, names, prepared)
         for sequences, sql in sql_by_sequences.items()
     }
+
+
+def prepare_window_queries(sql_by_sequences: Mapping[bool, str], names: Sequence[str]) -> list[str]:
+    """The SQL `PREPARE` statements of `window_queries`, to send with others at once."""
+    return [
+        f"PREPARE {_window_name(sequences)} AS {_numbered(sql, names)}"
+        for sequences, sql in sql_by_sequences.items()
+    ]
+
+
+def _window_name(sequences: bool) -> str:
+    return f"stability_window_{int(sequences)}"
+
+
+def _numbered(sql: str, names: Sequence[str]) -> str:
+    """psycopg's `%(name)s` placeholders as PostgreSQL's `$1`, `$2`, ..."""
+    for number, name in enumerate(names, 1):
+        sql = sql.replace(f"%({name})s", f"${number}")
+    return sql.replace("%%", "%")
 
 
 def bigints(text: str | None) -> list[int]:

@@ -140,6 +140,7 @@ def _handoff(name: str, service: RunningService, asked: str, settings: Settings)
         ready_s=round(service.ready_s, 4),
         started_at=asked,
         key=service_key(name, settings),
+        url=service.url,
         row_counts=_row_counts(name, service),
     )
 
