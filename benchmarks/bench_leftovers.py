@@ -9,9 +9,16 @@ five also with redis_client):
   that committed a row (the slow path that recounts rows);
 - campaign: the same pytest run, in fresh processes on fresh containers, with and
   without `--stability-leftovers`, alternating; per-test time is setup + call +
-  teardown of every test but the one whose set-up started the containers.
+  teardown of every test but the one whose set-up started the containers;
+- stability run (`--run-repeat R`): the issue's own figure, one `stability run --repeat
+  R` whose repetitions alternate the check on (odd) and off (even), this module loaded
+  as a plugin to switch it: each repetition on is compared with the mean of its two
+  neighbours off, so the machine's drift (large here) cancels. Given: the median ratio
+  of repetition walls, of the pytest processes' CPU, and how much longer the time before
+  the first test and the tests' own time were. The runner's pool warms every server
+  for the check either way (28-52 ms of its CPU, off the repetitions' path).
 
-    python benchmarks/bench_leftovers.py --rounds 5
+    python benchmarks/bench_leftovers.py --rounds 5 --run-repeat 60
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -39,13 +47,25 @@ os.environ.setdefault("STABILITY_REDIS_IMAGE", REDIS_IMAGE)
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "shop"
 _OUT_ENV = "BENCH_LEFTOVERS_OUT"
+_STABILITY = [sys.executable, "-c", "from stability.cli import main; main()"]
 
 
 # -- loaded into the measured pytest runs with `-p bench_leftovers` ------------------
 
+_ALTERNATE_ENV = "BENCH_LEFTOVERS_ALTERNATE"
+if os.environ.get(_ALTERNATE_ENV):  # imported by pytest before our plugin reads it
+    _repetition = int(os.environ.get("STABILITY_REPETITION") or 0)
+    os.environ["STABILITY_CHECK_LEFTOVERS"] = "true" if _repetition % 2 else "false"
+
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     _write([report.nodeid, report.when, report.duration])
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if os.environ.get(_ALTERNATE_ENV):  # the repetition's own CPU
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        _write(["(cpu)", os.environ.get("STABILITY_REPETITION"), usage.ru_utime + usage.ru_stime])
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
@@ -240,10 +260,77 @@ def bench_campaign(project: Path, tests: list[str], rounds: int) -> dict[str, fl
     }
 
 
+def bench_stability_run(project: Path, tests: list[str], repeat: int) -> dict[str, float]:
+    import duckdb
+
+    folder = Path(tempfile.mkdtemp(prefix="bench-leftovers-run-"))
+    db, out = folder / "history.duckdb", folder / "cpu.jsonl"
+    env = {
+        **os.environ,
+        _ALTERNATE_ENV: "1",
+        _OUT_ENV: str(out),
+        "PYTHONPATH": str(Path(__file__).parent),
+        "PYTEST_ADDOPTS": "-p bench_leftovers -p no:cacheprovider",
+    }
+    try:
+        argv = [*_STABILITY, "run", *tests, "--repeat", str(repeat), "--db", str(db), "-q"]
+        subprocess.run(argv, cwd=project, env=env, capture_output=True, check=False)
+        with duckdb.connect(str(db), read_only=True) as conn:
+            rows = conn.execute(_PER_REPETITION).fetchall()
+        records = [json.loads(line) for line in out.read_text().splitlines()]
+        cpu = {int(r[1]): float(r[2]) for r in records if r[0] == "(cpu)"}
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    wall = {r: w for r, w, _, _, _ in rows}
+    before = {r: b for r, _, b, _, _ in rows}
+    tests_s = {r: t for r, _, _, t, _ in rows}
+    count = statistics.median(n for *_, n in rows)
+    return {
+        "repetition wall ratio on/off (goal < 1.05)": _median_ratio(wall),
+        "pytest process CPU ratio on/off": _median_ratio(cpu),
+        "before the first test, ms more": _median_difference(before) * 1000,
+        "tests' own time, ms more per test": _median_difference(tests_s) * 1000 / count,
+        "repetition wall off, s (median)": statistics.median(
+            w for r, w in wall.items() if r >= 3 and not r % 2
+        ),
+    }
+
+
+# Per repetition: its wall, the time before its first test, its tests' own time, and
+# how many tests ran.
+_PER_REPETITION = """
+    SELECT r.number, r.wall_s, epoch(min(e.started_at)) - epoch(r.started_at),
+           sum(e.setup_s + e.call_s + e.teardown_s), count(*)
+    FROM repetitions r JOIN executions e ON e.repetition = r.number
+    GROUP BY r.number, r.wall_s, r.started_at
+"""
+
+
+def _triples(values: dict[int, float]) -> list[tuple[float, float]]:
+    """Each repetition on (odd, from the third: the first ones build and warm) with the
+    mean of its two neighbours off."""
+    return [
+        (values[r], (values[r - 1] + values[r + 1]) / 2)
+        for r in sorted(values)
+        if r >= 3 and r % 2 and r - 1 in values and r + 1 in values
+    ]
+
+
+def _median_ratio(values: dict[int, float]) -> float:
+    return statistics.median(on / off for on, off in _triples(values))
+
+
+def _median_difference(values: dict[int, float]) -> float:
+    return statistics.median(on - off for on, off in _triples(values))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rounds", type=int, default=3, help="campaign runs per mode")
     parser.add_argument("--probe-rounds", type=int, default=200)
+    parser.add_argument(
+        "--run-repeat", type=int, default=0, help="stability run repetitions, on and off"
+    )
     args = parser.parse_args()
     print(
         f"postgres image {os.environ['STABILITY_POSTGRES_IMAGE']}, {os.cpu_count()} cores, "
@@ -261,6 +348,10 @@ def main() -> None:
                 print(f"  probe   {name:40} {value:8.2f} ms (median)", flush=True)
             for name, value in bench_campaign(project, tests, args.rounds).items():
                 print(f"  campaign {name:39} {value:8.3f}", flush=True)
+            if args.run_repeat:
+                figures = bench_stability_run(project, tests, args.run_repeat)
+                for name, value in figures.items():
+                    print(f"  run      {name:42} {value:8.3f}", flush=True)
     finally:
         shutil.rmtree(wide, ignore_errors=True)
     print(f"\nload average at the end {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
