@@ -4,6 +4,8 @@ must not be cut off at exit in the middle of an import."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 THREAD = """
@@ -55,21 +57,54 @@ def test_the_guard_is_put_on_once() -> None:
     assert getattr(guarded, "__stability_guard__", False)
 
 
-def test_background_imports_are_over_before_the_process_exits(pytester: pytest.Pytester) -> None:
-    """A daemon thread stopped at exit in the middle of an import can hold a lock the
-    interpreter's exit then waits for: the plugin waits for its preloads instead."""
-    pytester.makepyprojecttoml('[tool.stability]\nmigrations = "migrations"\n')
-    pytester.mkdir("migrations")
-    pytester.makeconftest(
-        """
+_THREADS_CONFTEST = """
 import atexit, threading
+
+started = []
+_start = threading.Thread.start
+
+def _recording_start(self):
+    started.append(self.name)
+    _start(self)
+
+threading.Thread.start = _recording_start
 
 @atexit.register
 def _report():
     alive = [t.name for t in threading.enumerate() if t.name == "stability-preload"]
+    print("PRELOADS STARTED:", [n for n in started if n == "stability-preload"])
     print("PRELOADS ALIVE AT EXIT:", alive)
 """
+
+
+def test_background_imports_are_over_before_the_process_exits(
+    pytester: pytest.Pytester, tmp_path: Path
+) -> None:
+    """A daemon thread stopped at exit in the middle of an import can hold a lock the
+    interpreter's exit then waits for: the plugin waits for its preloads instead (a
+    repetition handed containers imports their drivers while pytest collects)."""
+    from stability.containers.handoff import Handoff
+
+    handed = Handoff("redis", "0" * 64, "img", "127.0.0.1", 1, 0.1, "t", "k", "redis://x")
+    pytester.makeconftest(_THREADS_CONFTEST)
+    pytester.makepyfile(test_one="def test_one(redis_client):\n    pass\n")
+    env = {**handed.env(), "STABILITY_RESULTS_DIR": str(tmp_path)}
+    with pytest.MonkeyPatch.context() as mp:
+        for name, value in env.items():
+            mp.setenv(name, value)
+        result = pytester.runpytest_subprocess("--collect-only", "-q", "-s")
+    result.stdout.fnmatch_lines(
+        ["PRELOADS STARTED: ['stability-preload']", "PRELOADS ALIVE AT EXIT: []"]
     )
-    pytester.makepyfile(test_one="def test_one(postgres_url):\n    pass\n")
-    result = pytester.runpytest_subprocess("--collect-only", "-q", "-s")
-    result.stdout.fnmatch_lines(["PRELOADS ALIVE AT EXIT: []"])
+
+
+def test_a_plain_run_imports_no_container_sdk_it_may_not_need(pytester: pytest.Pytester) -> None:
+    """A project that names migrations runs its unit tests with plain pytest too: they
+    must not wait for docker and testcontainers to load (0.4 s a run, measured)."""
+    pytester.makepyprojecttoml('[tool.stability]\nmigrations = "migrations"\n')
+    pytester.mkdir("migrations")
+    pytester.makeconftest(_THREADS_CONFTEST)
+    pytester.makepyfile(test_one="def test_one():\n    pass\n")
+    result = pytester.runpytest_subprocess("-q", "-s")
+    result.stdout.fnmatch_lines(["PRELOADS STARTED: []"])
+    result.assert_outcomes(passed=1)

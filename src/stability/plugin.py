@@ -98,11 +98,6 @@ def pytest_configure(config: pytest.Config) -> None:
 
             preload_drivers(handed)
         recorder.register(config)  # a pytest a test starts is told it records nothing
-    if not (campaign and config.stash[_handed_key]) and _prepares_a_database(config):
-        from stability.containers.services import SERVICES, preload_drivers
-
-        # the fixtures will start containers: import what that takes while pytest collects
-        preload_drivers(SERVICES, sdk=True)
     if _check_leftovers(config):
         from stability.containers import leftover_watch
 
@@ -167,12 +162,6 @@ def _settings(config: pytest.Config) -> Settings | None:
         except StabilityError:
             config.stash[_settings_key] = None
     return config.stash[_settings_key]
-
-
-def _prepares_a_database(config: pytest.Config) -> bool:
-    """The project names migrations or a seed for our PostgreSQL: its tests use it."""
-    settings = _settings(config)
-    return settings is not None and bool(settings.migrations or settings.seed)
 
 
 def _check_leftovers(config: pytest.Config) -> bool:
