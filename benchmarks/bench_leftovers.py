@@ -16,7 +16,11 @@ five also with redis_client):
   neighbours off, so the machine's drift (large here) cancels. Given: the median ratio
   of repetition walls, of the pytest processes' CPU, and how much longer the time before
   the first test and the tests' own time were. The runner's pool warms every server
-  for the check either way (28-52 ms of its CPU, off the repetitions' path).
+  for the check either way (28-52 ms of its CPU, off the repetitions' path). Only for
+  suites whose repetitions outlast a container start: on a file so short that the next
+  containers are not ready in time, a repetition waits for them according to how long
+  the one before it took, and the comparison is biased; there compare whole campaigns
+  (`bench_runner.py`'s (b) does, with and without the check).
 
     python benchmarks/bench_leftovers.py --rounds 5 --run-repeat 60
 """
