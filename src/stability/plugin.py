@@ -103,7 +103,10 @@ def pytest_configure(config: pytest.Config) -> None:
 
         watch = leftover_watch.register(config)
         if campaign and config.stash[_handed_key]:
-            _expect_handed(config, watch, config.stash[_handed_key])
+            # Only the container a fixture adopts has the same URL, so the check takes a
+            # snapshot's row counts for it alone (the fixtures compare the keys).
+            handed = config.stash[_handed_key]
+            watch.expect({name: (h.url, h.row_counts) for name, h in handed.items()})
     if campaign:
         return  # a campaign records real outcomes: no quarantine
     quarantine = _quarantine_file(config)
@@ -111,23 +114,6 @@ def pytest_configure(config: pytest.Config) -> None:
         from stability.ci import quarantine_plugin
 
         quarantine_plugin.configure(config, quarantine)
-
-
-def _expect_handed(config: pytest.Config, watch: LeftoverWatch, handed: dict[str, Handoff]) -> None:
-    """Tell the leftover check which containers were handed over (those the fixtures
-    will adopt: the same key), with what a snapshot's row counts say they hold."""
-    from stability.containers.handoff import service_key
-
-    settings = _settings(config)
-    if settings is None:
-        return  # the fixtures report it
-    watch.expect(
-        {
-            name: (handoff.url, handoff.row_counts)
-            for name, handoff in handed.items()
-            if handoff.key == service_key(name, settings)
-        }
-    )
 
 
 def _skip_final_collections() -> None:

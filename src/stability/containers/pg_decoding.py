@@ -81,11 +81,10 @@ _MARK = (
 # The window, and where the log is now. The slot's restart point is read only when the
 # log has grown past it by more than the probe allows (`_move_at`): reading the slot at
 # every window cost the server as much again as the window itself.
+_AND_LSN = ", pg_current_wal_insert_lsn()::text FROM now"
 _WINDOW_AND_LSN = {  # by whether it reads the sequences
-    True: WINDOW.replace("FROM now", ", pg_current_wal_insert_lsn()::text FROM now"),
-    False: WINDOW_WITHOUT_SEQUENCES.replace(
-        "FROM now", ", pg_current_wal_insert_lsn()::text FROM now"
-    ),
+    True: WINDOW.replace("FROM now", _AND_LSN),
+    False: WINDOW_WITHOUT_SEQUENCES.replace("FROM now", _AND_LSN),
 }
 _WINDOW_PARAMS = ("low", "prev_xmax", "prev_xip", "own")
 _RESTART = "SELECT restart_lsn::text FROM pg_replication_slots WHERE slot_name = %s"

@@ -28,7 +28,7 @@ class WindowQuery:
     def __init__(
         self, conn: Any, statement: str, sql: str, names: Sequence[str], prepared: bool = False
     ) -> None:
-        """`prepared`: `statement` was prepared already, by `prepare_sql(...)`'s text."""
+        """`prepared`: `statement` was prepared already (`prepare_window_queries`)."""
         self.pgconn = conn.pgconn
         self._names = tuple(names)
         self._statement = statement.encode()

@@ -40,18 +40,13 @@ SERVICES = ("postgres", "redis")
 DRIVERS = {"postgres": "psycopg", "redis": "redis"}  # what the fixtures import
 
 
-# What starting a container imports: 0.3-0.4 s, else paid when the first start begins.
-CONTAINER_SDK = ("docker", "testcontainers.core.container")
-
-
 _preloads: list[threading.Thread] = []
 
 
-def preload_drivers(services: Iterable[str], sdk: bool = False) -> None:
-    """Import the drivers the fixtures of `services` use, and with `sdk` what starting
-    containers takes, in the background (`wait_for_preloads` before the process ends)."""
+def preload_drivers(services: Iterable[str]) -> None:
+    """Import the drivers the fixtures of `services` use, in the background
+    (`wait_for_preloads` before the process ends)."""
     modules = [DRIVERS[name] for name in sorted(services) if name in DRIVERS]
-    modules += CONTAINER_SDK if sdk else ()
     thread = threading.Thread(
         target=_import_quietly, args=(modules,), daemon=True, name="stability-preload"
     )
