@@ -137,13 +137,23 @@ def test_snapshot_is_made_once_and_made_again_when_a_migration_changes(
         "    # analyzed when the snapshot was made: statistics come with every container\n"
         "    stats = \"SELECT reltuples FROM pg_class WHERE relname = 'catalog'\"\n"
         "    assert pg_transaction.execute(stats).fetchone() == (1.0,)\n"
+        "\n"
+        "def test_password_is_stored_cheap_and_still_checked(pg_transaction, postgres_url):\n"
+        "    import psycopg, pytest\n"
+        "    who = 'SELECT rolpassword FROM pg_authid WHERE rolname = current_user'\n"
+        "    assert pg_transaction.execute(who).fetchone()[0].startswith('SCRAM-SHA-256$1:')\n"
+        "    with pytest.raises(psycopg.OperationalError, match='password authentication'):\n"
+        "        psycopg.connect(postgres_url.replace(':test@', ':wrong@')).close()\n"
     )
+
+    # On the bridge: on the host network, initdb's pg_hba trusts 127.0.0.1.
+    monkeypatch.setenv("STABILITY_NETWORK", "bridge")
 
     def images_used(run: str) -> list[str]:
         folder = tmp_path / run
         folder.mkdir()
         monkeypatch.setenv("STABILITY_RESULTS_DIR", str(folder))
-        pytester.runpytest_subprocess().assert_outcomes(passed=2)
+        pytester.runpytest_subprocess().assert_outcomes(passed=3)
         from stability.runner.results_file import read_records
 
         return [
