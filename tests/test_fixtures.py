@@ -90,6 +90,9 @@ def test_redis_client_starts_each_test_on_an_empty_database(pytester: pytest.Pyt
         def test_2_sees_nothing(redis_client):
             assert redis_client.dbsize() == 0
             assert redis_client.get("key") is None
+            # no CLIENT SETINFO handshake (two round trips a test): Redis 7.0, ours,
+            # refuses the command, so an error reply would show it was sent
+            assert redis_client.info("errorstats") == {}
         """
     )
     pytester.runpytest_subprocess().assert_outcomes(passed=2)

@@ -351,7 +351,9 @@ def redis_client(redis_url: str) -> Iterator[redis.Redis]:
     """A redis-py client (str responses) on a database emptied before and after the test."""
     import redis
 
-    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    from stability.containers import redis_clients
+
+    client = redis_clients.from_url(redis_url, decode_responses=True)
     client.flushdb()
     try:
         yield client

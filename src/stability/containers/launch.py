@@ -141,12 +141,13 @@ def postgres_spec(settings: Settings) -> ServiceSpec:
 
 def redis_spec(settings: Settings) -> ServiceSpec:
     def probe(host: str, port: int) -> None:
-        import redis
         from redis.backoff import NoBackoff
         from redis.retry import Retry
 
+        from stability.containers import redis_clients
+
         # one try a probe: the readiness loop is the retry (and checks the container)
-        client = redis.Redis(
+        client = redis_clients.client(
             host=host,
             port=port,
             socket_connect_timeout=1,

@@ -32,6 +32,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from stability.containers import redis_clients
 from stability.containers.leftovers import redis_changes, row_changes
 from stability.containers.pg_state import (
     APPLICATION_NAME,
@@ -208,14 +209,14 @@ class RedisProbe:
 
         self._redis = redis
         self.url = url
-        self.client = redis.Redis.from_url(url, decode_responses=True, socket_timeout=10)
+        self.client = redis_clients.from_url(url, decode_responses=True, socket_timeout=10)
         flags = str(
             self.client.config_get("notify-keyspace-events").get("notify-keyspace-events", "")
         )
         wanted = "".join(sorted(set(flags) | set("EAn")))  # key events, all types, new keys
         if set(wanted) != set(flags):
             self.client.config_set("notify-keyspace-events", wanted)
-        self.pubsub = self.client.pubsub()  # type: ignore[no-untyped-call]
+        self.pubsub = self.client.pubsub()
         self.pubsub.psubscribe("__keyevent@*__:*")
         # The marker is a PING on the subscriber's own connection: Redis answers it after
         # every notification of a command it ran before. It is sent when a test ends and
@@ -268,7 +269,7 @@ class RedisProbe:
         db = int(db_name[2:])
         client = self._db_clients.get(db)
         if client is None:
-            client = self._db_clients[db] = self._redis.Redis.from_url(
+            client = self._db_clients[db] = redis_clients.from_url(
                 self.url, db=db, decode_responses=True
             )
         return bool(client.exists(name))
