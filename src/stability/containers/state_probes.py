@@ -31,6 +31,7 @@ import contextlib
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from stability.containers import redis_clients
 from stability.containers.leftovers import redis_changes, row_changes
@@ -261,15 +262,24 @@ class RedisProbe:
         if not events:
             return None
         keys = list(dict.fromkeys(key for _, key in events))
-        exists = {key: self._exists(key) for key in keys}
-        return redis_changes(events, exists) or None
+        return redis_changes(events, self._existing(keys)) or None
 
-    def _exists(self, key: str) -> bool:
-        db_name, _, name = key.partition(":")
-        db = int(db_name[2:])
-        client = self._db_clients.get(db)
-        if client is None:
-            client = self._db_clients[db] = redis_clients.from_url(
-                self.url, db=db, decode_responses=True
-            )
-        return bool(client.exists(name))
+    def _existing(self, keys: list[str]) -> dict[str, bool]:
+        """Whether each `db<n>:<name>` key exists now: one round trip per database."""
+        by_db: dict[int, list[tuple[str, str]]] = {}
+        for key in keys:
+            db_name, _, name = key.partition(":")
+            by_db.setdefault(int(db_name[2:]), []).append((key, name))
+        exists: dict[str, bool] = {}
+        for db, named in by_db.items():
+            client = self._db_clients.get(db)
+            if client is None:
+                # the URL's database wins over a `db` argument: name it in the URL
+                url = urlsplit(self.url)._replace(path=f"/{db}").geturl()
+                client = self._db_clients[db] = redis_clients.from_url(url, decode_responses=True)
+            pipe = client.pipeline(transaction=False)
+            for _, name in named:
+                pipe.exists(name)
+            for (key, _), found in zip(named, pipe.execute(), strict=True):
+                exists[key] = bool(found)
+        return exists
