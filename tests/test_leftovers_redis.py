@@ -4,7 +4,6 @@ database, told apart by whether they exist when the window ends."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import redis
