@@ -27,6 +27,11 @@ if ! .venv/bin/python -c "import stability, pytest, xdist" >/dev/null 2>&1 \
     .venv/bin/pip install -q -e ".[dev]"
     touch .venv/.installed
 fi
+# An editable install leaves our modules uncompiled; where PYTHONDONTWRITEBYTECODE is set
+# (as on our CI machines) every pytest process then compiled them again: a bare pytest
+# run took 0.34-0.39 s instead of 0.28-0.31. Compile them once, as pip does for a regular
+# install (files already compiled are skipped).
+PYTHONDONTWRITEBYTECODE= .venv/bin/python -m compileall -q src >/dev/null
 
 bash scripts/ensure-docker.sh
 
