@@ -167,7 +167,7 @@ def _analyze(url: str) -> None:
 
 def _cheap_login(url: str, password: str) -> None:
     """The same password, stored with one SCRAM iteration: a connection to a container
-    started from the image costs about 1 ms of CPU a side instead of 4-5 (`scram`)."""
+    started from the image costs the client 1 ms of CPU instead of 4 (`scram`)."""
     import psycopg
     from psycopg import sql
 
