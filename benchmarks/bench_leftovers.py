@@ -4,9 +4,9 @@ Two measurements, each on the example project (60,000-product catalogue) and on 
 generated schema of 50 tables (1,000 rows each, 100 tests in pg_transaction, one in
 five also with redis_client):
 
-- probes: the check's own work per test, timed directly: the measure after a clean
-  test (a rolled-back write, a Redis write emptied by redis_client), and after a test
-  that committed a row (the slow path that recounts rows);
+- probes (`leftover_probes.py`): the check's own work per test, timed directly: the
+  measure after a clean test (a rolled-back write, a Redis write emptied by
+  redis_client), and after a test that committed a row (the slow path, which decodes);
 - campaign: the same pytest run, in fresh processes on fresh containers, with and
   without `--stability-leftovers`, alternating; per-test time is setup + call +
   teardown of every test but the one whose set-up started the containers;
@@ -37,7 +37,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -113,94 +112,6 @@ def make_wide_project(folder: Path, tables: int = 50, tests: int = 100) -> Path:
         body.append("")
     (folder / "test_wide.py").write_text("\n".join(body))
     return folder
-
-
-# -- probes --------------------------------------------------------------------------
-
-
-def _timed(before: Callable[[], Any], measure: Callable[[], Any], rounds: int) -> float:
-    """Median milliseconds of `measure`, each time after `before` (not timed)."""
-    times = []
-    for _ in range(rounds):
-        before()
-        started = time.perf_counter()
-        measure()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times) * 1000
-
-
-def bench_probes(project: Path, table: str, rounds: int) -> dict[str, float]:
-    import psycopg
-    import redis
-
-    from stability.containers import state_probes
-    from stability.containers.config import load_settings
-    from stability.containers.services import ServiceManager
-    from stability.containers.state_probes import RedisProbe
-
-    # main before issue 14's cost work had only the counting probe
-    open_probe = getattr(state_probes, "open_postgres_probe", None) or state_probes.PostgresProbe
-
-    manager = ServiceManager(load_settings(project), needed=["postgres", "redis"])
-    try:
-        pg_url, redis_url = manager.get("postgres").url, manager.get("redis").url
-        started = time.perf_counter()
-        pg = open_probe(pg_url)
-        print(f"  postgres probe: {getattr(pg, 'method', 'row counts')}")
-        attach_ms = (time.perf_counter() - started) * 1000
-        rd = RedisProbe(redis_url)
-        writer = psycopg.connect(pg_url)
-        client = redis.Redis.from_url(redis_url)
-
-        def read_only() -> None:
-            writer.execute(f"SELECT count(*) FROM {table}")
-            writer.rollback()
-
-        def rolled_back_write() -> None:  # what a pg_transaction test does
-            with writer.transaction(force_rollback=True):
-                writer.execute(f"UPDATE {table} SET {_row(table)}")
-
-        def committed_write() -> None:  # a write transaction that commits
-            writer.execute("SELECT txid_current()")
-            writer.commit()
-
-        def committed_row() -> None:  # a test that leaves one row behind
-            writer.execute(f"UPDATE {table} SET {_row(table)}")
-            writer.commit()
-
-        def redis_written_and_emptied() -> None:  # what a redis_client test does
-            client.set("k", "v")
-            client.flushdb()
-
-        few = max(rounds // 4, 5)
-        result = {
-            "postgres, SELECT 1 round trip (reference)": _timed(
-                lambda: None, lambda: pg.conn.execute("SELECT 1").fetchone(), rounds
-            ),
-            "attach (baseline counts), once": attach_ms,
-            "postgres, after reads only": _timed(read_only, pg.measure, rounds),
-            "postgres, after a rolled-back write": _timed(rolled_back_write, pg.measure, few),
-            "postgres, after an empty commit": _timed(committed_write, pg.measure, few),
-            "postgres, after a committed row": _timed(committed_row, pg.measure, few),
-            "redis, after a write emptied again": _timed(
-                redis_written_and_emptied, rd.measure, rounds
-            ),
-            "redis, nothing written": _timed(lambda: None, rd.measure, rounds),
-        }
-        writer.close()
-        client.close()
-        pg.close()
-        rd.close()
-        return result
-    finally:
-        manager.close()
-
-
-def _row(table: str) -> str:
-    """One row's update, as a test would write (in a transaction that rolls back)."""
-    return (
-        "stock = stock + 1 WHERE sku = 'kettle-1'" if table == "products" else "n = 0 WHERE id = 1"
-    )
 
 
 # -- campaign ------------------------------------------------------------------------
@@ -329,6 +240,8 @@ def _median_difference(values: dict[int, float]) -> float:
 
 
 def main() -> None:
+    import leftover_probes  # beside this file; not loaded into the measured runs
+
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rounds", type=int, default=3, help="campaign runs per mode")
     parser.add_argument("--probe-rounds", type=int, default=200)
@@ -348,7 +261,9 @@ def main() -> None:
         ]
         for label, project, table, tests in cases:
             print(f"\n{label}")
-            for name, value in bench_probes(project, table, args.probe_rounds).items():
+            for name, value in leftover_probes.bench_probes(
+                project, table, args.probe_rounds
+            ).items():
                 print(f"  probe   {name:40} {value:8.2f} ms (median)", flush=True)
             for name, value in bench_campaign(project, tests, args.rounds).items():
                 print(f"  campaign {name:39} {value:8.3f}", flush=True)
