@@ -39,10 +39,8 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from stability.containers import decoded_rows
-from stability.containers.decoded_rows import FULL, TableWrites
 from stability.containers.leftovers import row_changes
 from stability.containers.pg_state import (
     APPLICATION_NAME,
@@ -66,6 +64,9 @@ from stability.containers.pg_window import (
     prepare_window_queries,
     window_queries,
 )
+
+if TYPE_CHECKING:
+    from stability.containers.decoded_rows import TableWrites
 
 MARKER_PREFIX = "pytest-stability leftovers"
 SLOT_TIMEOUT = "10s"  # creating a slot waits for the transactions running at that moment
@@ -283,6 +284,10 @@ class DecodingPostgresProbe:
         """The rows, tables and objects that transactions committed before a new marker
         changed since the previous one (`window`: those the snapshots saw commit, among
         them any that wrote nothing the log decodes, such as unlogged tables' rows)."""
+        # Imported at the first window with a commit: its patterns and classes cost the
+        # opening 3 ms, which a suite whose tests never commit does not need.
+        from stability.containers import decoded_rows
+
         upto = self._mark()
         params = {"slot": self.slot, "upto": upto}
         decoded = decoded_rows.read_window(
@@ -295,6 +300,8 @@ class DecodingPostgresProbe:
         return decoded.xids, self._after_commits(committed, decoded.writes)
 
     def _after_commits(self, xids: list[str], writes: list[TableWrites]) -> dict[str, Any]:
+        from stability.containers import decoded_rows
+
         conn = self.conn
         mixed = [w.table for w in writes if w.mixed]
         with conn.pipeline():  # one round trip, one snapshot
@@ -304,7 +311,7 @@ class DecodingPostgresProbe:
         identities: dict[str, tuple[str, ...]] = {}
         unlogged: list[str] = []
         for table, is_unlogged, kind, columns in relations:
-            identities[table] = FULL if kind == "f" else tuple(columns or ())
+            identities[table] = decoded_rows.FULL if kind == "f" else tuple(columns or ())
             if is_unlogged:
                 unlogged.append(table)
         out: dict[str, Any] = catalog_changes(self.catalog, catalog)
