@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from stability.containers.service_fixtures import SERVICE_FIXTURES, manager_key
 from stability.exceptions import MigrationError, StabilityError
 from stability.runner.results_file import results_dir
 
@@ -27,12 +28,6 @@ if TYPE_CHECKING:
     from stability.containers.launch import RunningService
     from stability.containers.leftover_watch import LeftoverWatch
     from stability.containers.services import ServiceManager
-
-# Fixtures that mean a test needs a service (their closure is what pytest reports).
-SERVICE_FIXTURES = {
-    "postgres": {"postgres_service", "postgres_container", "postgres_url", "pg_transaction"},
-    "redis": {"redis_service", "redis_container", "redis_url", "redis_client"},
-}
 
 
 def _skip_assertion_rewriting_of_this_package() -> None:
@@ -51,7 +46,6 @@ def _skip_assertion_rewriting_of_this_package() -> None:
 
 
 _skip_assertion_rewriting_of_this_package()
-_manager_key = pytest.StashKey["ServiceManager"]()
 _handed_key = pytest.StashKey[dict[str, "Handoff"]]()
 _needed_key = pytest.StashKey[set[str]]()
 _settings_key = pytest.StashKey["Settings | None"]()
@@ -226,7 +220,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
     """Services started early for tests that never asked (all skipped, say)."""
-    manager = session.config.stash.get(_manager_key, None)
+    manager = session.config.stash.get(manager_key, None)
     if manager is not None:
         manager.close()
 
@@ -240,7 +234,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 def _manager(config: pytest.Config) -> ServiceManager:
     """The session's service manager, made on first need."""
-    manager = config.stash.get(_manager_key, None)
+    manager = config.stash.get(manager_key, None)
     if manager is None:
         from stability.containers.config import load_settings
         from stability.containers.services import ServiceManager
@@ -248,14 +242,8 @@ def _manager(config: pytest.Config) -> ServiceManager:
         settings = load_settings(Path(config.rootpath))
         needed: set[str] = config.stash[_needed_key]
         manager = ServiceManager(settings, needed, config.stash.get(_handed_key, None))
-        config.stash[_manager_key] = manager
+        config.stash[manager_key] = manager
     return manager
-
-
-def service_ports(config: pytest.Config) -> set[int]:
-    """The host ports of the containers this process started (none started: empty)."""
-    manager = config.stash.get(_manager_key, None)
-    return manager.ports() if manager is not None else set()
 
 
 def _service(manager: ServiceManager, name: str) -> RunningService:

@@ -33,7 +33,7 @@ from typing import Any
 import pytest
 
 from stability.containers import leftovers as lo
-from stability.plugin import SERVICE_FIXTURES
+from stability.containers.service_fixtures import SERVICE_FIXTURES
 from stability.runner.results_file import append_record
 
 # A test used a service when it asked for one of their fixtures (pytest lists the closure).

@@ -152,7 +152,7 @@ def _exception_chain(exc: BaseException | None) -> list[BaseException]:
 
 def _our_ports(config: pytest.Config) -> set[int]:
     """The published ports of this process's containers (a refusal there is not the network)."""
-    from stability.plugin import service_ports
+    from stability.containers.service_fixtures import service_ports
 
     return service_ports(config)
 
