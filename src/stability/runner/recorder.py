@@ -30,6 +30,7 @@ from typing import Any
 import pytest
 
 from stability.containers import sdk_patch as container_patch
+from stability.containers.service_fixtures import service_ports
 from stability.containers.watch import WATCH
 from stability.exceptions import InfrastructureError
 from stability.records import Execution, Outcome, Phase
@@ -133,7 +134,8 @@ class ReportAnnotator:
             extra.update(
                 error_type=call.excinfo.typename,
                 infra=infra or WATCH.blames_containers(item.nodeid, call.excinfo.value),
-                environment=is_environment_failure(chain, _our_ports(item.config)),
+                # a refused connection to our own containers' ports is not the network
+                environment=is_environment_failure(chain, service_ports(item.config)),
                 frame=failing_frame(call.excinfo, item.config.rootpath),
             )
         if extra:
@@ -148,13 +150,6 @@ def _exception_chain(exc: BaseException | None) -> list[BaseException]:
         chain.append(exc)
         exc = exc.__cause__ or exc.__context__
     return chain
-
-
-def _our_ports(config: pytest.Config) -> set[int]:
-    """The published ports of this process's containers (a refusal there is not the network)."""
-    from stability.containers.service_fixtures import service_ports
-
-    return service_ports(config)
 
 
 class _Test:
