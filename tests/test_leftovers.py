@@ -218,7 +218,7 @@ def test_steps_read_after_a_skipped_reading_are_dropped_as_unplaceable() -> None
     assert probe.asked == [False, True, True]
 
 
-def test_a_snapshots_row_counts_are_used_only_for_the_container_handed_over(
+def test_a_snapshots_baseline_is_used_only_for_the_container_handed_over(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from stability.containers import leftover_watch
@@ -227,29 +227,48 @@ def test_a_snapshots_row_counts_are_used_only_for_the_container_handed_over(
     class Probe:
         method = "logical decoding"  # as a PostgreSQL probe says how it measures
 
-        def __init__(self, url: str, row_counts: dict[str, int] | None) -> None:
-            self.url, self.row_counts = url, row_counts
+        def __init__(self, url: str, baseline: str | None) -> None:
+            self.url, self.baseline = url, baseline
 
     opened: list[Probe] = []
 
-    def open_probe(name: str, url: str, row_counts: dict[str, int] | None = None) -> Probe:
-        opened.append(Probe(url, row_counts))
+    def open_probe(name: str, url: str, baseline: str | None = None) -> Probe:
+        opened.append(Probe(url, baseline))
         return opened[-1]
 
     monkeypatch.setattr(leftover_watch, "_open_probe", open_probe)
     watch = LeftoverWatch()
-    watch.expect({"postgres": ("postgresql://pooled", {"public.t": 3})})
+    watch.expect({"postgres": ("postgresql://pooled", "encoded")})
     watch.attach("postgres", "postgresql://its-own")  # the fixture started another one
     watch.expect({"redis": ("redis://pooled", None)})
     watch.attach("redis", "redis://pooled")
-    assert [(p.url, p.row_counts) for p in opened] == [
-        ("postgresql://its-own", None),  # counted, not taken from another container
+    assert [(p.url, p.baseline) for p in opened] == [
+        ("postgresql://its-own", None),  # read, not taken from another container
         ("redis://pooled", None),
     ]
     watch.probes.clear()
-    watch.expect({"postgres": ("postgresql://pooled", {"public.t": 3})})
+    watch.expect({"postgres": ("postgresql://pooled", "encoded")})
     watch.attach("postgres", "postgresql://pooled")
-    assert opened[-1].row_counts == {"public.t": 3}
+    assert opened[-1].baseline == "encoded"
+
+
+def test_a_baseline_survives_its_label_and_a_foreign_label_is_none() -> None:
+    from stability.containers import pg_baseline
+    from stability.containers.pg_baseline import Baseline
+
+    baseline = Baseline(
+        counts={'public."Odd Name"': 3, "public.t": 0},
+        catalog=["table public.t", "sequence public.t_id_seq", "function public.f(integer)"],
+        sequence_values=[[16390, None], [16400, 12]],
+        sequence_names=[[16390, "public.t_id_seq", 1, 1], [16400, "public.s", 10, -2]],
+    )
+    label = pg_baseline.encode(baseline)
+    assert label and label.isascii() and "=" not in label and " " not in label
+    assert pg_baseline.decode(label) == baseline
+    for foreign in (None, "", "not-base64!", "eyJhIjogMX0", pg_baseline.encode(baseline)[:-8]):
+        assert pg_baseline.decode(foreign) is None
+    huge = Baseline({f"public.t{i}": i for i in range(40_000)}, [], [], [])
+    assert pg_baseline.encode(huge) == ""  # too long for a label: the probe reads itself
 
 
 def test_window_answers_read_as_text_parse_as_psycopg_loads_them() -> None:

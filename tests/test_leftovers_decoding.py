@@ -14,7 +14,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from stability.containers import pg_decoding, snapshot
+from stability.containers import pg_baseline, pg_decoding, snapshot
 from stability.containers.config import load_settings
 from stability.containers.launch import RunningService, postgres_spec, start_service
 from stability.containers.pg_decoding import DecodingPostgresProbe
@@ -90,22 +90,47 @@ SCHEMA_TABLES = [
 SCHEMA_COUNTS = dict.fromkeys(SCHEMA_TABLES, 0) | {"public.items": 5, "public.log": 2}
 
 
-@pytest.mark.parametrize("named", [SCHEMA_TABLES, SCHEMA_TABLES[1:]])
-def test_row_counts_given_for_every_table_are_taken_instead_of_counting(
-    decoding_server: RunningService, named: list[str]
+def test_a_baseline_given_stands_for_reading_the_database(
+    decoding_server: RunningService,
 ) -> None:
-    """A snapshot's counts stand for a count at attach only when they name exactly the
-    tables there are (here made up for items: 100 rows, where it holds 5)."""
-    _fresh_schema(decoding_server.url)
-    given = {table: SCHEMA_COUNTS[table] for table in named} | {"public.items": 100}
-    probe = DecodingPostgresProbe(decoding_server.url, given)
+    """The probe opened with the database's own baseline finds what the probe that reads
+    for itself finds; with a made-up one (items held 100 rows, a table `gone` existed,
+    the sequence never moved), it counts from that: the reading was taken, not redone."""
+    url = decoding_server.url
+    _fresh_schema(url, SCHEMA + "CREATE SEQUENCE tickets; SELECT nextval('tickets');")
+    with psycopg.connect(url, autocommit=True) as conn:
+        read = pg_baseline.read(conn)
+    assert read.counts == SCHEMA_COUNTS
+    assert {"sequence public.tickets", "table public.items"} <= set(read.catalog)
+    ((oid, last),) = read.sequence_values
+    assert last == 1 and read.sequence_names == [[oid, "public.tickets", 1, 1]]
+    made_up = dataclasses.replace(
+        read,
+        counts=read.counts | {"public.items": 100},
+        catalog=[*read.catalog, "table public.gone"],
+        sequence_values=[[oid, None]],
+    )
+    probes = [
+        DecodingPostgresProbe(url),
+        DecodingPostgresProbe(url, read),
+        DecodingPostgresProbe(url, made_up),
+    ]
     try:
-        with psycopg.connect(decoding_server.url, autocommit=True) as writer:
+        with psycopg.connect(url, autocommit=True) as writer:
             writer.execute("TRUNCATE items")
-        removed = 100 if named == SCHEMA_TABLES else 5  # else counted: the 5 seeded rows
-        assert _rows(probe.measure()) == {"public.items": (0, 0, removed)}
+            writer.execute("SELECT nextval('tickets')")
+            writer.execute("CREATE TABLE fresh (k int)")
+        itself, given, made = (probe.measure() for probe in probes)
+        assert itself == given
+        assert itself is not None and _rows(itself) == {"public.items": (0, 0, 5)}
+        assert itself["created"] == ["table public.fresh"] and "dropped" not in itself
+        assert itself["sequences"] == {"public.tickets": 1}
+        assert made is not None and _rows(made) == {"public.items": (0, 0, 100)}
+        assert made["dropped"] == ["table public.gone"]
+        assert made["sequences"] == {"public.tickets": 2}
     finally:
-        probe.close()
+        for probe in probes:
+            probe.close()
 
 
 def _rows(found: dict[str, Any] | None) -> dict[str, tuple[int, int, int]]:
@@ -362,10 +387,11 @@ def test_decoding_on_a_snapshot_container(tmp_path: Path) -> None:
     (tmp_path / "db" / "001.sql").write_text(f"-- {tmp_path}\n{SCHEMA}")  # a snapshot of its own
     settings = load_settings(tmp_path)
     service = start_service(fresh_spec(postgres_spec(settings), settings))
-    # the image holds each table's rows, for the probes of containers no one touched yet
-    assert snapshot.row_counts(service.spec.image) == SCHEMA_COUNTS
     writer = psycopg.connect(service.url, autocommit=True)
     try:
+        # the image holds what a probe reads as it opens, for containers nobody touched yet
+        label = snapshot.baseline_label(service.spec.image)
+        assert pg_baseline.decode(label) == pg_baseline.read(writer)
         writer.execute("INSERT INTO items VALUES ('before attach', 0)")
         probe = DecodingPostgresProbe(service.url)
         assert probe.measure() is None  # before attach: not a test's

@@ -226,8 +226,10 @@ def test_containers_started_ahead_carry_their_repetition(project: Path) -> None:
         prune_containers(only_orphans=False, session="pool-labels")
 
 
-def test_a_postgres_started_ahead_carries_its_snapshots_row_counts(project: Path) -> None:
-    """The leftover check of the repetition that adopts it takes them instead of counting."""
+def test_a_postgres_started_ahead_carries_its_snapshots_baseline(project: Path) -> None:
+    """The leftover check of the repetition that adopts it takes the image's reading of
+    the database instead of reading it again."""
+    from stability.containers import pg_baseline
     from stability.containers.cleanup import prune_containers
     from stability.containers.config import load_settings
     from stability.containers.launch import service_spec
@@ -241,9 +243,10 @@ def test_a_postgres_started_ahead_carries_its_snapshots_row_counts(project: Path
         started = pool.take(1)
         assert started is not None
         handed = json.loads(started.result()["STABILITY_POOLED_POSTGRES"])
-        assert handed["row_counts"] == {"public.catalog": 1, "public.marks": 0}
-        # the pool's warm-up for the leftover check read the catalog and left nothing
-        # behind: no replication slot, no connection of the check's
+        baseline = pg_baseline.decode(handed["baseline"])
+        assert baseline is not None
+        assert baseline.counts == {"public.catalog": 1, "public.marks": 0}
+        # the pool left nothing of the check's behind: no replication slot, no connection
         url = service_spec("postgres", settings).url(handed["host"], handed["port"])
         with psycopg.connect(url, autocommit=True) as conn:
             assert conn.execute("SELECT count(*) FROM pg_replication_slots").fetchone() == (0,)

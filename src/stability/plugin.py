@@ -98,9 +98,9 @@ def pytest_configure(config: pytest.Config) -> None:
         watch = leftover_watch.register(config)
         if campaign and config.stash[_handed_key]:
             # Only the container a fixture adopts has the same URL, so the check takes a
-            # snapshot's row counts for it alone (the fixtures compare the keys).
+            # snapshot's baseline for it alone (the fixtures compare the keys).
             handed = config.stash[_handed_key]
-            watch.expect({name: (h.url, h.row_counts) for name, h in handed.items()})
+            watch.expect({name: (h.url, h.baseline) for name, h in handed.items()})
     if campaign:
         return  # a campaign records real outcomes: no quarantine
     quarantine = _quarantine_file(config)

@@ -30,8 +30,9 @@ class Handoff:
     started_at: str  # when the pool asked for it (ISO 8601, UTC)
     key: str  # what it was made from (`service_key`)
     url: str  # how a client connects (credentials from the project's settings)
-    # PostgreSQL from a snapshot: each table's rows in its image (`snapshot.row_counts`)
-    row_counts: dict[str, int] | None = None
+    # PostgreSQL from a snapshot: what its image holds, for the leftover check's probe
+    # (`pg_baseline`, encoded, as `snapshot.baseline_label` reads it)
+    baseline: str | None = None
 
     def env(self) -> dict[str, str]:
         return {ENV_PREFIX + self.service.upper(): json.dumps(asdict(self))}

@@ -2,9 +2,9 @@
 transaction wrote, read from the write-ahead log, without scanning tables.
 
 At attach (after migrations and seed) the probe creates a temporary logical replication
-slot (`test_decoding`, gone with its connection) and counts every table's rows once (a
-container no one has touched yet, started from a snapshot image, has the image's counts,
-`snapshot.row_counts`). A
+slot (`test_decoding`, gone with its connection), then reads the catalog and the
+sequences and counts every table's rows once (a container nobody has touched yet,
+started from a snapshot image, holds what the image's reading says: `pg_baseline`). A
 clean window (reads, rolled-back writes) costs one query: the committed transactions
 between two snapshots, as the counting probe reads them. A window with a commit is
 decoded:
@@ -67,6 +67,7 @@ from stability.containers.pg_window import (
 
 if TYPE_CHECKING:
     from stability.containers.decoded_rows import TableWrites
+    from stability.containers.pg_baseline import Baseline
 
 MARKER_PREFIX = "pytest-stability leftovers"
 SLOT_TIMEOUT = "10s"  # creating a slot waits for the transactions running at that moment
@@ -118,7 +119,7 @@ class DecodingUnavailable(Exception):
 class DecodingPostgresProbe:
     method = "logical decoding"
 
-    def __init__(self, url: str, row_counts: dict[str, int] | None = None) -> None:
+    def __init__(self, url: str, baseline: Baseline | None = None) -> None:
         import psycopg
 
         def connect() -> Any:
@@ -136,17 +137,17 @@ class DecodingPostgresProbe:
             self.conn.close()
             raise
         try:
-            self._start(psycopg, row_counts)
+            self._start(psycopg, baseline)
         except BaseException:
             self.close()
             raise
 
-    def _start(self, psycopg: Any, row_counts: dict[str, int] | None) -> None:
-        """The slot, then the baseline in one snapshot after it: one round trip each
-        (pipelines). On a busy machine every round trip of the opening waits for the
-        scheduler, so the fewer the better."""
+    def _start(self, psycopg: Any, baseline: Baseline | None) -> None:
+        """The slot, then the baseline in one snapshot after it (or only the snapshot,
+        with `baseline` given): one round trip each (pipelines). On a busy machine every
+        round trip of the opening waits for the scheduler, so the fewer the better."""
         conn, decoder = self.conn, self.decoder
-        if row_counts is None:  # a snapshot image's tables were analyzed when it was made
+        if baseline is None:  # a snapshot image's tables were analyzed when it was made
             with contextlib.suppress(psycopg.Error):
                 analyze_never_analyzed(conn)  # no autovacuum analyze during the tests
         self.slot, self._own, self._move_at = _slot_name(), [], RETAINED_BYTES
@@ -172,6 +173,24 @@ class DecodingPostgresProbe:
                 ) from None
             reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise DecodingUnavailable(f"no logical replication slot: {reason}") from None
+        self._sequences = Sequences()
+        if baseline is not None:
+            with conn.pipeline():
+                snapshot = conn.execute("SELECT pg_current_snapshot()::text")
+                for statement in prepare_window_queries(_WINDOW_AND_LSN, _WINDOW_PARAMS):
+                    conn.execute(statement)
+            self.snapshot = snapshot.fetchone()[0]
+            self.sequences = self._sequences.start(
+                baseline.sequence_values, baseline.sequence_names
+            )
+            self.catalog, self.counts = set(baseline.catalog), dict(baseline.counts)
+        else:
+            self._read_baseline(conn)
+        self._windows = window_queries(conn, _WINDOW_AND_LSN, _WINDOW_PARAMS, prepared=True)
+        self._ended: bool | None = None  # a window ended, its answer not read: with sequences?
+
+    def _read_baseline(self, conn: Any) -> None:
+        """The catalog, the sequences and every table's rows, in one snapshot."""
         with conn.pipeline():
             conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ")  # one snapshot
             snapshot = conn.execute("SELECT pg_current_snapshot()::text")
@@ -182,17 +201,10 @@ class DecodingPostgresProbe:
             for statement in prepare_window_queries(_WINDOW_AND_LSN, _WINDOW_PARAMS):
                 conn.execute(statement)
         self.snapshot = snapshot.fetchone()[0]
-        self._sequences = Sequences()
         self.sequences = self._sequences.start(values.fetchone()[0], names.fetchall())
         self.catalog = {row[0] for row in catalog}
-        tables = [row[0] for row in tables_read]
-        if row_counts is not None and set(row_counts) == set(tables):
-            self.counts = dict(row_counts)  # a snapshot's, in a container untouched yet
-        else:
-            self.counts, _ = count_rows(conn, tables, [])
+        self.counts, _ = count_rows(conn, [row[0] for row in tables_read], [])
         conn.execute("COMMIT")
-        self._windows = window_queries(conn, _WINDOW_AND_LSN, _WINDOW_PARAMS, prepared=True)
-        self._ended: bool | None = None  # a window ended, its answer not read: with sequences?
 
     def close(self) -> None:
         self.conn.close()

@@ -51,6 +51,7 @@ from stability.containers.pg_state import (
 from stability.containers.pg_window import bigint_pairs, bigints, window_queries
 
 if TYPE_CHECKING:
+    from stability.containers.pg_baseline import Baseline
     from stability.containers.pg_decoding import DecodingPostgresProbe
 
 _MARKER_TIMEOUT_S = 5.0
@@ -66,14 +67,15 @@ class _PgState:
 
 
 def open_postgres_probe(
-    url: str, row_counts: dict[str, int] | None = None
+    url: str, baseline: Baseline | None = None
 ) -> PostgresProbe | DecodingPostgresProbe:
     """The probe by logical decoding where the server allows it, else by row counts
-    (its `method` says which, and why). `row_counts`: each table's rows now, if known."""
+    (its `method` says which, and why). `baseline`: the database's state now, if known
+    (a snapshot image's, in a container nobody has touched yet)."""
     from stability.containers.pg_decoding import DecodingPostgresProbe, DecodingUnavailable
 
     try:
-        return DecodingPostgresProbe(url, row_counts)
+        return DecodingPostgresProbe(url, baseline)
     except DecodingUnavailable as exc:
         probe = PostgresProbe(url)
         probe.method = f"row counts: {exc}"
