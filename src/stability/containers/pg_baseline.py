@@ -5,9 +5,8 @@ A container started from the image holds exactly that until somebody connects to
 the probe of a container nobody has touched yet (one the runner's pool hands to a
 repetition, whose address no test knew before the probe opened) takes the image's
 reading instead of reading the catalog, the sequences and every table's rows again. On a
-fresh server of 50 tables those reads cost it 35 ms of CPU in every repetition, and the
-pool's warm-up that made them quicker 47 ms more, against 19 ms for the rest of the
-opening (cgroup CPU, fresh containers).
+fresh server of 50 tables those reads cost it 35 ms of CPU, against 19 ms for the rest of
+the opening (cgroup CPU, fresh idle containers, no warm-up).
 
 It travels as an image label and in the repetition's environment, compressed (catalog
 names repeat themselves): too large a schema has none, and its probe reads for itself.
