@@ -227,32 +227,29 @@ def test_a_snapshots_baseline_is_used_only_for_the_container_handed_over(
     class Probe:
         method = "logical decoding"  # as a PostgreSQL probe says how it measures
 
-        def __init__(self, url: str, baseline: str | None, slot: dict[str, str] | None) -> None:
-            self.url, self.ahead = url, (baseline, slot)
+        def __init__(self, url: str, baseline: str | None) -> None:
+            self.url, self.baseline = url, baseline
 
     opened: list[Probe] = []
 
-    def open_probe(
-        name: str, url: str, baseline: str | None = None, slot: dict[str, str] | None = None
-    ) -> Probe:
-        opened.append(Probe(url, baseline, slot))
+    def open_probe(name: str, url: str, baseline: str | None = None) -> Probe:
+        opened.append(Probe(url, baseline))
         return opened[-1]
 
     monkeypatch.setattr(leftover_watch, "_open_probe", open_probe)
     watch = LeftoverWatch()
-    slot = {"slot": "s", "restart": "0/1", "snapshot": "5:5:"}
-    watch.expect({"postgres": ("postgresql://pooled", "encoded", slot)})
+    watch.expect({"postgres": ("postgresql://pooled", "encoded")})
     watch.attach("postgres", "postgresql://its-own")  # the fixture started another one
-    watch.expect({"redis": ("redis://pooled", None, None)})
+    watch.expect({"redis": ("redis://pooled", None)})
     watch.attach("redis", "redis://pooled")
-    assert [(p.url, p.ahead) for p in opened] == [
-        ("postgresql://its-own", (None, None)),  # read and made, not another container's
-        ("redis://pooled", (None, None)),
+    assert [(p.url, p.baseline) for p in opened] == [
+        ("postgresql://its-own", None),  # read, not taken from another container
+        ("redis://pooled", None),
     ]
     watch.probes.clear()
-    watch.expect({"postgres": ("postgresql://pooled", "encoded", slot)})
+    watch.expect({"postgres": ("postgresql://pooled", "encoded")})
     watch.attach("postgres", "postgresql://pooled")
-    assert opened[-1].ahead == ("encoded", slot)
+    assert opened[-1].baseline == "encoded"
 
 
 def test_a_baseline_survives_its_label_and_a_foreign_label_is_none() -> None:

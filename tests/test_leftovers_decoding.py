@@ -133,47 +133,6 @@ def test_a_baseline_given_stands_for_reading_the_database(
             probe.close()
 
 
-def test_a_slot_made_ahead_is_taken_and_dropped_and_decoding_connects_at_the_first_commit(
-    decoding_server: RunningService,
-) -> None:
-    """As the runner's pool hands a container over: the image's baseline and a slot made
-    on another connection, which has closed. The probe decodes from that slot, opens
-    its decoding connection only when a window has a commit, and drops the slot when it
-    moves to a new one; closing leaves no slot behind."""
-    url = decoding_server.url
-    _fresh_schema(url)
-    with psycopg.connect(url, autocommit=True) as conn:
-        baseline = pg_baseline.read(conn)
-    ahead = pg_decoding.make_slot_ahead(url)
-    assert ahead is not None
-    probe = DecodingPostgresProbe(url, baseline, ahead)
-    writer = psycopg.connect(url, autocommit=True)
-    try:
-        assert probe.slot == ahead["slot"] and probe._decoder is None
-        with writer.transaction(force_rollback=True):
-            writer.execute("INSERT INTO items VALUES ('rolled back', 0)")
-        assert probe.measure() is None and probe._decoder is None  # nothing to decode
-        writer.execute("INSERT INTO items VALUES ('committed', 1)")
-        assert _rows(probe.measure()) == {"public.items": (1, 0, 0)}
-        assert probe._decoder is not None
-        probe._move_at = 0  # the next window moves to a new, temporary slot
-        writer.execute("DELETE FROM items WHERE name = 'committed'")
-        assert _rows(probe.measure()) == {"public.items": (0, 0, 1)}
-        slots = _slots_once_settled(writer, gone=ahead["slot"])
-        assert probe.slot != ahead["slot"] and slots == {probe.slot}
-        probe.close()
-        assert _slots_once_settled(writer, gone=probe.slot) == set()
-        # a slot made ahead and never moved from is dropped at close too
-        again = DecodingPostgresProbe(
-            url, pg_baseline.read(writer), pg_decoding.make_slot_ahead(url)
-        )
-        again.close()
-        assert _slots_once_settled(writer, gone=again.slot) == set()
-    finally:
-        writer.close()
-        probe.close()
-
-
 def _rows(found: dict[str, Any] | None) -> dict[str, tuple[int, int, int]]:
     rows = (found or {}).get("rows", {})
     return {t: (c["inserted"], c["updated"], c["deleted"]) for t, c in rows.items()}

@@ -100,7 +100,7 @@ def pytest_configure(config: pytest.Config) -> None:
             # Only the container a fixture adopts has the same URL, so the check takes a
             # snapshot's baseline for it alone (the fixtures compare the keys).
             handed = config.stash[_handed_key]
-            watch.expect({name: (h.url, h.baseline, h.decoding_slot) for name, h in handed.items()})
+            watch.expect({name: (h.url, h.baseline) for name, h in handed.items()})
     if campaign:
         return  # a campaign records real outcomes: no quarantine
     quarantine = _quarantine_file(config)

@@ -33,8 +33,6 @@ class Handoff:
     # PostgreSQL from a snapshot: what its image holds, for the leftover check's probe
     # (`pg_baseline`, encoded, as `snapshot.baseline_label` reads it)
     baseline: str | None = None
-    # and a logical decoding slot made for it since (`pg_decoding.make_slot_ahead`)
-    decoding_slot: dict[str, str] | None = None
 
     def env(self) -> dict[str, str]:
         return {ENV_PREFIX + self.service.upper(): json.dumps(asdict(self))}

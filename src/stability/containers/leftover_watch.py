@@ -42,9 +42,6 @@ _OWN_THREAD_PREFIXES = ("stability", "pytest_timeout")
 
 watch_key = pytest.StashKey["LeftoverWatch"]()
 Run = tuple[str, int]  # a test's node id and attempt (its runs in the process so far)
-# A service started ahead: its URL, its snapshot image's baseline (encoded: `pg_baseline`)
-# and a decoding slot made for it (`pg_decoding.make_slot_ahead`)
-Ahead = tuple[str, str | None, dict[str, str] | None]
 
 
 def register(config: pytest.Config) -> LeftoverWatch:
@@ -83,7 +80,7 @@ class LeftoverWatch:
         # A test's window ended, not read yet: (run, owners at its start, in pg_transaction,
         # threads it left)
         self._ended_test: tuple[Run, list[Run], bool, list[str]] | None = None
-        self._expected: dict[str, Ahead] = {}  # `expect`
+        self._expected: dict[str, tuple[str, str | None]] = {}  # `expect`
 
     # -- services ------------------------------------------------------------------
 
@@ -96,10 +93,9 @@ class LeftoverWatch:
         costs a server the runner warmed (30-35 ms)."""
         if name in self.probes:
             return
-        expected_url, baseline, slot = self._expected.pop(name, ("", None, None))
+        expected_url, baseline = self._expected.pop(name, ("", None))
         try:
-            ahead = expected_url == url
-            probe = _open_probe(name, url, *((baseline, slot) if ahead else (None, None)))
+            probe = _open_probe(name, url, baseline if expected_url == url else None)
         except Exception as exc:  # a locked-down server: check the rest, say so once
             self.problems.append(f"{name}: {type(exc).__name__}: {str(exc).strip()[:200]}")
             return
@@ -109,10 +105,10 @@ class LeftoverWatch:
             )
         self.probes[name] = probe
 
-    def expect(self, services: dict[str, Ahead]) -> None:
-        """Services the runner started ahead: nothing but this process knows their
-        addresses yet, so what the runner read and made for them still holds when a test
-        first asks for one and its probe opens."""
+    def expect(self, services: dict[str, tuple[str, str | None]]) -> None:
+        """Services the runner started ahead (name -> (url, its snapshot image's baseline,
+        encoded: `pg_baseline`)): nothing but this process knows their addresses yet, so
+        the baseline still holds when a test first asks for one and its probe opens."""
         self._expected.update(services)
 
     def services_closing(self) -> None:
@@ -297,13 +293,11 @@ def _drop_sequences(found: lo.Leftovers) -> None:
         found.pop("postgres", None)
 
 
-def _open_probe(
-    name: str, url: str, baseline: str | None = None, slot: dict[str, str] | None = None
-) -> Any:
+def _open_probe(name: str, url: str, baseline: str | None = None) -> Any:
     from stability.containers import state_probes
 
     if name == "postgres":
         from stability.containers.pg_baseline import decode
 
-        return state_probes.open_postgres_probe(url, decode(baseline), slot)
+        return state_probes.open_postgres_probe(url, decode(baseline))
     return state_probes.RedisProbe(url)

@@ -97,8 +97,6 @@ _RESTART = "SELECT restart_lsn::text FROM pg_replication_slots WHERE slot_name =
 RETAINED_BYTES = 256 << 10
 _DECODER_SETTINGS = "SET synchronous_commit = local"
 _CREATE_SLOT = "SELECT lsn::text FROM pg_create_logical_replication_slot(%s, 'test_decoding', true)"
-_CREATE_SLOT_AHEAD = _CREATE_SLOT.replace("true)", "false)")  # its connection closes
-_DROP_SLOT = "SELECT pg_drop_replication_slot(%s)"
 # The unlogged tables (never in the log), and the row identity of the tables named: their
 # replica identity index (by default the primary key), every column ('f'), or none.
 _RELATIONS = f"""
@@ -118,41 +116,10 @@ class DecodingUnavailable(Exception):
     """The server cannot decode for us (wal_level, slots, rights): count rows instead."""
 
 
-def make_slot_ahead(url: str) -> dict[str, str] | None:
-    """For the runner's pool, on a server started ahead from a snapshot image: a slot,
-    and the server's snapshot right after it, for the repetition's probe to take with
-    the image's baseline (`slot_ahead`). Its opening then only connects and prepares:
-    measured in a campaign of the 50-table schema, ... . The slot is permanent (this
-    connection closes); the probe drops it, else it goes with its container. None: the
-    server cannot decode (the probe finds out why)."""
-    import psycopg
-
-    name = _slot_name()
-    try:
-        with psycopg.connect(
-            url, autocommit=True, application_name=APPLICATION_NAME, connect_timeout=10
-        ) as conn:
-            with conn.pipeline():
-                conn.execute(f"SET statement_timeout = '{SLOT_TIMEOUT}'")
-                created = conn.execute(_CREATE_SLOT_AHEAD, [name])
-                snapshot = conn.execute("SELECT pg_current_snapshot()::text")
-            (restart,), (now,) = created.fetchone() or (None,), snapshot.fetchone() or (None,)
-    except psycopg.Error:
-        return None
-    return {"slot": name, "restart": str(restart), "snapshot": str(now)}
-
-
 class DecodingPostgresProbe:
     method = "logical decoding"
 
-    def __init__(
-        self,
-        url: str,
-        baseline: Baseline | None = None,
-        slot_ahead: dict[str, str] | None = None,
-    ) -> None:
-        """`baseline`: the database's state (a snapshot image's); `slot_ahead`: a slot
-        made since, with the snapshot after it (`make_slot_ahead`), taken only with it."""
+    def __init__(self, url: str, baseline: Baseline | None = None) -> None:
         import psycopg
 
         def connect() -> Any:
@@ -160,48 +127,30 @@ class DecodingPostgresProbe:
                 url, autocommit=True, application_name=APPLICATION_NAME, connect_timeout=10
             )
 
+        # Two connections: decoding resets its session's catalog caches, which would make
+        # every other query of the measure plan and look up afresh.
         self._connect = connect
         self.conn = connect()
-        # Decoding gets a connection of its own: it resets its session's catalog caches,
-        # which would make every other query of the measure plan and look up afresh. With
-        # a slot made ahead it opens at the first window with a commit.
-        self._decoder: Any = None
-        self._slot_ahead = slot_ahead is not None and baseline is not None
         try:
-            if not self._slot_ahead:
-                self._decoder = self._connect()  # set up in the opening's pipeline
-            self._start(psycopg, baseline, slot_ahead)
+            self.decoder = connect()
+        except BaseException:
+            self.conn.close()
+            raise
+        try:
+            self._start(psycopg, baseline)
         except BaseException:
             self.close()
             raise
 
-    @property
-    def decoder(self) -> Any:
-        if self._decoder is None:
-            decoder = self._connect()
-            decoder.execute(_DECODER_SETTINGS)
-            self._decoder = decoder
-        return self._decoder
-
-    def _start(self, psycopg: Any, baseline: Baseline | None, ahead: dict[str, str] | None) -> None:
+    def _start(self, psycopg: Any, baseline: Baseline | None) -> None:
         """The slot, then the baseline in one snapshot after it (or only the snapshot,
-        with `baseline` given; or neither, with the slot made `ahead` too): one round
-        trip each (pipelines). On a busy machine every round trip of the opening waits
-        for the scheduler, so the fewer the better."""
-        conn = self.conn
-        self._own, self._move_at, self._sequences = [], RETAINED_BYTES, Sequences()
-        if baseline is not None and ahead is not None:
-            self.slot, self._restart = ahead["slot"], _lsn(ahead["restart"])
-            self.snapshot = ahead["snapshot"]
-            with conn.pipeline():
-                for statement in prepare_window_queries(_WINDOW_AND_LSN, _WINDOW_PARAMS):
-                    conn.execute(statement)
-            self._take(baseline)
-            return
+        with `baseline` given): one round trip each (pipelines). On a busy machine every
+        round trip of the opening waits for the scheduler, so the fewer the better."""
+        conn, decoder = self.conn, self.decoder
         if baseline is None:  # a snapshot image's tables were analyzed when it was made
             with contextlib.suppress(psycopg.Error):
                 analyze_never_analyzed(conn)  # no autovacuum analyze during the tests
-        decoder, self.slot = self.decoder, _slot_name()
+        self.slot, self._own, self._move_at = _slot_name(), [], RETAINED_BYTES
         try:
             with decoder.pipeline():
                 # Our marker's commit flushes the log up to it; `local`: no standby to wait for.
@@ -224,24 +173,19 @@ class DecodingPostgresProbe:
                 ) from None
             reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise DecodingUnavailable(f"no logical replication slot: {reason}") from None
+        self._sequences = Sequences()
         if baseline is not None:
             with conn.pipeline():
                 snapshot = conn.execute("SELECT pg_current_snapshot()::text")
                 for statement in prepare_window_queries(_WINDOW_AND_LSN, _WINDOW_PARAMS):
                     conn.execute(statement)
             self.snapshot = snapshot.fetchone()[0]
-            self._take(baseline)
+            self.sequences = self._sequences.start(
+                baseline.sequence_values, baseline.sequence_names
+            )
+            self.catalog, self.counts = set(baseline.catalog), dict(baseline.counts)
         else:
             self._read_baseline(conn)
-
-    def _take(self, baseline: Baseline) -> None:
-        self.sequences = self._sequences.start(baseline.sequence_values, baseline.sequence_names)
-        self.catalog, self.counts = set(baseline.catalog), dict(baseline.counts)
-        self._prepared()
-
-    def _prepared(self) -> None:
-        """The window queries, prepared by the opening's pipeline."""
-        conn = self.conn
         self._windows = window_queries(conn, _WINDOW_AND_LSN, _WINDOW_PARAMS, prepared=True)
         self._ended: bool | None = None  # a window ended, its answer not read: with sequences?
 
@@ -261,15 +205,10 @@ class DecodingPostgresProbe:
         self.catalog = {row[0] for row in catalog}
         self.counts, _ = count_rows(conn, [row[0] for row in tables_read], [])
         conn.execute("COMMIT")
-        self._prepared()
 
     def close(self) -> None:
-        if self._slot_ahead:  # permanent: dropped (else it goes with its container)
-            with contextlib.suppress(Exception):
-                self.conn.execute(_DROP_SLOT, [self.slot])
         self.conn.close()
-        if self._decoder is not None:
-            self._decoder.close()  # a temporary slot goes with its connection
+        self.decoder.close()  # the slot is temporary: it goes with its connection
 
     def end_window(self, sequences: bool = True) -> None:
         """End the window now; `measure()` reads what it holds (`pg_window`)."""
@@ -336,12 +275,8 @@ class DecodingPostgresProbe:
             conn.close()
             self._move_at *= 2
             return
-        old, self._decoder = self._decoder, conn
-        if old is not None:
-            old.close()  # and its slot with it, if temporary
-        if self._slot_ahead:
-            self.conn.execute(_DROP_SLOT, [self.slot])
-            self._slot_ahead = False
+        old, self.decoder = self.decoder, conn
+        old.close()  # and its slot with it
         self.slot, self.snapshot, self._own = new, snapshot, []
         self._move_at = RETAINED_BYTES
         self._restart = self._restart_lsn()

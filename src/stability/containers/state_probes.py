@@ -67,16 +67,15 @@ class _PgState:
 
 
 def open_postgres_probe(
-    url: str, baseline: Baseline | None = None, slot_ahead: dict[str, str] | None = None
+    url: str, baseline: Baseline | None = None
 ) -> PostgresProbe | DecodingPostgresProbe:
     """The probe by logical decoding where the server allows it, else by row counts
     (its `method` says which, and why). `baseline`: the database's state now, if known
-    (a snapshot image's, in a container nobody has touched yet), and a decoding slot
-    made since (`pg_decoding.make_slot_ahead`)."""
+    (a snapshot image's, in a container nobody has touched yet)."""
     from stability.containers.pg_decoding import DecodingPostgresProbe, DecodingUnavailable
 
     try:
-        return DecodingPostgresProbe(url, baseline, slot_ahead)
+        return DecodingPostgresProbe(url, baseline)
     except DecodingUnavailable as exc:
         probe = PostgresProbe(url)
         probe.method = f"row counts: {exc}"

@@ -13,7 +13,6 @@ more starting) and capped by the memory available.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import threading
 from collections.abc import Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -129,11 +128,6 @@ class _Start:
             self.handoff = _handoff(self.name, service, asked, self.pool.settings)
             if self.name == "postgres" and settings.check_leftovers is not False:
                 _warm_for_the_leftover_check(service.url)
-                if self.handoff.baseline:  # the probe takes both: it only connects
-                    from stability.containers.pg_decoding import make_slot_ahead
-
-                    slot = make_slot_ahead(service.url)
-                    self.handoff = dataclasses.replace(self.handoff, decoding_slot=slot)
 
 
 def _handoff(name: str, service: RunningService, asked: str, settings: Settings) -> Handoff:
