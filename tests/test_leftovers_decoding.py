@@ -99,7 +99,7 @@ def test_a_baseline_given_stands_for_reading_the_database(
     url = decoding_server.url
     _fresh_schema(url, SCHEMA + "CREATE SEQUENCE tickets; SELECT nextval('tickets');")
     with psycopg.connect(url, autocommit=True) as conn:
-        read = pg_baseline.read(conn)
+        _, read = pg_baseline.read(conn)
     assert read.counts == SCHEMA_COUNTS
     assert {"sequence public.tickets", "table public.items"} <= set(read.catalog)
     ((oid, last),) = read.sequence_values
@@ -391,7 +391,7 @@ def test_decoding_on_a_snapshot_container(tmp_path: Path) -> None:
     try:
         # the image holds what a probe reads as it opens, for containers nobody touched yet
         label = snapshot.baseline_label(service.spec.image)
-        assert pg_baseline.decode(label) == pg_baseline.read(writer)
+        assert pg_baseline.decode(label) == pg_baseline.read(writer)[1]
         writer.execute("INSERT INTO items VALUES ('before attach', 0)")
         probe = DecodingPostgresProbe(service.url)
         assert probe.measure() is None  # before attach: not a test's

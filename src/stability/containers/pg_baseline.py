@@ -1,5 +1,5 @@
-"""What a snapshot image's database holds, as the leftover check's PostgreSQL probe reads
-it when it opens: read once, when the image is made.
+"""What the leftover check's PostgreSQL probe reads as it opens (`read`), and the same
+reading made once for a snapshot image, when it is made.
 
 A container started from the image holds exactly that until somebody connects to it, so
 the probe of a container nobody has touched yet (one the runner's pool hands to a
@@ -17,6 +17,7 @@ from __future__ import annotations
 import base64
 import json
 import zlib
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -39,20 +40,26 @@ class Baseline:
     sequence_names: list[list[Any]]  # `SEQUENCE_NAMES`: [oid, name, start, increment]
 
 
-def read(conn: Any) -> Baseline:
-    """The database's state now, in one snapshot (`conn` in autocommit)."""
-    with conn.transaction():
-        conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-        catalog = sorted(str(row[0]) for row in conn.execute(CATALOG))
-        values = conn.execute(SEQUENCE_VALUES).fetchone()[0] or []
-        names = [
-            [int(oid), str(name), int(start), int(step)]
-            for oid, name, start, step in conn.execute(SEQUENCE_NAMES)
-        ]
-        tables = [str(row[0]) for row in conn.execute(TABLES, {"unlogged": False})]
-        counts, _ = count_rows(conn, tables, [])
-    pairs = [[int(oid), None if last is None else int(last)] for oid, last in values]
-    return Baseline(counts, catalog, pairs, names)
+def read(conn: Any, also: Iterable[str] = ()) -> tuple[str, Baseline]:
+    """The server's snapshot (`pg_current_snapshot()`) and the database's state as of it,
+    in one transaction and one round trip (a pipeline, with the statements `also`: on a
+    busy machine every round trip waits for the scheduler), the rows counted in a second.
+    `conn` in autocommit; the reading's queries stay prepared on it."""
+    with conn.pipeline():
+        conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ")  # one snapshot
+        snapshot = conn.execute("SELECT pg_current_snapshot()::text")
+        values = conn.execute(SEQUENCE_VALUES, prepare=True)
+        names = conn.execute(SEQUENCE_NAMES, prepare=True)
+        catalog = conn.execute(CATALOG, prepare=True)
+        tables = conn.execute(TABLES, {"unlogged": False})
+        for statement in also:
+            conn.execute(statement)
+    now = str(snapshot.fetchone()[0])
+    counts, _ = count_rows(conn, [str(row[0]) for row in tables], [])
+    conn.execute("COMMIT")
+    return now, _baseline(
+        counts, sorted(row[0] for row in catalog), values.fetchone()[0] or [], names.fetchall()
+    )
 
 
 def encode(baseline: Baseline) -> str:
@@ -68,18 +75,21 @@ def decode(text: str | None) -> Baseline | None:
         return None
     try:
         data = json.loads(zlib.decompress(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))))
-        baseline = Baseline(
-            counts={str(t): int(n) for t, n in data["counts"].items()},
-            catalog=[str(name) for name in data["catalog"]],
-            sequence_values=[
-                [int(oid), None if last is None else int(last)]
-                for oid, last in data["sequence_values"]
-            ],
-            sequence_names=[
-                [int(oid), str(name), int(start), int(step)]
-                for oid, name, start, step in data["sequence_names"]
-            ],
+        baseline = _baseline(
+            data["counts"], data["catalog"], data["sequence_values"], data["sequence_names"]
         )
     except (ValueError, TypeError, KeyError, AttributeError, zlib.error):
         return None
     return baseline
+
+
+def _baseline(counts: Any, catalog: Any, values: Any, names: Any) -> Baseline:
+    """A Baseline of the rows as read, or as decoded (whose types are checked here)."""
+    return Baseline(
+        counts={str(table): int(n) for table, n in counts.items()},
+        catalog=[str(name) for name in catalog],
+        sequence_values=[[int(oid), None if last is None else int(last)] for oid, last in values],
+        sequence_names=[
+            [int(oid), str(name), int(start), int(step)] for oid, name, start, step in names
+        ],
+    )

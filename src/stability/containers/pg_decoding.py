@@ -41,13 +41,11 @@ import os
 import secrets
 from typing import TYPE_CHECKING, Any
 
+from stability.containers import pg_baseline
 from stability.containers.leftovers import row_changes
 from stability.containers.pg_state import (
     APPLICATION_NAME,
     CATALOG,
-    SEQUENCE_NAMES,
-    SEQUENCE_VALUES,
-    TABLES,
     USER_SCHEMAS,
     WINDOW,
     WINDOW_WITHOUT_SEQUENCES,
@@ -173,38 +171,20 @@ class DecodingPostgresProbe:
                 ) from None
             reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise DecodingUnavailable(f"no logical replication slot: {reason}") from None
-        self._sequences = Sequences()
-        if baseline is not None:
+        prepare = prepare_window_queries(_WINDOW_AND_LSN, _WINDOW_PARAMS)
+        if baseline is None:
+            self.snapshot, baseline = pg_baseline.read(conn, also=prepare)
+        else:
             with conn.pipeline():
                 snapshot = conn.execute("SELECT pg_current_snapshot()::text")
-                for statement in prepare_window_queries(_WINDOW_AND_LSN, _WINDOW_PARAMS):
+                for statement in prepare:
                     conn.execute(statement)
             self.snapshot = snapshot.fetchone()[0]
-            self.sequences = self._sequences.start(
-                baseline.sequence_values, baseline.sequence_names
-            )
-            self.catalog, self.counts = set(baseline.catalog), dict(baseline.counts)
-        else:
-            self._read_baseline(conn)
+        self._sequences = Sequences()
+        self.sequences = self._sequences.start(baseline.sequence_values, baseline.sequence_names)
+        self.catalog, self.counts = set(baseline.catalog), dict(baseline.counts)
         self._windows = window_queries(conn, _WINDOW_AND_LSN, _WINDOW_PARAMS, prepared=True)
         self._ended: bool | None = None  # a window ended, its answer not read: with sequences?
-
-    def _read_baseline(self, conn: Any) -> None:
-        """The catalog, the sequences and every table's rows, in one snapshot."""
-        with conn.pipeline():
-            conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ")  # one snapshot
-            snapshot = conn.execute("SELECT pg_current_snapshot()::text")
-            values = conn.execute(SEQUENCE_VALUES, prepare=True)
-            names = conn.execute(SEQUENCE_NAMES, prepare=True)
-            catalog = conn.execute(CATALOG, prepare=True)
-            tables_read = conn.execute(TABLES, {"unlogged": False})
-            for statement in prepare_window_queries(_WINDOW_AND_LSN, _WINDOW_PARAMS):
-                conn.execute(statement)
-        self.snapshot = snapshot.fetchone()[0]
-        self.sequences = self._sequences.start(values.fetchone()[0], names.fetchall())
-        self.catalog = {row[0] for row in catalog}
-        self.counts, _ = count_rows(conn, [row[0] for row in tables_read], [])
-        conn.execute("COMMIT")
 
     def close(self) -> None:
         self.conn.close()

@@ -184,7 +184,8 @@ def _baseline_label(url: str) -> str:
     from stability.containers import pg_baseline
 
     with psycopg.connect(url, autocommit=True) as conn:
-        return pg_baseline.encode(pg_baseline.read(conn))
+        _, baseline = pg_baseline.read(conn)
+        return pg_baseline.encode(baseline)
 
 
 @functools.lru_cache(maxsize=8)
