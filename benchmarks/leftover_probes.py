@@ -30,8 +30,8 @@ def bench_probes(project: Path, table: str, rounds: int) -> dict[str, float]:
 
     from stability.containers import state_probes
     from stability.containers.config import load_settings
+    from stability.containers.redis_probe import RedisProbe
     from stability.containers.services import ServiceManager
-    from stability.containers.state_probes import RedisProbe
 
     # main before issue 14's cost work had only the counting probe
     open_probe = getattr(state_probes, "open_postgres_probe", None) or state_probes.PostgresProbe

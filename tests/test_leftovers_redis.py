@@ -10,7 +10,8 @@ import redis
 
 from stability.containers.config import load_settings
 from stability.containers.launch import RunningService, redis_spec, start_service
-from stability.containers.state_probes import RedisProbe
+from stability.containers.redis_probe import FLUSHED_CHANNEL, RedisProbe
+from stability.containers.resp import RespError
 
 pytestmark = pytest.mark.docker
 
@@ -51,3 +52,62 @@ def test_keys_in_two_databases_each_by_what_is_left(redis_server: RunningService
     finally:
         probe.close()
         zero.flushall()
+
+
+def test_keys_emptied_by_redis_client_are_gone_without_asking(
+    redis_server: RunningService,
+) -> None:
+    from stability.plugin import _flush_telling_the_check
+
+    zero, three = _db(redis_server, 0), _db(redis_server, 3)
+    zero.flushall()
+    probe = RedisProbe(redis_server.url)
+    try:
+        zero.set("written-then-emptied", "1")
+        three.set("other-database", "1")
+        _flush_telling_the_check(zero)  # what redis_client does at teardown
+        zero.set("written-after-the-emptying", "1")
+        assert probe.measure() == {
+            "added": {
+                "count": 2,
+                "examples": ["db0:written-after-the-emptying", "db3:other-database"],
+            },
+        }
+        # The announcement is taken at its word: a key announced as emptied, but kept,
+        # is not looked up (only redis_client announces, just before its FLUSHDB).
+        zero.set("announced-but-kept", "1")
+        zero.publish(FLUSHED_CHANNEL, 0)
+        assert probe.measure() is None
+        zero.set("announced-for-another-database", "1")
+        zero.publish(FLUSHED_CHANNEL, 3)
+        assert probe.measure() == {
+            "added": {"count": 1, "examples": ["db0:announced-for-another-database"]},
+        }
+    finally:
+        probe.close()
+        zero.flushall()
+
+
+def test_a_password_protected_redis(redis_server: RunningService) -> None:
+    admin = _db(redis_server, 0)
+    admin.config_set("requirepass", "s3cret/pw")
+    try:
+        with pytest.raises(RespError, match="NOAUTH"):
+            RedisProbe(redis_server.url)
+        host = f"{redis_server.host}:{redis_server.port}"
+        probe = RedisProbe(f"redis://:s3cret%2Fpw@{host}/0")
+        try:
+            writer = redis.Redis(
+                host=redis_server.host, port=redis_server.port, password="s3cret/pw"
+            )
+            writer.set("behind-a-password", "1")
+            assert probe.measure() == {
+                "added": {"count": 1, "examples": ["db0:behind-a-password"]},
+            }
+        finally:
+            probe.close()
+    finally:
+        redis.Redis(
+            host=redis_server.host, port=redis_server.port, password="s3cret/pw"
+        ).config_set("requirepass", "")
+        admin.flushall()

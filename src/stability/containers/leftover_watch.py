@@ -294,10 +294,11 @@ def _drop_sequences(found: lo.Leftovers) -> None:
 
 
 def _open_probe(name: str, url: str, baseline: str | None = None) -> Any:
-    from stability.containers import state_probes
-
     if name == "postgres":
+        from stability.containers import state_probes
         from stability.containers.pg_baseline import decode
 
         return state_probes.open_postgres_probe(url, decode(baseline))
-    return state_probes.RedisProbe(url)
+    from stability.containers.redis_probe import RedisProbe
+
+    return RedisProbe(url)

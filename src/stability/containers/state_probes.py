@@ -16,9 +16,7 @@ Only when a write transaction committed does it count rows: per table, `count(*)
 the rows whose `xmin` is one of those transactions, against the counts it holds from
 before. Everything is read in one snapshot.
 
-Redis: keyspace notifications (`notify-keyspace-events`, set on our own container) to a
-subscriber of ours; a marker (a PING on the subscriber's connection) bounds the window
-exactly, since Redis answers in command order. Then `EXISTS` on the keys touched.
+Redis: `redis_probe`.
 
 Each probe's `end_window()` ends a window without waiting; its `measure()` reads it (and
 ends one first if none is ended): the leftover check ends a test's window when the test
@@ -28,13 +26,10 @@ ends and reads it when the next starts.
 from __future__ import annotations
 
 import contextlib
-import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
-from stability.containers import redis_clients
-from stability.containers.leftovers import redis_changes, row_changes
+from stability.containers.leftovers import row_changes
 from stability.containers.pg_state import (
     APPLICATION_NAME,
     CATALOG,
@@ -54,7 +49,6 @@ if TYPE_CHECKING:
     from stability.containers.pg_baseline import Baseline
     from stability.containers.pg_decoding import DecodingPostgresProbe
 
-_MARKER_TIMEOUT_S = 5.0
 _PARAMS = ("low", "prev_xmax", "prev_xip", "own")
 
 
@@ -204,84 +198,3 @@ def _postgres_changes(
     if sequences:
         out["sequences"] = sequences
     return out or None
-
-
-class RedisProbe:
-    def __init__(self, url: str) -> None:
-        import redis
-
-        self._redis = redis
-        self.url = url
-        self.client = redis_clients.from_url(url, decode_responses=True, socket_timeout=10)
-        flags = str(
-            self.client.config_get("notify-keyspace-events").get("notify-keyspace-events", "")
-        )
-        wanted = "".join(sorted(set(flags) | set("EAn")))  # key events, all types, new keys
-        if set(wanted) != set(flags):
-            self.client.config_set("notify-keyspace-events", wanted)
-        self.pubsub = self.client.pubsub()
-        self.pubsub.psubscribe("__keyevent@*__:*")
-        # The marker is a PING on the subscriber's own connection: Redis answers it after
-        # every notification of a command it ran before. It is sent when a test ends and
-        # read when the next starts (`end_window`): the round trip overlaps pytest's work.
-        self._connection = self.pubsub.connection
-        self._marker = 0
-        self._sent: str | None = None  # a marker sent, its answer not read yet
-        self._db_clients: dict[int, Any] = {}
-        self.measure()  # drain the subscription's confirmation: a clean start
-
-    def close(self) -> None:
-        self.pubsub.close()
-        for client in self._db_clients.values():
-            client.close()
-        self.client.close()
-
-    def end_window(self) -> None:
-        """End the window now; `measure()` reads what it holds."""
-        self._marker += 1
-        self._sent = f"stability-leftovers-{self._marker}"
-        self._connection.send_command("PING", self._sent)
-
-    def measure(self) -> dict[str, Any] | None:
-        if self._sent is None:
-            self.end_window()
-        marker, self._sent = str(self._sent), None
-        events: list[tuple[str, str]] = []
-        deadline = time.monotonic() + _MARKER_TIMEOUT_S
-        while True:
-            try:  # notifications are pushed (RESP3) or plain arrays (RESP2), in order
-                reply = self._connection.read_response(
-                    push_request=True, timeout=max(0.0, deadline - time.monotonic())
-                )
-            except self._redis.TimeoutError:
-                break  # the marker never came (should not happen): what we have
-            if reply == marker or reply == ["pong", marker]:  # RESP3, RESP2
-                break
-            if isinstance(reply, list) and reply[:1] == ["pmessage"]:
-                channel, key = str(reply[2]), str(reply[3])  # __keyevent@<db>__:<event>
-                db = int(channel[len("__keyevent@") : channel.index("__:")])
-                events.append((channel.rsplit(":", 1)[1], f"db{db}:{key}"))
-        if not events:
-            return None
-        keys = list(dict.fromkeys(key for _, key in events))
-        return redis_changes(events, self._existing(keys)) or None
-
-    def _existing(self, keys: list[str]) -> dict[str, bool]:
-        """Whether each `db<n>:<name>` key exists now: one round trip per database."""
-        by_db: dict[int, list[tuple[str, str]]] = {}
-        for key in keys:
-            db_name, _, name = key.partition(":")
-            by_db.setdefault(int(db_name[2:]), []).append((key, name))
-        exists: dict[str, bool] = {}
-        for db, named in by_db.items():
-            client = self._db_clients.get(db)
-            if client is None:
-                # the URL's database wins over a `db` argument: name it in the URL
-                url = urlsplit(self.url)._replace(path=f"/{db}").geturl()
-                client = self._db_clients[db] = redis_clients.from_url(url, decode_responses=True)
-            pipe = client.pipeline(transaction=False)
-            for _, name in named:
-                pipe.exists(name)
-            for (key, _), found in zip(named, pipe.execute(), strict=True):
-                exists[key] = bool(found)
-        return exists
