@@ -228,28 +228,44 @@ def test_a_snapshots_baseline_is_used_only_for_the_container_handed_over(
         method = "logical decoding"  # as a PostgreSQL probe says how it measures
 
         def __init__(self, url: str, baseline: str | None) -> None:
-            self.url, self.baseline = url, baseline
+            self.url, self.baseline, self.closed = url, baseline, False
+
+        def close(self) -> None:
+            self.closed = True
 
     opened: list[Probe] = []
 
     def open_probe(name: str, url: str, baseline: str | None = None) -> Probe:
+        if "down" in url:
+            raise ConnectionError("refused")
         opened.append(Probe(url, baseline))
         return opened[-1]
 
     monkeypatch.setattr(leftover_watch, "_open_probe", open_probe)
     watch = LeftoverWatch()
+    # Opened ahead (while pytest collects) with the image's baseline...
     watch.expect({"postgres": ("postgresql://pooled", "encoded")})
-    watch.attach("postgres", "postgresql://its-own")  # the fixture started another one
+    watch.attach("postgres", "postgresql://its-own")  # ...but the fixture started another
+    assert [(p.url, p.baseline, p.closed) for p in opened] == [
+        ("postgresql://pooled", "encoded", True),  # not used: closed
+        ("postgresql://its-own", None, False),  # read, not taken from another container
+    ]
     watch.expect({"redis": ("redis://pooled", None)})
     watch.attach("redis", "redis://pooled")
-    assert [(p.url, p.baseline) for p in opened] == [
-        ("postgresql://its-own", None),  # read, not taken from another container
-        ("redis://pooled", None),
-    ]
+    assert watch.probes["redis"] is opened[2] and len(opened) == 3  # the one opened ahead
     watch.probes.clear()
     watch.expect({"postgres": ("postgresql://pooled", "encoded")})
     watch.attach("postgres", "postgresql://pooled")
-    assert opened[-1].baseline == "encoded"
+    assert watch.probes["postgres"] is opened[3] and opened[3].baseline == "encoded"
+    # A probe that could not open ahead is said once, as one opened on the spot would be.
+    watch.probes.clear()
+    watch.expect({"redis": ("redis://down", None)})
+    watch.attach("redis", "redis://down")
+    assert watch.problems == ["redis: ConnectionError: refused"] and "redis" not in watch.probes
+    # One no test asked for closes with the session.
+    watch.expect({"redis": ("redis://pooled", None)})
+    watch.pytest_unconfigure()
+    assert opened[-1].url == "redis://pooled" and opened[-1].closed
 
 
 def test_a_baseline_survives_its_label_and_a_foreign_label_is_none() -> None:

@@ -3,12 +3,14 @@
 On under `stability run` (unless `check_leftovers = false`), and in a plain pytest run
 with `--stability-leftovers` or `check_leftovers = true`. Around every test that used
 PostgreSQL or Redis (one of their fixtures) it measures what changed with the probes of
-`state_probes`, one connection per service for the whole session, attached when the
-service starts (after migrations and seed). The "after" measure comes after the test's
-whole teardown, so `pg_transaction` has rolled back and counts as clean. That measure
-ends the window there and then (`end_window`: the queries go out) and is read at the next
-test's setup, before its fixtures run, or when the services close (`_settle`): the round
-trips overlap pytest's own work between tests.
+`state_probes` and `redis_probe`, one connection per service for the whole session,
+attached when the service starts (after migrations and seed), or opened while pytest
+collects for a container the runner started ahead from a snapshot image (`expect`).
+The "after" measure comes after the test's whole teardown, so `pg_transaction` has
+rolled back and counts as clean. That measure ends the window there and then
+(`end_window`: the queries go out) and is read at the next test's setup, before its
+fixtures run, or when the services close (`_settle`): the round trips overlap pytest's
+own work between tests.
 
 Attribution, in time windows between measures:
 - the test's own window, setup to end of teardown: its leftovers;
@@ -80,36 +82,73 @@ class LeftoverWatch:
         # A test's window ended, not read yet: (run, owners at its start, in pg_transaction,
         # threads it left)
         self._ended_test: tuple[Run, list[Run], bool, list[str]] | None = None
-        self._expected: dict[str, tuple[str, str | None]] = {}  # `expect`
+        # `expect`: a thread opening probes ahead, and what it opened (or why it could not)
+        self._opener: threading.Thread | None = None
+        self._early: dict[str, tuple[str, Any]] = {}  # name -> (url, probe or exception)
 
     # -- services ------------------------------------------------------------------
 
     def attach(self, name: str, url: str) -> None:
-        """Start watching a service that just became ready: its state now is the baseline.
-
-        The probe opens here, in the first test that asks for the service, not in a
-        thread while pytest collects: on 2 busy cores a thread doing a dozen round trips
-        slowed collection by more (the GIL changing hands at every answer) than opening
-        costs a server the runner warmed (30-35 ms)."""
+        """Start watching a service that just became ready: its state now is the baseline
+        (or the probe `expect` opened for it, if it is the container expected)."""
         if name in self.probes:
             return
-        expected_url, baseline = self._expected.pop(name, ("", None))
-        try:
-            probe = _open_probe(name, url, baseline if expected_url == url else None)
-        except Exception as exc:  # a locked-down server: check the rest, say so once
-            self.problems.append(f"{name}: {type(exc).__name__}: {str(exc).strip()[:200]}")
+        early = self._take_early(name)
+        if early is not None and early[0] == url:
+            opened: Any = early[1]
+        else:
+            if early is not None and not isinstance(early[1], Exception):
+                early[1].close()  # another container was adopted: this one is not used
+            try:
+                opened = _open_probe(name, url)
+            except Exception as exc:
+                opened = exc
+        if isinstance(opened, Exception):  # a locked-down server: check the rest, say so once
+            self.problems.append(f"{name}: {type(opened).__name__}: {str(opened).strip()[:200]}")
             return
-        if name == "postgres" and probe.method != "logical decoding":
+        if name == "postgres" and opened.method != "logical decoding":
             self.notes.append(
-                f"postgres by {probe.method} (a test that commits costs a count of every table)"
+                f"postgres by {opened.method} (a test that commits costs a count of every table)"
             )
-        self.probes[name] = probe
+        self.probes[name] = opened
 
     def expect(self, services: dict[str, tuple[str, str | None]]) -> None:
         """Services the runner started ahead (name -> (url, its snapshot image's baseline,
-        encoded: `pg_baseline`)): nothing but this process knows their addresses yet, so
-        the baseline still holds when a test first asks for one and its probe opens."""
-        self._expected.update(services)
+        encoded: `pg_baseline`)): their probes open now, in a thread, while pytest
+        collects. Nothing but this process knows their addresses yet, so the image's
+        baseline holds until a test first asks for one; the opening's round trips (3 or
+        4 a service, 20-45 ms in a campaign on 2 cores) leave the first test's path.
+        `attach` takes the probe when a fixture adopts that very container."""
+
+        if self._opener is not None:
+            self._opener.join()
+
+        def open_all() -> None:
+            for name, (url, baseline) in services.items():
+                try:
+                    self._early[name] = (url, _open_probe(name, url, baseline))
+                except Exception as exc:
+                    self._early[name] = (url, exc)
+
+        self._opener = threading.Thread(
+            target=open_all, daemon=True, name="stability-leftovers-open"
+        )
+        self._opener.start()
+
+    def _take_early(self, name: str) -> tuple[str, Any] | None:
+        if self._opener is not None:
+            self._opener.join()
+        return self._early.pop(name, None)
+
+    def pytest_unconfigure(self) -> None:
+        """Close the probes opened ahead for services no test asked for."""
+        if self._opener is not None:
+            self._opener.join()
+        for _, opened in self._early.values():
+            if not isinstance(opened, Exception):
+                with contextlib.suppress(Exception):
+                    opened.close()
+        self._early.clear()
 
     def services_closing(self) -> None:
         """The services stop (end of session, in the last test's teardown): measure that
