@@ -104,8 +104,7 @@ def test_a_baseline_given_stands_for_reading_the_database(
     assert {"sequence public.tickets", "table public.items"} <= set(read.catalog)
     ((oid, last),) = read.sequence_values
     assert last == 1 and read.sequence_names == [[oid, "public.tickets", 1, 1]]
-    made_up = dataclasses.replace(
-        read,
+    made_up = read._replace(
         counts=read.counts | {"public.items": 100},
         catalog=[*read.catalog, "table public.gone"],
         sequence_values=[[oid, None]],

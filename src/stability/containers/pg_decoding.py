@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import secrets
 from typing import TYPE_CHECKING, Any
 
 from stability.containers import pg_baseline
@@ -356,4 +355,5 @@ def _lsn(text: str) -> int:
 
 
 def _slot_name() -> str:
-    return f"stability_leftovers_{os.getpid()}_{secrets.token_hex(4)}"
+    # os.urandom, not `secrets` (0.9 ms to import, in every repetition)
+    return f"stability_leftovers_{os.getpid()}_{os.urandom(4).hex()}"
