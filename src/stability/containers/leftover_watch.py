@@ -118,8 +118,10 @@ class LeftoverWatch:
         collects. Nothing but this process knows their addresses yet, so the image's
         baseline holds until a test first asks for one; the opening's round trips (3 or
         4 a service, 20-45 ms in a campaign on 2 cores) leave the first test's path.
-        `attach` takes the probe when a fixture adopts that very container."""
-
+        `attach` takes the probe when a fixture adopts that very container. (When the
+        opening still read the catalog and counted the tables, a dozen round trips, such
+        a thread slowed collection by more than it saved: the GIL changed hands at every
+        answer.)"""
         if self._opener is not None:
             self._opener.join()
 
