@@ -34,10 +34,19 @@ def test_reserve_refuses_more_than_in_stock(pg_transaction):
 
 
 def test_search_answers_within_budget(pg_transaction):
-    # FLAKY (timing assumption): a search over the 60,000 seeded products takes about
-    # 34 ms on an idle machine here (p95 39 ms), and the test allows 38 ms. On a loaded
-    # machine (a CI runner, or `stability run --jobs 2`) it runs over more often. A
-    # wall-clock budget in a functional test measures the machine, not the code.
+    # FLAKY (timing assumption): a search over the 60,000 seeded products takes a few
+    # tens of milliseconds (34 ms on one machine here, 62 ms on a slower one), and the
+    # test allows 10% more than the middle of three like it that it times first, so
+    # on any machine the budget sits close to the real duration. Searches vary by more
+    # than that now and then (here 7% of runs on an idle machine), more often on a
+    # loaded one (a CI runner, or `stability run --jobs 2`). A wall-clock budget in a
+    # functional test measures the machine, not the code.
+    alike = sorted(_timed_search(pg_transaction, f"item {n}") for n in (4241, 4243, 4244))
+    budget = 1.10 * alike[1]
+    assert _timed_search(pg_transaction, "item 4242") < budget
+
+
+def _timed_search(conn, term):
     started = time.perf_counter()
-    search(pg_transaction, "item 4242")
-    assert time.perf_counter() - started < 0.038
+    search(conn, term)
+    return time.perf_counter() - started
