@@ -45,6 +45,7 @@ class RespConnection:
 
     def send(self, *commands: tuple[str | bytes, ...]) -> None:
         """Send commands at once, without reading their replies."""
+        self.sock.settimeout(self.timeout)  # not what is left of the last read's
         self.sock.sendall(b"".join(_packed(command) for command in commands))
 
     def call(self, *command: str | bytes) -> Reply:
