@@ -111,3 +111,15 @@ def test_a_password_protected_redis(redis_server: RunningService) -> None:
             host=redis_server.host, port=redis_server.port, password="s3cret/pw"
         ).config_set("requirepass", "")
         admin.flushall()
+
+
+def test_a_key_that_is_not_utf8_is_reported_escaped(redis_server: RunningService) -> None:
+    zero = _db(redis_server, 0)
+    zero.flushall()
+    probe = RedisProbe(redis_server.url)
+    try:
+        zero.set(b"cart:\xff\xfe", "1")
+        assert probe.measure() == {"added": {"count": 1, "examples": ["db0:cart:\\xff\\xfe"]}}
+    finally:
+        probe.close()
+        zero.flushall()
